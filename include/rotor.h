@@ -1,0 +1,319 @@
+/*
+ * rotor: a C11 runtime for Linux services. One worker thread per core, each owning one
+ * io_uring ring; coroutines on their own stacks; tasks and wake-ups posted between cores
+ * with IORING_OP_MSG_RING.
+ *
+ * Every call returns 0 (or a count) on success and a negative errno on failure; errno is
+ * neither read nor set. Times are int64_t nanoseconds on CLOCK_MONOTONIC; deadlines are
+ * absolute (ROTOR_FOREVER for none). Each call says which threads may make it ("Thread:")
+ * and whether it may suspend the calling coroutine ("Suspends:").
+ */
+#ifndef ROTOR_H
+#define ROTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(ROTOR_BUILDING)
+#define ROTOR_API __attribute__((visibility("default")))
+#else
+#define ROTOR_API
+#endif
+
+#define ROTOR_VERSION_MAJOR 0
+#define ROTOR_VERSION_MINOR 1
+#define ROTOR_VERSION_PATCH 0
+
+struct rotor_runtime;
+struct rotor_task;
+struct rotor_future;
+struct rotor_timer;
+
+/* A task's body: returns its result, which rotor_join() or a future hands back. */
+typedef void *(*rotor_fn)(void *arg);
+/* A callback (call_soon, call_later): runs on a worker's own stack and must not suspend. */
+typedef void (*rotor_callback_fn)(void *arg);
+
+#define ROTOR_FOREVER INT64_MAX
+
+/* Worker selectors for spawn and submit. */
+#define ROTOR_WORKER_SELF (-1) /* the calling worker (spawn only) */
+#define ROTOR_WORKER_ANY  (-2) /* the least-loaded worker */
+
+/* ---- Configuration ------------------------------------------------------------------- */
+
+/* Flags for rotor_config.flags: each turns off one optional kernel feature or behaviour,
+ * so the fallbacks used on older kernels stay tested. */
+#define ROTOR_NO_PIN            (1u << 0) /* do not pin workers to CPUs */
+#define ROTOR_NO_DEFER_TASKRUN  (1u << 1) /* ring without IORING_SETUP_DEFER_TASKRUN */
+#define ROTOR_NO_SINGLE_ISSUER  (1u << 2) /* ring without IORING_SETUP_SINGLE_ISSUER */
+#define ROTOR_NO_RINGLESS_MSG   (1u << 3) /* foreign threads post through a small ring */
+#define ROTOR_NO_GUARD_MADVISE  (1u << 4) /* stack guards by mprotect, not MADV_GUARD_INSTALL */
+#define ROTOR_NO_COOP_TASKRUN   (1u << 5) /* ring without IORING_SETUP_COOP_TASKRUN */
+
+/* All zero means defaults. The environment variable ROTOR_DISABLE (a comma-separated list
+ * of pin, defer_taskrun, single_issuer, ringless_msg, guard_madvise, coop_taskrun) adds
+ * flags to every runtime the process creates. */
+struct rotor_config {
+	unsigned workers;      /* 0: one per online CPU */
+	size_t stack_size;     /* bytes per coroutine stack; 0: 64 KiB; min ROTOR_STACK_MIN */
+	unsigned sq_entries;   /* submission queue size per worker; 0: 256 */
+	unsigned cq_entries;   /* completion queue size; 0: 4 x sq_entries */
+	unsigned msg_inflight; /* MSG_RING messages in flight per (sender, target); 0: 64 */
+	unsigned flags;        /* ROTOR_NO_* */
+};
+
+#define ROTOR_STACK_MIN (16 * 1024)
+
+/* ---- Runtime ------------------------------------------------------------------------- */
+
+/*
+ * rotor_run - the asyncio.run() shape: the calling thread becomes worker 0, the other
+ * workers start in the background, fn(arg) runs as the main task on worker 0, and when it
+ * returns the runtime stops (tasks still alive are cancelled), every thread is joined and
+ * everything is freed. *result (may be NULL) receives fn's result.
+ * Returns 0, or -EINVAL (bad config), -ENOMEM, -EPERM/-ENOSYS (io_uring unavailable: a
+ * message on stderr names kernel.io_uring_disabled), -EBUSY (the caller is already a worker).
+ * Thread: any thread that is not a worker. Suspends: no (blocks until fn returns).
+ */
+ROTOR_API int rotor_run(const struct rotor_config *cfg, rotor_fn fn, void *arg, void **result);
+
+/*
+ * rotor_runtime_create - the seed-003 shape: start cfg->workers workers in the background
+ * and return; the calling thread keeps going and submits work with rotor_submit().
+ * Returns 0 and sets *out, or the errors of rotor_run(). *out is untouched on failure.
+ * Thread: any. Suspends: no.
+ */
+ROTOR_API int rotor_runtime_create(const struct rotor_config *cfg, struct rotor_runtime **out);
+
+/*
+ * rotor_runtime_stop - ask the runtime to stop (asyncio's loop.stop()): every live task is
+ * cancelled (its pending and future waits return -ECANCELED), workers exit once all tasks
+ * have ended and all messages have been delivered. Does not wait. Idempotent.
+ * Returns 0. Thread: any (a task may stop its own runtime). Suspends: no.
+ */
+ROTOR_API int rotor_runtime_stop(struct rotor_runtime *rt);
+
+/*
+ * rotor_runtime_destroy - stop (if not yet), wait for every worker thread to exit, free
+ * every ring, stack and task. Handles into this runtime are invalid afterwards.
+ * Returns 0, or -EDEADLK when called from one of the runtime's own workers.
+ * Thread: any non-worker thread. Suspends: no (blocks).
+ */
+ROTOR_API int rotor_runtime_destroy(struct rotor_runtime *rt);
+
+enum rotor_runtime_state {
+	ROTOR_RUNNING = 1,  /* loop.is_running() */
+	ROTOR_STOPPING = 2, /* stop requested, tasks winding down */
+	ROTOR_STOPPED = 3,  /* every worker has exited: loop.is_closed() */
+};
+
+/* rotor_runtime_state - one of enum rotor_runtime_state. Thread: any. Suspends: no. */
+ROTOR_API int rotor_runtime_state(const struct rotor_runtime *rt);
+
+/* rotor_runtime_workers - the number of workers. Thread: any. Suspends: no. */
+ROTOR_API int rotor_runtime_workers(const struct rotor_runtime *rt);
+
+/* rotor_runtime_current - the runtime of the calling worker (get_running_loop), or NULL on a
+ * thread that is no worker. Thread: any. Suspends: no. */
+ROTOR_API struct rotor_runtime *rotor_runtime_current(void);
+
+/* rotor_worker_id - index of the calling worker (0..workers-1), or -EPERM on a thread that
+ * is no worker. Thread: any. Suspends: no. */
+ROTOR_API int rotor_worker_id(void);
+
+/* rotor_now - CLOCK_MONOTONIC in nanoseconds. Thread: any. Suspends: no. */
+ROTOR_API int64_t rotor_now(void);
+
+/* ---- Tasks --------------------------------------------------------------------------- */
+
+struct rotor_task_attr {
+	int worker;       /* index, ROTOR_WORKER_SELF (the default when attr is NULL) or _ANY */
+	const char *name; /* copied (up to 31 bytes); NULL: "task-<id>" */
+	size_t reserved;  /* must be 0 */
+};
+
+/*
+ * rotor_spawn - start fn(arg) as a new task on the calling worker. If out is NULL the task
+ * is detached; otherwise *out is a handle that must be given to rotor_join() or
+ * rotor_detach() exactly once.
+ * Returns 0, -ENOMEM, -EPERM (not called on a worker), -ESHUTDOWN (runtime stopping).
+ * Thread: worker. Suspends: no (the new task runs at a later turn of the loop).
+ */
+ROTOR_API int rotor_spawn(rotor_fn fn, void *arg, struct rotor_task **out);
+
+/*
+ * rotor_spawn_attr - rotor_spawn() with a worker choice and a name. A task spawned on
+ * another worker travels there in that worker's ring (MSG_RING), batched with the other
+ * posts of this loop turn. Extra errors: -EINVAL (worker out of range, reserved != 0).
+ * Thread: worker. Suspends: no.
+ */
+ROTOR_API int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
+			       struct rotor_task **out);
+
+/*
+ * rotor_join - wait for a task to end; *result (may be NULL) receives its result. Releases
+ * the handle. Returns 0; -ECANCELED if the task was cancelled (the result is still stored if
+ * the task ran); -EINVAL if the handle was already joined or detached, or another task is
+ * joining it; -EDEADLK for a task joining itself; -EPERM off a worker. If the joining task is
+ * itself cancelled while waiting it gets -ECANCELED and the handle stays valid.
+ * Thread: worker (any worker of the task's runtime). Suspends: yes.
+ */
+ROTOR_API int rotor_join(struct rotor_task *t, void **result);
+
+/* rotor_detach - give up the handle: the task's memory is freed when it ends.
+ * Returns 0 or -EINVAL (already joined or detached). Thread: any. Suspends: no. */
+ROTOR_API int rotor_detach(struct rotor_task *t);
+
+/*
+ * rotor_cancel - cancel a task: its current wait (and every later one) returns -ECANCELED;
+ * a task cancelled before it first ran never runs. The task decides how to end.
+ * Returns 0, or -EINVAL (handle already released). Thread: any. Suspends: no.
+ */
+ROTOR_API int rotor_cancel(struct rotor_task *t);
+
+/* rotor_yield - let the other ready tasks of this worker run. Returns 0, -ECANCELED if the
+ * task was cancelled, -EPERM off a task. Thread: task. Suspends: yes. */
+ROTOR_API int rotor_yield(void);
+
+/* rotor_sleep - suspend the calling task for ns nanoseconds (rotor_sleep_until: until an
+ * absolute deadline). Returns 0, -ECANCELED, -EPERM off a task. Thread: task. Suspends: yes. */
+ROTOR_API int rotor_sleep(int64_t ns);
+ROTOR_API int rotor_sleep_until(int64_t deadline);
+
+/* rotor_current - the calling task, or NULL off a task (on a callback or a foreign thread).
+ * Thread: any. Suspends: no. */
+ROTOR_API struct rotor_task *rotor_current(void);
+
+/* rotor_task_name - the task's name. Valid while the handle is. Thread: any. Suspends: no. */
+ROTOR_API const char *rotor_task_name(const struct rotor_task *t);
+
+/* rotor_task_worker - the index of the worker that owns the task. Thread: any. */
+ROTOR_API int rotor_task_worker(const struct rotor_task *t);
+
+/* rotor_task_cancelled - 1 if the calling task has been cancelled, 0 if not, -EPERM off a
+ * task. Thread: task. Suspends: no. */
+ROTOR_API int rotor_task_cancelled(void);
+
+/* ---- Callbacks and timers ------------------------------------------------------------ */
+
+/*
+ * rotor_call_soon - run fn(arg) on the calling worker at its next loop turn (call_soon).
+ * Callbacks run on the worker's own stack: they must not suspend (suspending calls return
+ * -EPERM there), and a slow one stalls every task of that worker.
+ * Returns 0, -ENOMEM, -EPERM off a worker. Thread: worker. Suspends: no.
+ */
+ROTOR_API int rotor_call_soon(rotor_callback_fn fn, void *arg);
+
+/*
+ * rotor_call_later - run fn(arg) on the calling worker after delay_ns (call_later). If out
+ * is not NULL it receives a handle that must be given to rotor_timer_cancel() once, which
+ * frees it (whether or not the callback has run).
+ * Returns 0, -ENOMEM, -EPERM off a worker. Thread: worker. Suspends: no.
+ */
+ROTOR_API int rotor_call_later(int64_t delay_ns, rotor_callback_fn fn, void *arg,
+			       struct rotor_timer **out);
+
+/* rotor_timer_cancel - cancel (if still pending) and free a call_later handle. Returns 0 if
+ * the callback was cancelled, -EALREADY if it had already run. Thread: the worker that made
+ * the timer (-EPERM elsewhere). Suspends: no. */
+ROTOR_API int rotor_timer_cancel(struct rotor_timer *t);
+
+/*
+ * rotor_call_soon_threadsafe - run fn(arg) as a callback on worker `worker` (or _ANY) of rt,
+ * posted through that worker's ring. Returns 0, -EINVAL (worker out of range), -ESHUTDOWN
+ * (runtime stopping or stopped), -ENOMEM. Thread: any. Suspends: no (a foreign thread may
+ * block briefly while the target's in-flight message budget is used up).
+ */
+ROTOR_API int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker,
+					 rotor_callback_fn fn, void *arg);
+
+/* ---- Futures ------------------------------------------------------------------------- */
+
+/*
+ * rotor_submit - run_coroutine_threadsafe: start fn(arg) as a task on worker `worker` (or
+ * ROTOR_WORKER_ANY) of rt and return a future for its result. From a foreign thread the task
+ * is posted with one MSG_RING (ringless IORING_REGISTER_SEND_MSG_RING where the kernel has
+ * it); a foreign sender whose target has msg_inflight messages unread waits for room.
+ * Returns 0, -EINVAL, -ENOMEM, -ESHUTDOWN (runtime stopping or stopped).
+ * Thread: any. Suspends: no.
+ */
+ROTOR_API int rotor_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+			   struct rotor_future **out);
+
+/* rotor_try_submit - rotor_submit() that returns -EAGAIN instead of waiting for room. */
+ROTOR_API int rotor_try_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+			       struct rotor_future **out);
+
+/*
+ * rotor_call - submit and wait for the result: run_coroutine_threadsafe(...).result().
+ * Returns 0, the errors of rotor_submit(), or -ECANCELED if the task was cancelled.
+ * Thread: any non-worker thread (-EDEADLK on a worker). Suspends: no (blocks).
+ */
+ROTOR_API int rotor_call(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+			 void **result);
+
+/* rotor_future_create - a future that rotor_future_set() resolves. Returns 0 or -ENOMEM.
+ * Thread: any. Suspends: no. */
+ROTOR_API int rotor_future_create(struct rotor_future **out);
+
+/*
+ * rotor_future_set - resolve the future with a result and wake its waiters (a coroutine
+ * waiting on another worker is woken through that worker's ring).
+ * Returns 0, or -EALREADY if it was already resolved or cancelled. Thread: any. Suspends: no.
+ */
+ROTOR_API int rotor_future_set(struct rotor_future *f, void *result);
+
+/*
+ * rotor_future_wait - wait until the future is resolved or the deadline passes. On a task it
+ * suspends the task (one task at a time may wait; another gets -EBUSY); on any other thread
+ * it blocks the thread (any number may wait). Returns 0 and stores the result (result may
+ * be NULL); -ETIMEDOUT; -ECANCELED if the future was cancelled, or the waiting task was;
+ * -EPERM on a worker's callback. Thread: any. Suspends: yes on a task.
+ */
+ROTOR_API int rotor_future_wait(struct rotor_future *f, int64_t deadline, void **result);
+
+/* rotor_future_cancel - cancel a future: a submitted task is cancelled; waiters get
+ * -ECANCELED. Returns 0, or -EALREADY if already resolved. Thread: any. Suspends: no. */
+ROTOR_API int rotor_future_cancel(struct rotor_future *f);
+
+/* rotor_future_done - 1 if resolved or cancelled, else 0. Thread: any. Suspends: no. */
+ROTOR_API int rotor_future_done(const struct rotor_future *f);
+
+/* rotor_future_destroy - release the caller's reference; the memory goes when the task
+ * behind it has ended too. Thread: any. Suspends: no. */
+ROTOR_API void rotor_future_destroy(struct rotor_future *f);
+
+/* ---- Stats --------------------------------------------------------------------------- */
+
+struct rotor_worker_stats {
+	uint64_t tasks_spawned;
+	uint64_t tasks_finished;
+	uint64_t switches;
+	uint64_t sqes;
+	uint64_t cqes;
+	uint64_t enters;
+	uint64_t msgs_out;
+	uint64_t msgs_in;
+	uint64_t items_out;
+	uint64_t items_in;
+	uint64_t post_retries;
+	uint64_t cq_overflows;
+	uint64_t stacks_in_use;
+	uint64_t stacks_total;
+};
+
+/* rotor_worker_stats - a snapshot of worker w's counters (read without locks; each field is
+ * current to within one loop turn). Returns 0 or -EINVAL. Thread: any. Suspends: no. */
+ROTOR_API int rotor_worker_stats(const struct rotor_runtime *rt, int w,
+				 struct rotor_worker_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ROTOR_H */

@@ -1,0 +1,143 @@
+/*
+ * Callbacks: call_soon, call_later and call_soon_threadsafe. A callback runs on its
+ * worker's own stack between tasks, never suspends, and is freed after it ran unless the
+ * caller kept a handle (then rotor_timer_cancel frees it).
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+enum { CB_PENDING = 1, CB_QUEUED, CB_FIRED, CB_CANCELLED };
+
+struct rotor_timer {
+	struct rotor__item item;
+	rotor_callback_fn fn;
+	void *arg;
+	struct rotor__timer tmr;
+	int state;
+	bool handle;
+};
+
+static struct rotor_timer *cb_new(rotor_callback_fn fn, void *arg, int worker)
+{
+	struct rotor_timer *cb = calloc(1, sizeof(*cb));
+	if (!cb)
+		return NULL;
+	cb->item.kind = ROTOR__ITEM_CALLBACK;
+	cb->item.worker = (uint32_t)worker;
+	cb->fn = fn;
+	cb->arg = arg;
+	cb->state = CB_QUEUED;
+	return cb;
+}
+
+void rotor__callback_run(struct rotor__worker *w, struct rotor__item *it)
+{
+	struct rotor_timer *cb = rotor__container_of(it, struct rotor_timer, item);
+	(void)w;
+	if (cb->state == CB_QUEUED) {
+		cb->state = CB_FIRED;
+		cb->fn(cb->arg);
+	}
+	if (!cb->handle)
+		free(cb);
+}
+
+static void cb_fire(struct rotor__timer *tm)
+{
+	struct rotor_timer *cb = rotor__container_of(tm, struct rotor_timer, tmr);
+	cb->state = CB_QUEUED;
+	rotor__runq_push(rotor__worker_self(), &cb->item);
+}
+
+void rotor__callbacks_drop(struct rotor__worker *w)
+{
+	/* At worker exit only timers of call_later callbacks can be left. */
+	struct rotor__timers *ts = &w->timers;
+	while (ts->len) {
+		struct rotor__timer *tm = ts->heap[ts->len - 1];
+		rotor__timer_disarm(ts, tm);
+		if (tm->fire == cb_fire)
+			free(rotor__container_of(tm, struct rotor_timer, tmr));
+	}
+}
+
+int rotor_call_soon(rotor_callback_fn fn, void *arg)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w)
+		return -EPERM;
+	if (!fn)
+		return -EINVAL;
+	struct rotor_timer *cb = cb_new(fn, arg, w->id);
+	if (!cb)
+		return -ENOMEM;
+	rotor__runq_push(w, &cb->item);
+	return 0;
+}
+
+int rotor_call_later(int64_t delay_ns, rotor_callback_fn fn, void *arg, struct rotor_timer **out)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w)
+		return -EPERM;
+	if (!fn)
+		return -EINVAL;
+	struct rotor_timer *cb = cb_new(fn, arg, w->id);
+	if (!cb)
+		return -ENOMEM;
+	cb->state = CB_PENDING;
+	cb->handle = out != NULL;
+	cb->tmr.fire = cb_fire;
+	int r = rotor__timer_arm(&w->timers, &cb->tmr, rotor_now() + (delay_ns > 0 ? delay_ns : 0));
+	if (r < 0) {
+		free(cb);
+		return r;
+	}
+	if (out)
+		*out = cb;
+	return 0;
+}
+
+int rotor_timer_cancel(struct rotor_timer *cb)
+{
+	if (!cb)
+		return -EINVAL;
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w || (uint32_t)w->id != cb->item.worker)
+		return -EPERM;
+	switch (cb->state) {
+	case CB_PENDING:
+		rotor__timer_disarm(&w->timers, &cb->tmr);
+		free(cb);
+		return 0;
+	case CB_QUEUED:
+		/* Due and queued: the run queue frees it without calling it. */
+		cb->state = CB_CANCELLED;
+		cb->handle = false;
+		return 0;
+	default:
+		free(cb);
+		return -EALREADY;
+	}
+}
+
+int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callback_fn fn,
+			       void *arg)
+{
+	if (!rt || !fn)
+		return -EINVAL;
+	if (worker == ROTOR_WORKER_ANY)
+		worker = rotor__pick_worker(rt);
+	if (worker < 0 || worker >= rt->n)
+		return -EINVAL;
+	struct rotor_timer *cb = cb_new(fn, arg, worker);
+	if (!cb)
+		return -ENOMEM;
+	int r = rotor__post(rt, &cb->item, ROTOR__POST_WAIT | ROTOR__POST_NEW);
+	if (r < 0)
+		free(cb);
+	return r;
+}

@@ -1,0 +1,304 @@
+/*
+ * Events and futures. An event is a one-shot completion: one coroutine may wait on it (it
+ * parks its task pointer in `waiter`), any number of threads may wait on its futex word.
+ * Whoever sets it swaps `waiter` to DONE, so exactly one of {setter, timeout, cancel}
+ * claims a waiting task and makes it runnable, however the three race.
+ *
+ * A future is an event plus a result. A submitted task and its future hold a reference on
+ * each other until the future is resolved; whoever claims the future first (the task's
+ * end, or a cancel) drops the future's hold on the task, so a resolved future never
+ * touches its task again and may outlive the runtime.
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct rotor_future {
+	struct rotor__event ev;
+	_Atomic uint32_t refs;
+	_Atomic uint32_t claimed;
+	int err;
+	bool submitted; /* resolved by its task, not by rotor_future_set */
+	void *result;
+	struct rotor_task *task; /* submitted task, held until the future is claimed */
+};
+
+/* ---- futex ---- */
+
+int rotor__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
+{
+	struct timespec ts, *tsp = NULL;
+	if (deadline != ROTOR_FOREVER) {
+		ts.tv_sec = deadline / 1000000000;
+		ts.tv_nsec = deadline % 1000000000;
+		tsp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+	long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp, NULL,
+			 FUTEX_BITSET_MATCH_ANY);
+	return r < 0 ? -errno : 0;
+}
+
+void rotor__futex_wake(_Atomic uint32_t *addr, int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+}
+
+int64_t rotor_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- events ---- */
+
+void rotor__event_init(struct rotor__event *ev)
+{
+	atomic_init(&ev->waiter, 0);
+	atomic_init(&ev->fstate, 0);
+}
+
+int rotor__event_set(struct rotor__event *ev)
+{
+	uint32_t old = atomic_exchange(&ev->fstate, 1);
+	if (old == 1)
+		return -EALREADY;
+	if (old == 2)
+		rotor__futex_wake(&ev->fstate, INT_MAX);
+	uintptr_t w = atomic_exchange(&ev->waiter, ROTOR__EVENT_DONE);
+	if (w > ROTOR__EVENT_DONE)
+		rotor__task_wake((struct rotor_task *)w, 0);
+	return 0;
+}
+
+/* Timeout or cancellation of a waiting task: take it back from the event if the setter
+ * has not claimed it already (if it has, its wake-up is on the way). Owner only. */
+static void event_abort(struct rotor_task *t, int res)
+{
+	struct rotor__event *ev = t->wait_obj;
+	uintptr_t exp = (uintptr_t)t;
+	if (!atomic_compare_exchange_strong(&ev->waiter, &exp, 0))
+		return;
+	struct rotor__worker *w = rotor__worker_self();
+	t->cancel_hook = NULL;
+	rotor__timer_disarm(&w->timers, &t->tmr);
+	t->wait_res = res;
+	t->state = ROTOR__T_READY;
+	rotor__runq_push(w, &t->item);
+}
+
+static void event_timeout(struct rotor__timer *tm)
+{
+	event_abort(rotor__container_of(tm, struct rotor_task, tmr), -ETIMEDOUT);
+}
+
+static void event_cancel(struct rotor_task *t)
+{
+	event_abort(t, -ECANCELED);
+}
+
+int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = w->current;
+	uintptr_t exp = atomic_load(&ev->waiter);
+	if (exp == ROTOR__EVENT_DONE)
+		return 0;
+	if (t->flags & ROTOR__TF_CANCELLED)
+		return -ECANCELED;
+	if (deadline != ROTOR_FOREVER && deadline <= rotor_now())
+		return -ETIMEDOUT;
+	exp = 0;
+	if (!atomic_compare_exchange_strong(&ev->waiter, &exp, (uintptr_t)t))
+		return exp == ROTOR__EVENT_DONE ? 0 : -EBUSY;
+	t->wait_obj = ev;
+	t->cancel_hook = event_cancel;
+	if (deadline != ROTOR_FOREVER) {
+		t->tmr.fire = event_timeout;
+		if (rotor__timer_arm(&w->timers, &t->tmr, deadline) < 0) {
+			/* No memory for the timer: wait without it rather than fail a wait
+			 * that has already been registered. */
+		}
+	}
+	int r = rotor__suspend(w);
+	t->cancel_hook = NULL;
+	t->wait_obj = NULL;
+	rotor__timer_disarm(&w->timers, &t->tmr);
+	return r;
+}
+
+int rotor__event_wait_thread(struct rotor__event *ev, int64_t deadline)
+{
+	for (;;) {
+		uint32_t s = atomic_load(&ev->fstate);
+		if (s == 1)
+			return 0;
+		if (s == 0 && !atomic_compare_exchange_weak(&ev->fstate, &s, 2))
+			continue;
+		int r = rotor__futex_wait(&ev->fstate, 2, deadline);
+		if (r == -ETIMEDOUT)
+			return atomic_load(&ev->fstate) == 1 ? 0 : -ETIMEDOUT;
+	}
+}
+
+/* ---- futures ---- */
+
+static void future_release(struct rotor_future *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) == 1)
+		free(f);
+}
+
+int rotor_future_create(struct rotor_future **out)
+{
+	if (!out)
+		return -EINVAL;
+	struct rotor_future *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	rotor__event_init(&f->ev);
+	atomic_init(&f->refs, 1);
+	*out = f;
+	return 0;
+}
+
+void rotor__future_bind(struct rotor_future *f, struct rotor_task *t)
+{
+	f->task = t;
+	f->submitted = true;
+	atomic_fetch_add(&f->refs, 1);
+}
+
+void rotor__future_unbind(struct rotor_future *f)
+{
+	f->task = NULL;
+	atomic_fetch_sub(&f->refs, 1);
+}
+
+void rotor__future_resolve_task(struct rotor_future *f, struct rotor_task *t, int err)
+{
+	if (!atomic_exchange(&f->claimed, 1)) {
+		f->result = t->result;
+		f->err = err;
+		f->task = NULL;
+		/* The future's hold on t; t itself still holds its own reference. */
+		rotor__task_release(t);
+		rotor__event_set(&f->ev);
+	}
+	future_release(f);
+}
+
+int rotor_future_set(struct rotor_future *f, void *result)
+{
+	if (!f)
+		return -EINVAL;
+	if (f->submitted)
+		return -EINVAL;
+	if (atomic_exchange(&f->claimed, 1))
+		return -EALREADY;
+	f->result = result;
+	rotor__event_set(&f->ev);
+	return 0;
+}
+
+int rotor_future_cancel(struct rotor_future *f)
+{
+	if (!f)
+		return -EINVAL;
+	if (atomic_exchange(&f->claimed, 1))
+		return -EALREADY;
+	struct rotor_task *t = f->task;
+	f->err = -ECANCELED;
+	f->task = NULL;
+	rotor__event_set(&f->ev);
+	if (t) {
+		rotor__task_cancel_any(t);
+		rotor__task_release(t);
+	}
+	return 0;
+}
+
+int rotor_future_wait(struct rotor_future *f, int64_t deadline, void **result)
+{
+	if (!f)
+		return -EINVAL;
+	struct rotor__worker *w = rotor__worker_self();
+	int r;
+	if (w && w->current)
+		r = rotor__event_wait_task(&f->ev, deadline);
+	else if (w)
+		return -EPERM;
+	else
+		r = rotor__event_wait_thread(&f->ev, deadline);
+	if (r < 0)
+		return r;
+	if (f->err)
+		return f->err;
+	if (result)
+		*result = f->result;
+	return 0;
+}
+
+int rotor_future_done(const struct rotor_future *f)
+{
+	return f && rotor__event_is_set(&f->ev);
+}
+
+void rotor_future_destroy(struct rotor_future *f)
+{
+	if (f)
+		future_release(f);
+}
+
+/* ---- submission from any thread ---- */
+
+static int submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+		  struct rotor_future **out, unsigned flags)
+{
+	if (!rt || !fn || !out || worker == ROTOR_WORKER_SELF)
+		return -EINVAL;
+	struct rotor_future *f;
+	int r = rotor_future_create(&f);
+	if (r < 0)
+		return r;
+	r = rotor__task_start(rt, worker, NULL, fn, arg, NULL, f, flags);
+	if (r < 0) {
+		future_release(f);
+		return r;
+	}
+	*out = f;
+	return 0;
+}
+
+int rotor_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+		 struct rotor_future **out)
+{
+	return submit(rt, worker, fn, arg, out, ROTOR__POST_WAIT);
+}
+
+int rotor_try_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+		     struct rotor_future **out)
+{
+	return submit(rt, worker, fn, arg, out, 0);
+}
+
+int rotor_call(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg, void **result)
+{
+	if (rotor__worker_self())
+		return -EDEADLK;
+	struct rotor_future *f;
+	int r = rotor_submit(rt, worker, fn, arg, &f);
+	if (r < 0)
+		return r;
+	r = rotor_future_wait(f, ROTOR_FOREVER, result);
+	rotor_future_destroy(f);
+	return r;
+}

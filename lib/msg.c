@@ -1,0 +1,314 @@
+/*
+ * Cross-thread messages. A worker gathers, per target worker, the items it produced during
+ * one loop turn and posts them as one MSG_RING whose CQE user_data is the batch head:
+ * ownership of the items passes through the kernel, which orders the memory; no shared
+ * queue, no lock. A thread that is not a worker posts one item per message, with the
+ * ringless IORING_REGISTER_SEND_MSG_RING (6.13+) or a small ring of its own.
+ *
+ * Flow control: a worker keeps at most inflight_max unread batches per target (the target
+ * counts what it has read in consumed[sender]); beyond that the items wait in the outbox
+ * and join a later, bigger batch. Non-workers take a credit from the target's
+ * foreign_inflight, waiting on it as a futex (or failing with -EAGAIN) when none is left.
+ * A failed post (an error CQE on the sender's ring) is requeued: nothing is ever dropped.
+ */
+#include "runtime.h"
+#include "task.h"
+#include "compat.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FOREIGN_SENDER 0xffffu
+
+void rotor__deliver(struct rotor__worker *w, struct rotor__item *it)
+{
+	switch (it->kind) {
+	case ROTOR__ITEM_TASK: {
+		struct rotor_task *t = rotor__container_of(it, struct rotor_task, item);
+		if (t->state == ROTOR__T_NEW) {
+			rotor__task_arrive(w, t);
+		} else {
+			t->state = ROTOR__T_READY;
+			rotor__runq_push(w, it);
+		}
+		break;
+	}
+	case ROTOR__ITEM_CALLBACK:
+		rotor__runq_push(w, it);
+		break;
+	case ROTOR__ITEM_CANCEL: {
+		struct rotor__cancel_req *req = rotor__container_of(it, struct rotor__cancel_req,
+								    item);
+		rotor__task_cancel_local(w, req->task);
+		rotor__task_release(req->task);
+		free(req);
+		break;
+	}
+	case ROTOR__ITEM_STOP:
+		if (!w->stopping) {
+			w->stopping = true;
+			rotor__tasks_cancel_all(w);
+		}
+		break;
+	default:
+		ROTOR_PANIC("w%d: bad item kind %u", w->id, it->kind);
+	}
+}
+
+/* ---- non-worker senders ---- */
+
+static pthread_key_t thread_ring_key;
+static pthread_once_t thread_ring_once = PTHREAD_ONCE_INIT;
+
+static void thread_ring_free(void *p)
+{
+	struct io_uring *ring = p;
+	io_uring_queue_exit(ring);
+	free(ring);
+}
+
+static void thread_ring_key_init(void)
+{
+	pthread_key_create(&thread_ring_key, thread_ring_free);
+}
+
+/* One MSG_RING from a thread that owns no worker ring. Returns 0 or -errno. */
+static int send_foreign(struct rotor_runtime *rt, int fd, uint64_t data)
+{
+	if (rt->ringless) {
+		struct io_uring_sqe sqe;
+		memset(&sqe, 0, sizeof(sqe));
+		sqe.opcode = IORING_OP_MSG_RING;
+		sqe.fd = fd;
+		sqe.addr = IORING_MSG_DATA;
+		sqe.len = FOREIGN_SENDER;
+		sqe.off = data;
+		long r = syscall(__NR_io_uring_register, -1, IORING_REGISTER_SEND_MSG_RING, &sqe,
+				 1);
+		return r < 0 ? -errno : 0;
+	}
+	pthread_once(&thread_ring_once, thread_ring_key_init);
+	struct io_uring *ring = pthread_getspecific(thread_ring_key);
+	if (!ring) {
+		ring = calloc(1, sizeof(*ring));
+		if (!ring)
+			return -ENOMEM;
+		int r = io_uring_queue_init(4, ring, 0);
+		if (r < 0) {
+			free(ring);
+			return r;
+		}
+		pthread_setspecific(thread_ring_key, ring);
+	}
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	io_uring_prep_msg_ring(sqe, fd, FOREIGN_SENDER, data, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+	int r = io_uring_submit_and_wait(ring, 1);
+	if (r < 0)
+		return r;
+	struct io_uring_cqe *cqe;
+	r = io_uring_peek_cqe(ring, &cqe);
+	if (r < 0)
+		return r;
+	r = cqe->res < 0 ? cqe->res : 0;
+	io_uring_cqe_seen(ring, cqe);
+	return r;
+}
+
+/* Probe the ringless post once per runtime (a no-op message to worker 0). */
+void rotor__msg_probe(struct rotor_runtime *rt)
+{
+	rt->ringless = !(rt->cfg.flags & ROTOR_NO_RINGLESS_MSG);
+	if (rt->ringless && send_foreign(rt, rt->w[0]->ring_fd, ROTOR__TAG_IGNORE) < 0)
+		rt->ringless = false;
+}
+
+static int take_credit(struct rotor_runtime *rt, struct rotor__worker *tw, bool may_wait)
+{
+	uint32_t max = tw->inflight_max * 4;
+	for (;;) {
+		uint32_t cur = atomic_load(&tw->foreign_inflight);
+		if (cur < max) {
+			if (atomic_compare_exchange_weak(&tw->foreign_inflight, &cur, cur + 1))
+				return 0;
+			continue;
+		}
+		if (!may_wait)
+			return -EAGAIN;
+		atomic_fetch_add(&tw->foreign_waiters, 1);
+		/* Recheck after announcing ourselves: the target wakes only announced
+		 * waiters (pairs with the load of foreign_waiters in msg_received). */
+		if (atomic_load(&tw->foreign_inflight) >= max)
+			rotor__futex_wait(&tw->foreign_inflight, max, rotor_now() + 10000000);
+		atomic_fetch_sub(&tw->foreign_waiters, 1);
+		(void)rt;
+	}
+}
+
+static int post_foreign(struct rotor_runtime *rt, struct rotor__item *it, unsigned flags)
+{
+	/* Announce ourselves before reading the state: a stopping runtime waits for
+	 * foreign_active to drain before its workers exit (runtime.c). */
+	atomic_fetch_add(&rt->foreign_active, 1);
+	int r = 0;
+	int st = atomic_load(&rt->state);
+	if (st == ROTOR_STOPPED || ((flags & ROTOR__POST_NEW) && st != ROTOR_RUNNING)) {
+		r = -ESHUTDOWN;
+		goto out;
+	}
+	struct rotor__worker *tw = rt->w[it->worker];
+	r = take_credit(rt, tw, flags & ROTOR__POST_WAIT);
+	if (r < 0)
+		goto out;
+	it->next = NULL;
+	ROTOR_TSAN_RELEASE(it);
+	for (;;) {
+		r = send_foreign(rt, tw->ring_fd, rotor__tag(it, ROTOR__TAG_ITEMS));
+		if (r == 0)
+			break;
+		/* Not delivered (e.g. -EOVERFLOW: no memory for an overflow CQE). */
+		if (!(flags & ROTOR__POST_WAIT)) {
+			atomic_fetch_sub(&tw->foreign_inflight, 1);
+			break;
+		}
+		struct timespec ts = {0, 50000};
+		nanosleep(&ts, NULL);
+	}
+out:
+	atomic_fetch_sub(&rt->foreign_active, 1);
+	return r;
+}
+
+int rotor__post(struct rotor_runtime *rt, struct rotor__item *it, unsigned flags)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w || w->rt != rt)
+		return post_foreign(rt, it, flags);
+	if ((flags & ROTOR__POST_NEW) && atomic_load(&rt->state) != ROTOR_RUNNING)
+		return -ESHUTDOWN;
+	if (it->worker == (uint32_t)w->id) {
+		rotor__deliver(w, it);
+		return 0;
+	}
+	struct rotor__outbox *ob = &w->out[it->worker];
+	if (rotor__queue_empty(&ob->q))
+		w->out_pending++;
+	rotor__queue_push(&ob->q, it);
+	return 0;
+}
+
+void rotor__flush_outboxes(struct rotor__worker *w)
+{
+	w->credit_blocked = false;
+	if (!w->out_pending)
+		return;
+	struct rotor_runtime *rt = w->rt;
+	for (int i = 0; i < rt->n; i++) {
+		struct rotor__outbox *ob = &w->out[i];
+		if (rotor__queue_empty(&ob->q))
+			continue;
+		struct rotor__worker *tw = rt->w[i];
+		uint64_t read = atomic_load_explicit(&tw->consumed[w->id].v, memory_order_acquire);
+		if (ob->posted - read >= w->inflight_max) {
+			w->credit_blocked = true;
+			continue;
+		}
+		size_t n = ob->q.len;
+		struct rotor__item *head = rotor__queue_take(&ob->q);
+		ROTOR_TSAN_RELEASE(head);
+		struct io_uring_sqe *sqe = rotor__sqe(w);
+		io_uring_prep_msg_ring(sqe, tw->ring_fd, (unsigned)w->id,
+				       rotor__tag(head, ROTOR__TAG_ITEMS), 0);
+		/* Success needs no CQE here; an error CQE hands the batch back to us. */
+		io_uring_sqe_set_data64(sqe, rotor__tag(head, ROTOR__TAG_POSTED));
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		ob->posted++;
+		w->sent++;
+		w->out_pending--;
+		ROTOR_STAT_INC(w->stats.msgs_out);
+		ROTOR_STAT_ADD(w->stats.items_out, n);
+	}
+}
+
+static void msg_received(struct rotor__worker *w, struct io_uring_cqe *cqe)
+{
+	struct rotor__item *it = rotor__untag(cqe->user_data);
+	ROTOR_TSAN_ACQUIRE(it);
+	int sender = cqe->res;
+	if (sender >= 0 && sender < w->rt->n) {
+		struct rotor__counter *c = &w->consumed[sender];
+		atomic_store_explicit(&c->v, atomic_load_explicit(&c->v, memory_order_relaxed) + 1,
+				      memory_order_release);
+		w->recv++;
+	} else {
+		atomic_fetch_sub(&w->foreign_inflight, 1);
+		if (atomic_load(&w->foreign_waiters))
+			rotor__futex_wake(&w->foreign_inflight, INT_MAX);
+	}
+	ROTOR_STAT_INC(w->stats.msgs_in);
+	uint64_t n = 0;
+	while (it) {
+		struct rotor__item *next = it->next;
+		rotor__deliver(w, it);
+		it = next;
+		n++;
+	}
+	ROTOR_STAT_ADD(w->stats.items_in, n);
+}
+
+static void post_exit_to(struct rotor__worker *w, int target)
+{
+	struct io_uring_sqe *sqe = rotor__sqe(w);
+	io_uring_prep_msg_ring(sqe, w->rt->w[target]->ring_fd, 0, ROTOR__TAG_EXIT, 0);
+	io_uring_sqe_set_data64(sqe, ((uint64_t)target << 3) | ROTOR__TAG_EXITSENT);
+}
+
+void rotor__post_exit(struct rotor__worker *w)
+{
+	w->exit_posted = true;
+	for (int i = 1; i < w->rt->n; i++) {
+		post_exit_to(w, i);
+		w->exit_acks++;
+	}
+}
+
+void rotor__msg_complete(struct rotor__worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	switch (ud & ROTOR__TAG_MASK) {
+	case ROTOR__TAG_ITEMS:
+		msg_received(w, cqe);
+		break;
+	case ROTOR__TAG_POSTED: {
+		/* Not delivered: put the batch back in front of its outbox. */
+		struct rotor__item *head = rotor__untag(ud);
+		struct rotor__outbox *ob = &w->out[head->worker];
+		if (rotor__queue_empty(&ob->q))
+			w->out_pending++;
+		rotor__queue_prepend(&ob->q, head);
+		ob->posted--;
+		w->sent--;
+		ROTOR_STAT_INC(w->stats.post_retries);
+		break;
+	}
+	case ROTOR__TAG_EXIT:
+		w->exit = true;
+		break;
+	case ROTOR__TAG_EXITSENT:
+		if (cqe->res < 0) {
+			post_exit_to(w, (int)(ud >> 3));
+			ROTOR_STAT_INC(w->stats.post_retries);
+		} else if (--w->exit_acks == 0) {
+			w->exit = true;
+		}
+		break;
+	default:
+		ROTOR_PANIC("w%d: bad completion tag %llu", w->id,
+			    (unsigned long long)(ud & ROTOR__TAG_MASK));
+	}
+}

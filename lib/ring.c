@@ -1,0 +1,170 @@
+/*
+ * A worker's io_uring: set-up with the best flags this kernel takes, SQE allocation that
+ * never fails (a full SQ is submitted and retried), the one place the worker enters the
+ * kernel, and reaping. Submitting, reaping and sleeping happen in rotor__ring_enter only.
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+_Atomic int rotor__fault_ring_setup;
+
+static void explain_setup_error(int err)
+{
+	if (err == -ENOSYS) {
+		fprintf(stderr, "rotor: io_uring_setup: function not implemented "
+				"(kernel built without CONFIG_IO_URING)\n");
+	} else if (err == -EPERM) {
+		int v = -1;
+		FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+		if (f) {
+			if (fscanf(f, "%d", &v) != 1)
+				v = -1;
+			fclose(f);
+		}
+		fprintf(stderr,
+			"rotor: io_uring_setup: operation not permitted: io_uring is disabled "
+			"by sysctl kernel.io_uring_disabled=%d (0 allows it for everyone, 1 for "
+			"members of kernel.io_uring_group and root)\n",
+			v);
+	} else if (err == -ENOMEM) {
+		fprintf(stderr, "rotor: io_uring_setup: cannot allocate memory for the ring "
+				"(memory cgroup or RLIMIT_MEMLOCK on kernels before 5.12)\n");
+	} else {
+		fprintf(stderr, "rotor: io_uring_setup: %s\n", strerror(-err));
+	}
+}
+
+int rotor__ring_init(struct rotor__worker *w)
+{
+	const struct rotor_config *cfg = &w->rt->cfg;
+	unsigned sq = cfg->sq_entries ? cfg->sq_entries : 256;
+	unsigned cq = cfg->cq_entries ? cfg->cq_entries : 4 * sq;
+	if (cq < sq)
+		cq = sq;
+	unsigned want = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+			IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	if (cfg->flags & ROTOR_NO_DEFER_TASKRUN)
+		want &= ~IORING_SETUP_DEFER_TASKRUN;
+	if (cfg->flags & ROTOR_NO_SINGLE_ISSUER)
+		want &= ~(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+	if (cfg->flags & ROTOR_NO_COOP_TASKRUN)
+		want &= ~IORING_SETUP_COOP_TASKRUN;
+	/* Flags to give up, in this order, while the kernel says -EINVAL. */
+	static const unsigned drop[] = {IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_SINGLE_ISSUER,
+					IORING_SETUP_COOP_TASKRUN, IORING_SETUP_SUBMIT_ALL, 0};
+	int fault = atomic_load(&rotor__fault_ring_setup);
+	int r = -EINVAL;
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+		struct io_uring_params p;
+		memset(&p, 0, sizeof(p));
+		p.flags = want | IORING_SETUP_CQSIZE;
+		p.cq_entries = cq;
+		r = fault ? fault : io_uring_queue_init_params(sq, &w->ring, &p);
+		if (r == 0) {
+			w->setup_flags = p.flags;
+			w->features = p.features;
+			break;
+		}
+		if (r != -EINVAL)
+			break;
+		want &= ~drop[i];
+	}
+	if (r < 0) {
+		explain_setup_error(r);
+		return r;
+	}
+	w->ring_fd = w->ring.ring_fd;
+	w->ring_ready = true;
+	return 0;
+}
+
+void rotor__ring_fini(struct rotor__worker *w)
+{
+	if (w->ring_ready) {
+		io_uring_queue_exit(&w->ring);
+		w->ring_ready = false;
+	}
+}
+
+struct io_uring_sqe *rotor__sqe(struct rotor__worker *w)
+{
+	struct io_uring_sqe *sqe;
+	while (!(sqe = io_uring_get_sqe(&w->ring))) {
+		/* Full SQ is not an error: hand what we have to the kernel and retry. */
+		io_uring_submit(&w->ring);
+		ROTOR_STAT_INC(w->stats.enters);
+	}
+	ROTOR_STAT_INC(w->stats.sqes);
+	return sqe;
+}
+
+static void complete_op(struct rotor__worker *w, struct rotor__op *op, struct io_uring_cqe *cqe)
+{
+	op->res = cqe->res;
+	op->cflags = cqe->flags;
+	struct rotor_task *t = op->task;
+	t->wait_res = cqe->res;
+	t->state = ROTOR__T_READY;
+	rotor__runq_push(w, &t->item);
+}
+
+static void reap(struct rotor__worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	io_uring_for_each_cqe(&w->ring, head, cqe)
+	{
+		n++;
+		uint64_t ud = cqe->user_data;
+		switch (ud & ROTOR__TAG_MASK) {
+		case ROTOR__TAG_OP:
+			complete_op(w, rotor__untag(ud), cqe);
+			break;
+		case ROTOR__TAG_IGNORE:
+			break;
+		default:
+			rotor__msg_complete(w, cqe);
+			break;
+		}
+	}
+	io_uring_cq_advance(&w->ring, n);
+	ROTOR_STAT_ADD(w->stats.cqes, n);
+	/* FEAT_NODROP kept the completions that did not fit; the next GETEVENTS enter
+	 * flushes them, and we always enter at least once per loop turn. */
+	if (IO_URING_READ_ONCE(*w->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		ROTOR_STAT_INC(w->stats.cq_overflows);
+}
+
+void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
+{
+	int64_t now = block && deadline != ROTOR_FOREVER ? rotor_now() : 0;
+	if (!block || (deadline != ROTOR_FOREVER && deadline <= now)) {
+		/* Busy: no wait, but always GETEVENTS, or a DEFER_TASKRUN ring never turns the
+		 * messages queued to it into completions. */
+		io_uring_submit_and_get_events(&w->ring);
+	} else if (deadline == ROTOR_FOREVER) {
+		io_uring_submit_and_wait(&w->ring, 1);
+	} else {
+		struct __kernel_timespec ts;
+		int64_t d = deadline - now;
+		ts.tv_sec = d / 1000000000;
+		ts.tv_nsec = d % 1000000000;
+		struct io_uring_cqe *cqe;
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+	}
+	ROTOR_STAT_INC(w->stats.enters);
+	reap(w);
+}
+
+int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rotor__op *op)
+{
+	op->task = w->current;
+	op->res = 0;
+	io_uring_sqe_set_data64(sqe, rotor__tag(op, ROTOR__TAG_OP));
+	rotor__suspend(w);
+	return op->res;
+}

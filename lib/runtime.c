@@ -1,0 +1,429 @@
+/*
+ * Runtime life cycle. Workers start behind a gate so that every ring exists before any
+ * task can post to it. Stopping: every worker cancels its tasks and publishes, each turn,
+ * whether it is quiet (no live task, nothing queued, nothing to post) with its sent and
+ * received message counts. Worker 0 declares the runtime terminated after two consecutive
+ * looks that find everyone quiet, no non-worker message unread, sent == received and the
+ * same totals both times (Mattern's four-counter method: a message in flight would show as
+ * a difference, and one sent and received between the looks as a change). It then waits
+ * for non-worker posters to leave and tells every worker to exit.
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void rotor__msg_probe(struct rotor_runtime *rt);
+
+__attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, ...)
+{
+	va_list ap;
+	struct rotor__worker *w = rotor__worker_self();
+	if (w)
+		fprintf(stderr, "rotor: w%d: %s: ", w->id, func);
+	else
+		fprintf(stderr, "rotor: %s: ", func);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+unsigned rotor__env_flags(void)
+{
+	static const struct {
+		const char *name;
+		unsigned flag;
+	} names[] = {{"pin", ROTOR_NO_PIN},
+		     {"defer_taskrun", ROTOR_NO_DEFER_TASKRUN},
+		     {"single_issuer", ROTOR_NO_SINGLE_ISSUER},
+		     {"ringless_msg", ROTOR_NO_RINGLESS_MSG},
+		     {"guard_madvise", ROTOR_NO_GUARD_MADVISE},
+		     {"coop_taskrun", ROTOR_NO_COOP_TASKRUN}};
+	const char *env = getenv("ROTOR_DISABLE");
+	unsigned flags = 0;
+	while (env && *env) {
+		size_t len = strcspn(env, ",");
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == len && !strncmp(env, names[i].name, len))
+				flags |= names[i].flag;
+		env += len;
+		if (*env == ',')
+			env++;
+	}
+	return flags;
+}
+
+static void rt_free(struct rotor_runtime *rt)
+{
+	for (int i = 0; rt->w && i < rt->n; i++) {
+		struct rotor__worker *w = rt->w[i];
+		if (!w)
+			continue;
+		free(w->out);
+		free(w->consumed);
+		free(w);
+	}
+	rotor__task_pool_fini(rt);
+	free(rt->w);
+	free(rt->cpus);
+	pthread_mutex_destroy(&rt->lock);
+	pthread_cond_destroy(&rt->cond);
+	pthread_mutex_destroy(&rt->pool_lock);
+	free(rt);
+}
+
+static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
+{
+	struct rotor_config c;
+	if (cfg)
+		c = *cfg;
+	else
+		memset(&c, 0, sizeof(c));
+	size_t ss;
+	if (rotor__stack_size(c.stack_size, &ss) < 0)
+		return -EINVAL;
+	if (c.workers > 1024 || c.sq_entries > 32768 || c.cq_entries > 65536)
+		return -EINVAL;
+	if (c.sq_entries && c.cq_entries && c.cq_entries < c.sq_entries)
+		return -EINVAL;
+	c.flags |= rotor__env_flags();
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	int ncpus = 0;
+	int cpus[CPU_SETSIZE];
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			if (CPU_ISSET(i, &set))
+				cpus[ncpus++] = i;
+	if (!ncpus) {
+		cpus[0] = 0;
+		ncpus = 1;
+	}
+	if (!c.workers)
+		c.workers = (unsigned)ncpus;
+	if (!c.msg_inflight)
+		c.msg_inflight = 64;
+
+	struct rotor_runtime *rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	rt->cfg = c;
+	rt->n = (int)c.workers;
+	pthread_mutex_init(&rt->lock, NULL);
+	pthread_cond_init(&rt->cond, NULL);
+	pthread_mutex_init(&rt->pool_lock, NULL);
+	rotor__queue_init(&rt->foreign_free);
+	atomic_init(&rt->state, ROTOR_RUNNING);
+	rt->cpus = malloc(sizeof(int) * (size_t)ncpus);
+	rt->w = calloc((size_t)rt->n, sizeof(*rt->w));
+	if (!rt->cpus || !rt->w)
+		goto nomem;
+	memcpy(rt->cpus, cpus, sizeof(int) * (size_t)ncpus);
+	rt->ncpus = ncpus;
+	for (int i = 0; i < rt->n; i++) {
+		struct rotor__worker *w = aligned_alloc(64, (sizeof(*w) + 63) & ~(size_t)63);
+		if (!w)
+			goto nomem;
+		memset(w, 0, sizeof(*w));
+		rt->w[i] = w;
+		w->rt = rt;
+		w->id = i;
+		w->inflight_max = c.msg_inflight;
+		w->stop_item.kind = ROTOR__ITEM_STOP;
+		w->stop_item.worker = (uint32_t)i;
+		w->out = calloc((size_t)rt->n, sizeof(*w->out));
+		w->consumed = aligned_alloc(64, sizeof(*w->consumed) * (size_t)rt->n);
+		if (!w->out || !w->consumed)
+			goto nomem;
+		memset(w->consumed, 0, sizeof(*w->consumed) * (size_t)rt->n);
+		for (int j = 0; j < rt->n; j++)
+			rotor__queue_init(&w->out[j].q);
+	}
+	*out = rt;
+	return 0;
+nomem:
+	rt_free(rt);
+	return -ENOMEM;
+}
+
+static void pin(struct rotor_runtime *rt, int id)
+{
+	/* One worker has nothing to spread; several are pinned one per CPU. */
+	if (rt->n < 2 || (rt->cfg.flags & ROTOR_NO_PIN))
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(rt->cpus[id % rt->ncpus], &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* Report this worker's start-up result and wait at the gate. Returns 1 to run. */
+static int gate(struct rotor_runtime *rt, int r)
+{
+	pthread_mutex_lock(&rt->lock);
+	rt->ready++;
+	if (r < 0 && !rt->start_err)
+		rt->start_err = r;
+	pthread_cond_broadcast(&rt->cond);
+	while (rt->gate == 0)
+		pthread_cond_wait(&rt->cond, &rt->lock);
+	int go = rt->gate > 0;
+	pthread_mutex_unlock(&rt->lock);
+	return go && r == 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct rotor__worker *w = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "rotor/w%d", w->id);
+	pthread_setname_np(pthread_self(), name);
+	pin(w->rt, w->id);
+	int r = rotor__worker_init(w);
+	if (!gate(w->rt, r)) {
+		if (r == 0)
+			rotor__worker_fini(w);
+		return NULL;
+	}
+	rotor__worker_loop(w);
+	rotor__worker_fini(w);
+	return NULL;
+}
+
+/* Start workers first..n-1 as threads; when caller_w0, worker 0 is set up on this thread.
+ * Returns once every ring exists, or with the first error (everything torn down). */
+static int rt_start(struct rotor_runtime *rt)
+{
+	int first = rt->caller_w0 ? 1 : 0;
+	int started = 0, r = 0;
+	for (int i = first; i < rt->n; i++) {
+		r = -pthread_create(&rt->w[i]->thread, NULL, worker_main, rt->w[i]);
+		if (r < 0)
+			break;
+		started++;
+	}
+	int r0 = 0;
+	if (rt->caller_w0) {
+		pin(rt, 0);
+		r0 = rotor__worker_init(rt->w[0]);
+	}
+	pthread_mutex_lock(&rt->lock);
+	while (rt->ready < started)
+		pthread_cond_wait(&rt->cond, &rt->lock);
+	if (!r)
+		r = rt->start_err ? rt->start_err : r0;
+	rt->gate = r < 0 ? -1 : 1;
+	pthread_cond_broadcast(&rt->cond);
+	pthread_mutex_unlock(&rt->lock);
+	if (r < 0) {
+		for (int i = first; i < first + started; i++)
+			pthread_join(rt->w[i]->thread, NULL);
+		if (rt->caller_w0 && r0 == 0)
+			rotor__worker_fini(rt->w[0]);
+		return r;
+	}
+	rotor__msg_probe(rt);
+	return 0;
+}
+
+static void rt_join(struct rotor_runtime *rt)
+{
+	for (int i = rt->caller_w0 ? 1 : 0; i < rt->n; i++)
+		pthread_join(rt->w[i]->thread, NULL);
+	/* Non-worker posters may still be leaving post_foreign(). */
+	while (atomic_load(&rt->foreign_active))
+		sched_yield();
+}
+
+int rotor_runtime_create(const struct rotor_config *cfg, struct rotor_runtime **out)
+{
+	if (!out)
+		return -EINVAL;
+	struct rotor_runtime *rt;
+	int r = rt_alloc(cfg, &rt);
+	if (r < 0)
+		return r;
+	r = rt_start(rt);
+	if (r < 0) {
+		rt_free(rt);
+		return r;
+	}
+	*out = rt;
+	return 0;
+}
+
+void rotor__runtime_request_stop(struct rotor_runtime *rt)
+{
+	int exp = ROTOR_RUNNING;
+	if (!atomic_compare_exchange_strong(&rt->state, &exp, ROTOR_STOPPING))
+		return;
+	for (int i = 0; i < rt->n; i++)
+		rotor__post(rt, &rt->w[i]->stop_item, ROTOR__POST_WAIT);
+}
+
+int rotor_runtime_stop(struct rotor_runtime *rt)
+{
+	if (!rt)
+		return -EINVAL;
+	rotor__runtime_request_stop(rt);
+	return 0;
+}
+
+int rotor_runtime_destroy(struct rotor_runtime *rt)
+{
+	if (!rt)
+		return -EINVAL;
+	struct rotor__worker *w = rotor__worker_self();
+	if (w && w->rt == rt)
+		return -EDEADLK;
+	rotor__runtime_request_stop(rt);
+	rt_join(rt);
+	rt_free(rt);
+	return 0;
+}
+
+int rotor__runtime_terminated(struct rotor_runtime *rt)
+{
+	if (atomic_load(&rt->state) == ROTOR_STOPPED)
+		return atomic_load(&rt->foreign_active) == 0;
+	uint64_t sent = 0, recv = 0;
+	bool ok = true;
+	for (int i = 0; i < rt->n && ok; i++) {
+		struct rotor__worker *w = rt->w[i];
+		ok = atomic_load(&w->pub_quiet) && atomic_load(&w->foreign_inflight) == 0;
+		sent += atomic_load(&w->pub_sent);
+		recv += atomic_load(&w->pub_recv);
+	}
+	ok = ok && sent == recv && atomic_load(&rt->foreign_active) == 0;
+	if (!ok) {
+		rt->wave_ok = false;
+		return 0;
+	}
+	if (!rt->wave_ok || rt->wave_sent != sent || rt->wave_recv != recv) {
+		rt->wave_ok = true;
+		rt->wave_sent = sent;
+		rt->wave_recv = recv;
+		return 0;
+	}
+	atomic_store(&rt->state, ROTOR_STOPPED);
+	return atomic_load(&rt->foreign_active) == 0;
+}
+
+int rotor__pick_worker(struct rotor_runtime *rt)
+{
+	unsigned start = atomic_fetch_add_explicit(&rt->rr, 1, memory_order_relaxed);
+	int best = (int)(start % (unsigned)rt->n);
+	uint64_t best_load = UINT64_MAX;
+	for (int k = 0; k < rt->n; k++) {
+		int i = (int)((start + (unsigned)k) % (unsigned)rt->n);
+		uint64_t l = atomic_load_explicit(&rt->w[i]->pub_load, memory_order_relaxed);
+		if (l < best_load) {
+			best = i;
+			best_load = l;
+		}
+	}
+	return best;
+}
+
+/* ---- rotor_run: the caller's thread is worker 0 ---- */
+
+struct main_arg {
+	rotor_fn fn;
+	void *arg;
+	void *result;
+};
+
+static void *main_task(void *p)
+{
+	struct main_arg *m = p;
+	m->result = m->fn(m->arg);
+	rotor__runtime_request_stop(rotor_runtime_current());
+	return NULL;
+}
+
+int rotor_run(const struct rotor_config *cfg, rotor_fn fn, void *arg, void **result)
+{
+	if (!fn)
+		return -EINVAL;
+	if (rotor__worker_self())
+		return -EBUSY;
+	struct rotor_runtime *rt;
+	int r = rt_alloc(cfg, &rt);
+	if (r < 0)
+		return r;
+	cpu_set_t saved;
+	bool have_saved = sched_getaffinity(0, sizeof(saved), &saved) == 0;
+	rt->caller_w0 = true;
+	r = rt_start(rt);
+	if (r < 0) {
+		if (have_saved)
+			sched_setaffinity(0, sizeof(saved), &saved);
+		rt_free(rt);
+		return r;
+	}
+	struct main_arg m = {fn, arg, NULL};
+	r = rotor__task_start(rt, 0, "main", main_task, &m, NULL, NULL, 0);
+	if (r < 0)
+		rotor__runtime_request_stop(rt);
+	rotor__worker_loop(rt->w[0]);
+	rotor__worker_fini(rt->w[0]);
+	rt_join(rt);
+	rt_free(rt);
+	if (have_saved)
+		sched_setaffinity(0, sizeof(saved), &saved);
+	if (r == 0 && result)
+		*result = m.result;
+	return r;
+}
+
+int rotor_runtime_state(const struct rotor_runtime *rt)
+{
+	return rt ? atomic_load(&((struct rotor_runtime *)rt)->state) : -EINVAL;
+}
+
+int rotor_runtime_workers(const struct rotor_runtime *rt)
+{
+	return rt ? rt->n : -EINVAL;
+}
+
+struct rotor_runtime *rotor_runtime_current(void)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	return w ? w->rt : NULL;
+}
+
+int rotor_worker_id(void)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	return w ? w->id : -EPERM;
+}
+
+int rotor_worker_stats(const struct rotor_runtime *rt, int i, struct rotor_worker_stats *out)
+{
+	if (!rt || !out || i < 0 || i >= rt->n)
+		return -EINVAL;
+	const struct rotor_worker_stats *s = &rt->w[i]->stats;
+	out->tasks_spawned = ROTOR_STAT_READ(s->tasks_spawned);
+	out->tasks_finished = ROTOR_STAT_READ(s->tasks_finished);
+	out->switches = ROTOR_STAT_READ(s->switches);
+	out->sqes = ROTOR_STAT_READ(s->sqes);
+	out->cqes = ROTOR_STAT_READ(s->cqes);
+	out->enters = ROTOR_STAT_READ(s->enters);
+	out->msgs_out = ROTOR_STAT_READ(s->msgs_out);
+	out->msgs_in = ROTOR_STAT_READ(s->msgs_in);
+	out->items_out = ROTOR_STAT_READ(s->items_out);
+	out->items_in = ROTOR_STAT_READ(s->items_in);
+	out->post_retries = ROTOR_STAT_READ(s->post_retries);
+	out->cq_overflows = ROTOR_STAT_READ(s->cq_overflows);
+	out->stacks_in_use = ROTOR_STAT_READ(s->stacks_in_use);
+	out->stacks_total = ROTOR_STAT_READ(s->stacks_total);
+	return 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * The runtime: its workers, its life cycle (RUNNING -> STOPPING -> STOPPED), and the
+ * termination detection that ends STOPPING once no task lives and no message travels.
+ */
+#ifndef ROTOR_RUNTIME_H
+#define ROTOR_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "worker.h"
+
+struct rotor_runtime {
+	struct rotor_config cfg;
+	int n;
+	struct rotor__worker **w;
+	_Atomic int state;
+	_Atomic int foreign_active; /* non-worker threads inside a post to this runtime */
+	_Atomic int stop_requested;
+	bool caller_w0; /* rotor_run: worker 0 is the caller's thread */
+	bool ringless;  /* IORING_REGISTER_SEND_MSG_RING works */
+
+	pthread_mutex_t lock; /* start-up gate only */
+	pthread_cond_t cond;
+	int ready;
+	int start_err;
+	int gate; /* 0: wait, 1: run, -1: abort */
+
+	/* Stop coordinator state, worker 0 only. */
+	bool wave_ok;
+	uint64_t wave_sent;
+	uint64_t wave_recv;
+
+	pthread_mutex_t pool_lock; /* task chunks and the non-worker task cache */
+	struct rotor__queue foreign_free;
+	void *task_chunks;
+
+	int *cpus;
+	int ncpus;
+	_Atomic unsigned rr;
+	void *main_result;
+};
+
+/* Begin stopping (idempotent). Thread: any. */
+void rotor__runtime_request_stop(struct rotor_runtime *rt);
+/* Worker 0, while stopping: 1 when the whole runtime is quiescent. */
+int rotor__runtime_terminated(struct rotor_runtime *rt);
+/* Worker index for ROTOR_WORKER_ANY: the least loaded. */
+int rotor__pick_worker(struct rotor_runtime *rt);
+/* Flags from rotor_config plus the ROTOR_DISABLE environment variable. */
+unsigned rotor__env_flags(void);
+
+#endif

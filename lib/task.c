@@ -1,0 +1,505 @@
+/*
+ * Task life cycle: allocation from type-stable caches, spawn, the slot entry loop, join,
+ * detach, cancel, yield and sleep. Scheduling state (state, flags, the live list, the
+ * timer) is changed only by the owning worker; see task.h for what others may touch.
+ */
+#include "task.h"
+#include "runtime.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- type-stable allocation ---- */
+
+#define TASKS_PER_CHUNK 256
+/* Freed structs wait in a FIFO this long before reuse, so a stale handle keeps reading
+ * "released" for a good while (misuse is reported, not silently aliased). */
+#define QUARANTINE 64
+
+struct task_chunk {
+	struct task_chunk *next;
+	struct rotor_task tasks[TASKS_PER_CHUNK];
+};
+
+static _Atomic uint64_t foreign_ids;
+
+/* Under rt->pool_lock: a new chunk; all but the first struct go to q. */
+static struct rotor_task *chunk_alloc(struct rotor_runtime *rt, struct rotor__queue *q,
+				      uint32_t home)
+{
+	struct task_chunk *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->next = rt->task_chunks;
+	rt->task_chunks = c;
+	for (int i = 0; i < TASKS_PER_CHUNK; i++) {
+		c->tasks[i].home = home;
+		c->tasks[i].state = ROTOR__T_FREE;
+		atomic_init(&c->tasks[i].handle, ROTOR__H_RELEASED);
+		if (i)
+			rotor__queue_push(q, &c->tasks[i].item);
+	}
+	return &c->tasks[0];
+}
+
+static struct rotor_task *cache_take(struct rotor_runtime *rt, struct rotor__worker *w)
+{
+	struct rotor__task_cache *c = &w->tcache;
+	if (c->free.len <= QUARANTINE && atomic_load_explicit(&c->remote, memory_order_relaxed)) {
+		/* Structs other threads gave back: reverse the stack into the FIFO. */
+		struct rotor__item *it = atomic_exchange_explicit(&c->remote, NULL,
+								  memory_order_acquire);
+		while (it) {
+			struct rotor__item *next = it->next;
+			rotor__queue_push(&c->free, it);
+			it = next;
+		}
+	}
+	if (c->free.len > QUARANTINE)
+		return rotor__container_of(rotor__queue_pop(&c->free), struct rotor_task, item);
+	pthread_mutex_lock(&rt->pool_lock);
+	struct rotor_task *t = chunk_alloc(rt, &c->free, (uint32_t)w->id);
+	pthread_mutex_unlock(&rt->pool_lock);
+	return t;
+}
+
+static struct rotor_task *foreign_take(struct rotor_runtime *rt)
+{
+	struct rotor_task *t;
+	pthread_mutex_lock(&rt->pool_lock);
+	if (rt->foreign_free.len > QUARANTINE)
+		t = rotor__container_of(rotor__queue_pop(&rt->foreign_free), struct rotor_task,
+					item);
+	else
+		t = chunk_alloc(rt, &rt->foreign_free, UINT32_MAX);
+	pthread_mutex_unlock(&rt->pool_lock);
+	return t;
+}
+
+static void put_num(char *p, uint64_t v)
+{
+	char tmp[24];
+	int k = 0;
+	do
+		tmp[k++] = (char)('0' + v % 10);
+	while ((v /= 10) && k < 20);
+	while (k)
+		*p++ = tmp[--k];
+	*p = 0;
+}
+
+struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t;
+	uint64_t id;
+	if (w && w->rt == rt) {
+		t = cache_take(rt, w);
+		id = ++w->task_seq * (uint64_t)rt->n + (uint64_t)w->id;
+	} else {
+		t = foreign_take(rt);
+		id = atomic_fetch_add(&foreign_ids, 1) + 1;
+		id = id * (uint64_t)rt->n + (uint64_t)owner + ((uint64_t)1 << 40);
+	}
+	if (!t)
+		return NULL;
+	uint32_t home = t->home;
+	memset(t, 0, offsetof(struct rotor_task, refs));
+	t->home = home;
+	t->rt = rt;
+	t->item.kind = ROTOR__ITEM_TASK;
+	t->item.worker = (uint32_t)owner;
+	t->state = ROTOR__T_NEW;
+	t->id = id;
+	t->future = NULL;
+	t->live_prev = t->live_next = NULL;
+	rotor__event_init(&t->done);
+	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
+	memcpy(t->name, "task-", 5);
+	put_num(t->name + 5, id);
+	return t;
+}
+
+void rotor__task_release(struct rotor_task *t)
+{
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	struct rotor_runtime *rt = t->rt;
+	t->state = ROTOR__T_FREE;
+	atomic_store(&t->handle, ROTOR__H_RELEASED);
+	struct rotor__worker *w = rotor__worker_self();
+	if (t->home == UINT32_MAX) {
+		pthread_mutex_lock(&rt->pool_lock);
+		rotor__queue_push(&rt->foreign_free, &t->item);
+		pthread_mutex_unlock(&rt->pool_lock);
+	} else if (w && w->rt == rt && (uint32_t)w->id == t->home) {
+		rotor__queue_push(&w->tcache.free, &t->item);
+	} else {
+		struct rotor__task_cache *c = &rt->w[t->home]->tcache;
+		struct rotor__item *head = atomic_load_explicit(&c->remote, memory_order_relaxed);
+		do
+			t->item.next = head;
+		while (!atomic_compare_exchange_weak_explicit(&c->remote, &head, &t->item,
+							      memory_order_release,
+							      memory_order_relaxed));
+	}
+}
+
+void rotor__task_pool_fini(struct rotor_runtime *rt)
+{
+	struct task_chunk *c = rt->task_chunks;
+	while (c) {
+		struct task_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	rt->task_chunks = NULL;
+}
+
+/* ---- scheduling ---- */
+
+static void wake_local(struct rotor__worker *w, struct rotor_task *t, int res)
+{
+	t->wait_res = res;
+	t->state = ROTOR__T_READY;
+	rotor__runq_push(w, &t->item);
+}
+
+void rotor__task_wake(struct rotor_task *t, int res)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (w && w->rt == t->rt && (uint32_t)w->id == t->item.worker) {
+		wake_local(w, t, res);
+		return;
+	}
+	/* The owner sets READY when the item arrives; we may only leave the result. */
+	t->wait_res = res;
+	rotor__post(t->rt, &t->item, ROTOR__POST_WAIT);
+}
+
+void rotor__task_arrive(struct rotor__worker *w, struct rotor_task *t)
+{
+	t->live_prev = NULL;
+	t->live_next = w->live;
+	if (w->live)
+		w->live->live_prev = t;
+	w->live = t;
+	w->nlive++;
+	if (w->stopping || atomic_load_explicit(&t->cancel_req, memory_order_relaxed))
+		t->flags |= ROTOR__TF_CANCELLED;
+	rotor__runq_push(w, &t->item);
+}
+
+static void retire(struct rotor__worker *w, struct rotor_task *t)
+{
+	if (t->live_prev)
+		t->live_prev->live_next = t->live_next;
+	else
+		w->live = t->live_next;
+	if (t->live_next)
+		t->live_next->live_prev = t->live_prev;
+	w->nlive--;
+	ROTOR_STAT_INC(w->stats.tasks_finished);
+	rotor__task_release(t);
+}
+
+/* Publish the end of a task: result for the future, then wake the joiner. */
+static void complete(struct rotor_task *t, int err)
+{
+	t->err = err;
+	if (t->future)
+		rotor__future_resolve_task(t->future, t, err);
+	rotor__event_set(&t->done);
+}
+
+void rotor__task_run(struct rotor__worker *w, struct rotor_task *t)
+{
+	if (t->state == ROTOR__T_NEW) {
+		if (t->flags & ROTOR__TF_CANCELLED) {
+			t->state = ROTOR__T_DONE;
+			complete(t, -ECANCELED);
+			retire(w, t);
+			return;
+		}
+		t->slot = rotor__stack_get(&w->stacks);
+		if (!t->slot) {
+			t->state = ROTOR__T_DONE;
+			complete(t, -ENOMEM);
+			retire(w, t);
+			return;
+		}
+		ROTOR_STAT_INC(w->stats.stacks_in_use);
+		__atomic_store_n(&w->stats.stacks_total, w->stacks.total, __ATOMIC_RELAXED);
+	} else if (ROTOR_UNLIKELY(t->state != ROTOR__T_READY)) {
+		ROTOR_PANIC("w%d: task %s resumed in state %u", w->id, t->name, t->state);
+	}
+	t->state = ROTOR__T_RUNNING;
+	w->current = t;
+	ROTOR_STAT_INC(w->stats.switches);
+	rotor__switch_to_task(w, t->slot);
+	w->current = NULL;
+	if (t->state == ROTOR__T_DONE) {
+		rotor__stack_put(&w->stacks, t->slot);
+		ROTOR_STAT_ADD(w->stats.stacks_in_use, (uint64_t)-1);
+		t->slot = NULL;
+		retire(w, t);
+	}
+}
+
+void rotor__task_slot_entry(void)
+{
+	rotor__switch_first_entry();
+	struct rotor__worker *w = rotor__worker_self();
+	for (;;) {
+		struct rotor_task *t = w->current;
+		t->flags |= ROTOR__TF_RAN;
+		t->result = t->fn(t->arg);
+		complete(t, (t->flags & ROTOR__TF_CANCELLED) ? -ECANCELED : 0);
+		t->state = ROTOR__T_DONE;
+		/* The scheduler recycles this slot; when it is handed out again, execution
+		 * continues here with the next task in w->current. */
+		rotor__switch_to_sched(w, t->slot);
+	}
+}
+
+int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, rotor_fn fn,
+		      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	bool local_rt = w && w->rt == rt;
+	if (worker == ROTOR_WORKER_SELF) {
+		if (!local_rt)
+			return w ? -EINVAL : -EPERM;
+		worker = w->id;
+	} else if (worker == ROTOR_WORKER_ANY) {
+		worker = rotor__pick_worker(rt);
+	} else if (worker < 0 || worker >= rt->n) {
+		return -EINVAL;
+	}
+	if (local_rt && atomic_load_explicit(&rt->state, memory_order_relaxed) != ROTOR_RUNNING)
+		return -ESHUTDOWN;
+	struct rotor_task *t = rotor__task_alloc(rt, worker);
+	if (!t)
+		return -ENOMEM;
+	t->fn = fn;
+	t->arg = arg;
+	if (name) {
+		strncpy(t->name, name, sizeof(t->name) - 1);
+		t->name[sizeof(t->name) - 1] = 0;
+	}
+	t->future = fut;
+	atomic_store_explicit(&t->refs, 1u + (out != NULL) + (fut != NULL), memory_order_relaxed);
+	atomic_store_explicit(&t->handle, out ? ROTOR__H_HELD : ROTOR__H_NONE,
+			      memory_order_relaxed);
+	if (fut)
+		rotor__future_bind(fut, t);
+	if (w && local_rt)
+		ROTOR_STAT_INC(w->stats.tasks_spawned);
+	if (local_rt && worker == w->id) {
+		rotor__task_arrive(w, t);
+	} else {
+		int r = rotor__post(rt, &t->item, flags | ROTOR__POST_NEW);
+		if (r < 0) {
+			if (fut)
+				rotor__future_unbind(fut);
+			atomic_store(&t->refs, 1);
+			rotor__task_release(t);
+			return r;
+		}
+	}
+	if (out)
+		*out = t;
+	return 0;
+}
+
+void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t)
+{
+	(void)w;
+	if (t->state == ROTOR__T_DONE || t->state == ROTOR__T_FREE)
+		return;
+	t->flags |= ROTOR__TF_CANCELLED;
+	if (t->state == ROTOR__T_WAITING && t->cancel_hook) {
+		void (*hook)(struct rotor_task *) = t->cancel_hook;
+		t->cancel_hook = NULL;
+		hook(t);
+	}
+}
+
+void rotor__tasks_cancel_all(struct rotor__worker *w)
+{
+	for (struct rotor_task *t = w->live; t; t = t->live_next)
+		rotor__task_cancel_local(w, t);
+}
+
+/* ---- public calls ---- */
+
+int rotor_spawn(rotor_fn fn, void *arg, struct rotor_task **out)
+{
+	return rotor_spawn_attr(NULL, fn, arg, out);
+}
+
+int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
+		     struct rotor_task **out)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w)
+		return -EPERM;
+	if (!fn || (attr && attr->reserved))
+		return -EINVAL;
+	return rotor__task_start(w->rt, attr ? attr->worker : ROTOR_WORKER_SELF,
+				 attr ? attr->name : NULL, fn, arg, out, NULL, 0);
+}
+
+int rotor_join(struct rotor_task *t, void **result)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w || !w->current)
+		return -EPERM;
+	if (!t)
+		return -EINVAL;
+	if (t == w->current)
+		return -EDEADLK;
+	uint32_t h = ROTOR__H_HELD;
+	if (t->rt != w->rt || !atomic_compare_exchange_strong(&t->handle, &h, ROTOR__H_JOINING))
+		return -EINVAL;
+	int r = rotor__event_wait_task(&t->done, ROTOR_FOREVER);
+	if (r < 0) {
+		atomic_store(&t->handle, ROTOR__H_HELD);
+		return r;
+	}
+	if (result)
+		*result = t->result;
+	int err = t->err;
+	atomic_store(&t->handle, ROTOR__H_RELEASED);
+	rotor__task_release(t);
+	return err;
+}
+
+int rotor_detach(struct rotor_task *t)
+{
+	if (!t)
+		return -EINVAL;
+	uint32_t h = ROTOR__H_HELD;
+	if (!atomic_compare_exchange_strong(&t->handle, &h, ROTOR__H_RELEASED))
+		return -EINVAL;
+	rotor__task_release(t);
+	return 0;
+}
+
+/* Cancel t from any thread. The caller must hold a reference that keeps t alive. */
+int rotor__task_cancel_any(struct rotor_task *t)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	atomic_store_explicit(&t->cancel_req, 1, memory_order_relaxed);
+	if (w && w->rt == t->rt && (uint32_t)w->id == t->item.worker) {
+		rotor__task_cancel_local(w, t);
+		return 0;
+	}
+	struct rotor__cancel_req *req = malloc(sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	req->item.kind = ROTOR__ITEM_CANCEL;
+	req->item.worker = t->item.worker;
+	req->task = t;
+	atomic_fetch_add(&t->refs, 1);
+	int r = rotor__post(t->rt, &req->item, ROTOR__POST_WAIT);
+	if (r < 0) {
+		/* Runtime gone quiet: the task has ended, nothing to cancel. */
+		rotor__task_release(t);
+		free(req);
+		return r == -ESHUTDOWN ? 0 : r;
+	}
+	return 0;
+}
+
+int rotor_cancel(struct rotor_task *t)
+{
+	if (!t)
+		return -EINVAL;
+	struct rotor__worker *w = rotor__worker_self();
+	uint32_t h = atomic_load(&t->handle);
+	bool self_task = w && w->current == t;
+	if (!self_task && h != ROTOR__H_HELD && h != ROTOR__H_JOINING)
+		return -EINVAL;
+	return rotor__task_cancel_any(t);
+}
+
+int rotor_yield(void)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = w ? w->current : NULL;
+	if (!t)
+		return -EPERM;
+	if (t->flags & ROTOR__TF_CANCELLED)
+		return -ECANCELED;
+	t->state = ROTOR__T_READY;
+	rotor__runq_push(w, &t->item);
+	rotor__switch_to_sched(w, t->slot);
+	return 0;
+}
+
+static void sleep_fire(struct rotor__timer *tm)
+{
+	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
+	t->cancel_hook = NULL;
+	wake_local(rotor__worker_self(), t, 0);
+}
+
+static void sleep_cancel(struct rotor_task *t)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	rotor__timer_disarm(&w->timers, &t->tmr);
+	wake_local(w, t, -ECANCELED);
+}
+
+int rotor_sleep_until(int64_t deadline)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = w ? w->current : NULL;
+	if (!t)
+		return -EPERM;
+	if (t->flags & ROTOR__TF_CANCELLED)
+		return -ECANCELED;
+	if (deadline <= rotor_now())
+		return rotor_yield();
+	t->tmr.fire = sleep_fire;
+	int r = rotor__timer_arm(&w->timers, &t->tmr, deadline);
+	if (r < 0)
+		return r;
+	t->cancel_hook = sleep_cancel;
+	return rotor__suspend(w);
+}
+
+int rotor_sleep(int64_t ns)
+{
+	if (ns < 0)
+		ns = 0;
+	int64_t now = rotor_now();
+	return rotor_sleep_until(ns > INT64_MAX - now ? ROTOR_FOREVER : now + ns);
+}
+
+struct rotor_task *rotor_current(void)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	return w ? w->current : NULL;
+}
+
+const char *rotor_task_name(const struct rotor_task *t)
+{
+	return t ? t->name : "";
+}
+
+int rotor_task_worker(const struct rotor_task *t)
+{
+	return t ? (int)t->item.worker : -EINVAL;
+}
+
+int rotor_task_cancelled(void)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w || !w->current)
+		return -EPERM;
+	return (w->current->flags & ROTOR__TF_CANCELLED) != 0;
+}

@@ -1,0 +1,134 @@
+/*
+ * Tasks. A task is owned by one worker for life: only that worker changes its scheduling
+ * state. Other threads touch a task only through atomics (refs, handle, cancel_req, the
+ * done event) and by posting items to its owner.
+ *
+ * Lifetime: refs counts the running task itself plus the user's handle (and a submitted
+ * task's future). The struct is recycled, FIFO, into a type-stable cache when refs drops
+ * to zero, so a stale handle still points at a task struct and misuse is reported, not UB.
+ */
+#ifndef ROTOR_TASK_H
+#define ROTOR_TASK_H
+
+#include <stdatomic.h>
+
+#include "internal.h"
+#include "timer.h"
+
+struct rotor__worker;
+struct rotor__slot;
+
+/*
+ * A one-shot completion that one coroutine and any number of threads can wait for.
+ * waiter: 0 (nobody), EVENT_DONE, or the waiting task. fstate is the futex word for
+ * threads: 0 pending, 1 done, 2 pending with sleepers.
+ */
+struct rotor__event {
+	_Atomic uintptr_t waiter;
+	_Atomic uint32_t fstate;
+};
+#define ROTOR__EVENT_DONE ((uintptr_t)1)
+
+void rotor__event_init(struct rotor__event *ev);
+/* Resolve and wake. Thread: any. Returns -EALREADY if already set. */
+int rotor__event_set(struct rotor__event *ev);
+static inline bool rotor__event_is_set(const struct rotor__event *ev)
+{
+	return atomic_load_explicit(&((struct rotor__event *)ev)->fstate, memory_order_acquire) ==
+	       1;
+}
+/* On a task: 0, -ETIMEDOUT, -ECANCELED, -EBUSY (another task waits). */
+int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline);
+/* On a thread that is no worker: 0 or -ETIMEDOUT. */
+int rotor__event_wait_thread(struct rotor__event *ev, int64_t deadline);
+
+enum rotor__task_state {
+	ROTOR__T_NEW = 1,
+	ROTOR__T_READY,
+	ROTOR__T_RUNNING,
+	ROTOR__T_WAITING,
+	ROTOR__T_DONE,
+	ROTOR__T_FREE,
+};
+
+enum rotor__handle_state {
+	ROTOR__H_NONE = 0, /* detached at spawn, or no user handle */
+	ROTOR__H_HELD,
+	ROTOR__H_JOINING,
+	ROTOR__H_RELEASED,
+};
+
+/* Task flags (owner only). */
+#define ROTOR__TF_CANCELLED (1u << 0)
+#define ROTOR__TF_RAN       (1u << 1)
+#define ROTOR__TF_MAIN      (1u << 2)
+
+struct rotor_task {
+	struct rotor__item item; /* item.worker = owner */
+	struct rotor_runtime *rt;
+	struct rotor__slot *slot;
+	rotor_fn fn;
+	void *arg;
+	void *result;
+	uint32_t state;
+	uint32_t flags;
+	int wait_res;
+	int err; /* what rotor_join returns: 0, -ECANCELED, -ENOMEM */
+	/* While waiting: how to abort the wait on cancellation (owner only). */
+	void (*cancel_hook)(struct rotor_task *t);
+	void *wait_obj;
+	struct rotor__timer tmr;
+	struct rotor__event done;
+	_Atomic uint32_t refs;
+	_Atomic uint32_t handle;
+	_Atomic uint32_t cancel_req;
+	struct rotor_future *future;
+	struct rotor_task *live_prev;
+	struct rotor_task *live_next;
+	uint32_t home; /* worker whose cache this struct returns to; UINT32_MAX: non-worker */
+	uint64_t id;
+	char name[32];
+};
+
+/* Allocate a task struct for runtime rt, owned by worker `owner`. NULL on ENOMEM. */
+struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner);
+void rotor__task_release(struct rotor_task *t);
+/* Free every cached task struct of the runtime (at destroy). */
+void rotor__task_pool_fini(struct rotor_runtime *rt);
+
+/* Make task t runnable with wait result res, from any thread (routes through its owner's
+ * ring when that is another thread). */
+void rotor__task_wake(struct rotor_task *t, int res);
+/* Owner only: cancel t now (runs its cancel hook if it waits). */
+void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t);
+/* Owner only: a task item taken from the run queue. */
+void rotor__task_run(struct rotor__worker *w, struct rotor_task *t);
+/* Slot entry loop (never returns). */
+void rotor__task_slot_entry(void);
+/* Initialise and enqueue a new task from any thread. */
+int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, rotor_fn fn,
+		      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags);
+/* Owner: a new task reached its worker. */
+void rotor__task_arrive(struct rotor__worker *w, struct rotor_task *t);
+/* Owner: cancel every live task (stop). */
+void rotor__tasks_cancel_all(struct rotor__worker *w);
+
+/* Cancel request item posted to a task's owner from elsewhere. */
+struct rotor__cancel_req {
+	struct rotor__item item;
+	struct rotor_task *task;
+};
+
+/* Cancel t from any thread; the caller holds a reference. */
+int rotor__task_cancel_any(struct rotor_task *t);
+
+/* ---- future.c ---- */
+void rotor__future_resolve_task(struct rotor_future *f, struct rotor_task *t, int err);
+void rotor__future_bind(struct rotor_future *f, struct rotor_task *t);
+void rotor__future_unbind(struct rotor_future *f);
+
+/* ---- callback.c ---- */
+void rotor__callback_run(struct rotor__worker *w, struct rotor__item *it);
+void rotor__callbacks_drop(struct rotor__worker *w);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * The worker loop. Each turn has four phases, in this order:
+ *
+ *   1. run the tasks and callbacks that were ready when the turn began (a budget: what
+ *      they make ready runs next turn, so a busy worker still reaps completions);
+ *   2. fire due timers; while stopping, publish quiescence (worker 0 also decides when
+ *      the whole runtime is done);
+ *   3. post each batch gathered for another worker as one MSG_RING;
+ *   4. enter the kernel once: submit everything, wait for a completion only if nothing is
+ *      runnable (the next timer bounds the wait), then reap and dispatch every CQE.
+ *
+ * Rejected: entering the kernel only when idle. A DEFER_TASKRUN ring turns messages
+ * posted to it into CQEs only when its owner enters with GETEVENTS, so a busy worker that
+ * skipped the kernel would never see tasks posted to it.
+ */
+#include "worker.h"
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef ROTOR_ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+				     size_t *size_old);
+#endif
+#ifdef ROTOR_TSAN
+void *__tsan_get_current_fiber(void);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+static __thread struct rotor__worker *self;
+#ifdef ROTOR_ASAN
+static __thread const void *sched_bottom;
+static __thread size_t sched_size;
+static __thread void *sched_fake;
+#endif
+
+struct rotor__worker *rotor__worker_self(void)
+{
+	return self;
+}
+
+void rotor__queue_prepend(struct rotor__queue *q, struct rotor__item *list)
+{
+	if (!list)
+		return;
+	struct rotor__item *last = list;
+	size_t n = 1;
+	while (last->next) {
+		last = last->next;
+		n++;
+	}
+	last->next = q->head;
+	if (!q->head)
+		q->tail = &last->next;
+	q->head = list;
+	q->len += n;
+}
+
+int rotor__worker_init(struct rotor__worker *w)
+{
+	self = w;
+	rotor__queue_init(&w->runq);
+	rotor__queue_init(&w->tcache.free);
+	rotor__timers_init(&w->timers);
+	int r = rotor__stack_pool_init(&w->stacks, w->rt->cfg.stack_size, w->rt->cfg.flags,
+				       rotor__task_slot_entry);
+	if (r < 0)
+		goto fail;
+	r = rotor__ring_init(w);
+	if (r < 0)
+		goto fail;
+	r = rotor__overflow_thread_init(&w->altstack);
+	if (r < 0)
+		goto fail;
+#ifdef ROTOR_TSAN
+	w->tsan_sched_fiber = __tsan_get_current_fiber();
+#endif
+	return 0;
+fail:
+	rotor__worker_fini(w);
+	return r;
+}
+
+void rotor__worker_fini(struct rotor__worker *w)
+{
+	rotor__callbacks_drop(w);
+	rotor__ring_fini(w);
+	rotor__stack_pool_fini(&w->stacks);
+	rotor__timers_fini(&w->timers);
+	rotor__overflow_thread_fini(w->altstack);
+	w->altstack = NULL;
+	if (self == w)
+		self = NULL;
+}
+
+/* ---- switching ---- */
+
+void rotor__switch_to_task(struct rotor__worker *w, struct rotor__slot *s)
+{
+#ifdef ROTOR_ASAN
+	__sanitizer_start_switch_fiber(&sched_fake, s->lo, w->stacks.stack_size);
+#endif
+#ifdef ROTOR_TSAN
+	__tsan_switch_to_fiber(s->tsan_fiber, 0);
+#endif
+	rotor__ctx_switch(&w->sched, &s->ctx);
+#ifdef ROTOR_ASAN
+	__sanitizer_finish_switch_fiber(sched_fake, NULL, NULL);
+#endif
+}
+
+/* From a task's stack back to the scheduler; returns when the slot is resumed. */
+void rotor__switch_to_sched(struct rotor__worker *w, struct rotor__slot *s)
+{
+#ifdef ROTOR_ASAN
+	__sanitizer_start_switch_fiber(&s->asan_fake, sched_bottom, sched_size);
+#endif
+#ifdef ROTOR_TSAN
+	__tsan_switch_to_fiber(w->tsan_sched_fiber, 0);
+#endif
+	rotor__ctx_switch(&s->ctx, &w->sched);
+#ifdef ROTOR_ASAN
+	__sanitizer_finish_switch_fiber(s->asan_fake, NULL, NULL);
+#endif
+}
+
+/* First instruction of a fresh slot: finish the switch that brought us here. */
+void rotor__switch_first_entry(void)
+{
+#ifdef ROTOR_ASAN
+	__sanitizer_finish_switch_fiber(NULL, &sched_bottom, &sched_size);
+#endif
+}
+
+int rotor__suspend(struct rotor__worker *w)
+{
+	struct rotor_task *t = w->current;
+	t->state = ROTOR__T_WAITING;
+	rotor__switch_to_sched(w, t->slot);
+	return t->wait_res;
+}
+
+/* ---- the loop ---- */
+
+static void run_ready(struct rotor__worker *w)
+{
+	size_t budget = w->runq.len;
+	while (budget--) {
+		struct rotor__item *it = rotor__queue_pop(&w->runq);
+		if (!it)
+			break;
+		switch (it->kind) {
+		case ROTOR__ITEM_TASK:
+			rotor__task_run(w, rotor__container_of(it, struct rotor_task, item));
+			break;
+		case ROTOR__ITEM_CALLBACK:
+			rotor__callback_run(w, it);
+			break;
+		default:
+			ROTOR_PANIC("w%d: bad item kind %u", w->id, it->kind);
+		}
+	}
+}
+
+/* While stopping: publish whether this worker is quiet; worker 0 also watches for the
+ * whole runtime being quiet and then sends everyone home. */
+static void stop_step(struct rotor__worker *w)
+{
+	bool quiet = w->nlive == 0 && rotor__queue_empty(&w->runq) && w->out_pending == 0;
+	atomic_store(&w->pub_sent, w->sent);
+	atomic_store(&w->pub_recv, w->recv);
+	atomic_store(&w->pub_quiet, quiet);
+	if (w->id != 0 || !quiet || w->exit_posted || w->exit)
+		return;
+	if (rotor__runtime_terminated(w->rt)) {
+		if (w->rt->n == 1)
+			w->exit = true;
+		else
+			rotor__post_exit(w);
+	}
+}
+
+void rotor__worker_loop(struct rotor__worker *w)
+{
+	while (!w->exit) {
+		run_ready(w);
+		int64_t now = 0;
+		if (w->timers.len) {
+			now = rotor_now();
+			rotor__timers_run(&w->timers, now);
+		}
+		if (w->stopping)
+			stop_step(w);
+		if (w->exit)
+			break;
+		rotor__flush_outboxes(w);
+		atomic_store_explicit(&w->pub_load, w->nlive + w->runq.len, memory_order_relaxed);
+		int64_t deadline = rotor__timers_next(&w->timers);
+		if ((w->stopping && w->id == 0 && !w->exit_posted) || w->credit_blocked) {
+			/* Poll: the stop coordinator watches the others wind down, and a
+			 * sender out of credit waits for its target to read. Both are rare. */
+			if (!now)
+				now = rotor_now();
+			if (deadline > now + 100000)
+				deadline = now + 100000;
+		}
+		rotor__ring_enter(w, rotor__queue_empty(&w->runq), deadline);
+	}
+}

@@ -1,0 +1,142 @@
+/*
+ * A worker: one thread, one ring, one run queue. Everything in struct rotor__worker is
+ * touched only by its own thread, except the fields marked "shared", which other threads
+ * read (published counters) or update atomically (consumption counters, foreign credit).
+ */
+#ifndef ROTOR_WORKER_H
+#define ROTOR_WORKER_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "internal.h"
+#include "context.h"
+#include "stack.h"
+#include "timer.h"
+
+struct rotor__counter {
+	_Atomic uint64_t v;
+	char pad[56];
+} __attribute__((aligned(64)));
+
+/* Items this worker has gathered for one other worker during the current loop turn. */
+struct rotor__outbox {
+	struct rotor__queue q;
+	uint64_t posted; /* batches posted to that worker, ever */
+};
+
+/* Type-stable task memory: each worker recycles task structs FIFO; other threads give
+ * them back through an atomic stack. */
+struct rotor__task_cache {
+	struct rotor__queue free;
+	_Atomic(struct rotor__item *) remote;
+};
+
+struct rotor__worker {
+	struct rotor_runtime *rt;
+	int id;
+	pthread_t thread;
+	struct io_uring ring;
+	int ring_fd;
+	bool ring_ready;
+	unsigned setup_flags;
+	unsigned features;
+
+	struct rotor__queue runq;
+	struct rotor_task *current;
+	struct rotor__ctx sched;
+	void *tsan_sched_fiber;
+	struct rotor__slot *done_slot; /* slot of the task that just ended */
+	struct rotor__stack_pool stacks;
+	struct rotor__timers timers;
+	struct rotor__task_cache tcache;
+
+	struct rotor__outbox *out;       /* [nworkers] */
+	struct rotor__counter *consumed; /* shared: [s] = batches from worker s consumed */
+	unsigned out_pending;            /* outboxes holding items */
+	bool credit_blocked;             /* an outbox waits for the target to read */
+	unsigned inflight_max;
+
+	_Atomic uint32_t foreign_inflight; /* shared: messages from non-workers unread */
+	_Atomic uint32_t foreign_waiters;  /* shared: non-workers waiting for credit */
+
+	struct rotor_task *live; /* doubly linked list of tasks owned here */
+	uint64_t nlive;
+	uint64_t task_seq;
+
+	bool stopping;
+	bool exit;
+	unsigned exit_acks; /* worker 0: exit messages not yet completed */
+	bool exit_posted;
+	struct rotor__item stop_item;
+
+	/* Published for the stop coordinator (worker 0): all shared. */
+	_Atomic uint64_t pub_sent;
+	_Atomic uint64_t pub_recv;
+	_Atomic int pub_quiet;
+	_Atomic uint64_t pub_load;
+	uint64_t sent;
+	uint64_t recv;
+
+	struct rotor_worker_stats stats; /* shared: written relaxed, read by anyone */
+	void *altstack;
+};
+
+/* The calling thread's worker, or NULL. */
+struct rotor__worker *rotor__worker_self(void);
+
+/* Thread body of a worker; returns when the runtime has terminated. */
+void rotor__worker_loop(struct rotor__worker *w);
+int rotor__worker_init(struct rotor__worker *w);
+void rotor__worker_fini(struct rotor__worker *w);
+
+/* Make an item runnable on its worker, which must be the calling one. */
+static inline void rotor__runq_push(struct rotor__worker *w, struct rotor__item *it)
+{
+	rotor__queue_push(&w->runq, it);
+}
+
+/*
+ * Suspend the running task until something makes it runnable again; returns the value the
+ * waker left in task->wait_res. Precondition: the caller has arranged for exactly one
+ * wake-up (a timer, a registered waiter, an operation's CQE).
+ */
+int rotor__suspend(struct rotor__worker *w);
+/* Scheduler -> task slot, and back (sanitizer-annotated). */
+void rotor__switch_to_task(struct rotor__worker *w, struct rotor__slot *s);
+void rotor__switch_to_sched(struct rotor__worker *w, struct rotor__slot *s);
+void rotor__switch_first_entry(void);
+/* Hand an item that reached its owner (locally or by message) to the right place. */
+void rotor__deliver(struct rotor__worker *w, struct rotor__item *it);
+
+/* ---- ring.c ---- */
+int rotor__ring_init(struct rotor__worker *w);
+void rotor__ring_fini(struct rotor__worker *w);
+/* An SQE; submits to make room when the SQ is full. Never NULL. */
+struct io_uring_sqe *rotor__sqe(struct rotor__worker *w);
+/* Submit pending SQEs and reap: waits for one completion (bounded by deadline) if block. */
+void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline);
+
+/* An operation record on a waiting coroutine's stack (tag 0 in user_data). */
+struct rotor__op {
+	struct rotor_task *task;
+	int res;
+	uint32_t cflags;
+};
+/* Issue sqe (already prepared) with op as its user_data, suspend until its CQE, return res. */
+int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rotor__op *op);
+
+/* ---- msg.c ---- */
+/* Route an item to it->worker of rt from whatever thread this is. Returns 0 or -errno. */
+#define ROTOR__POST_WAIT 1u /* a non-worker sender waits for credit (else -EAGAIN) */
+#define ROTOR__POST_NEW  2u /* new work: refused with -ESHUTDOWN once stopping */
+int rotor__post(struct rotor_runtime *rt, struct rotor__item *it, unsigned flags);
+/* Post every gathered batch (one MSG_RING SQE per target worker). */
+void rotor__flush_outboxes(struct rotor__worker *w);
+/* A completion of this ring that is a message or a failed post. */
+void rotor__msg_complete(struct rotor__worker *w, struct io_uring_cqe *cqe);
+/* Worker 0: tell every other worker to leave its loop. */
+void rotor__post_exit(struct rotor__worker *w);
+
+#endif
