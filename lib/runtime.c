@@ -36,6 +36,10 @@ __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, .
 	abort();
 }
 
+#define ROTOR__KNOWN_FLAGS                                                                     \
+	(ROTOR_NO_PIN | ROTOR_NO_DEFER_TASKRUN | ROTOR_NO_SINGLE_ISSUER | ROTOR_NO_RINGLESS_MSG |  \
+	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN)
+
 unsigned rotor__env_flags(void)
 {
 	static const struct {
@@ -93,6 +97,8 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 	if (c.workers > 1024 || c.sq_entries > 32768 || c.cq_entries > 65536)
 		return -EINVAL;
 	if (c.sq_entries && c.cq_entries && c.cq_entries < c.sq_entries)
+		return -EINVAL;
+	if (c.flags & ~ROTOR__KNOWN_FLAGS)
 		return -EINVAL;
 	c.flags |= rotor__env_flags();
 	cpu_set_t set;

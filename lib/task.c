@@ -187,6 +187,7 @@ void rotor__task_arrive(struct rotor__worker *w, struct rotor_task *t)
 		w->live->live_prev = t;
 	w->live = t;
 	w->nlive++;
+	ROTOR_STAT_INC(w->stats.tasks_spawned);
 	if (w->stopping || atomic_load_explicit(&t->cancel_req, memory_order_relaxed))
 		t->flags |= ROTOR__TF_CANCELLED;
 	rotor__runq_push(w, &t->item);
@@ -295,8 +296,6 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 			      memory_order_relaxed);
 	if (fut)
 		rotor__future_bind(fut, t);
-	if (w && local_rt)
-		ROTOR_STAT_INC(w->stats.tasks_spawned);
 	if (local_rt && worker == w->id) {
 		rotor__task_arrive(w, t);
 	} else {

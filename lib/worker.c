@@ -3,9 +3,9 @@
  *
  *   1. run the tasks and callbacks that were ready when the turn began (a budget: what
  *      they make ready runs next turn, so a busy worker still reaps completions);
- *   2. fire due timers; while stopping, publish quiescence (worker 0 also decides when
- *      the whole runtime is done);
- *   3. post each batch gathered for another worker as one MSG_RING;
+ *   2. fire due timers;
+ *   3. post each batch gathered for another worker as one MSG_RING; then, while stopping,
+ *      publish quiescence (worker 0 also decides when the whole runtime is done);
  *   4. enter the kernel once: submit everything, wait for a completion only if nothing is
  *      runnable (the next timer bounds the wait), then reap and dispatch every CQE.
  *
@@ -194,11 +194,12 @@ void rotor__worker_loop(struct rotor__worker *w)
 			now = rotor_now();
 			rotor__timers_run(&w->timers, now);
 		}
+		rotor__flush_outboxes(w);
+		/* After the flush: what a worker publishes must hold while it sleeps. */
 		if (w->stopping)
 			stop_step(w);
 		if (w->exit)
 			break;
-		rotor__flush_outboxes(w);
 		atomic_store_explicit(&w->pub_load, w->nlive + w->runq.len, memory_order_relaxed);
 		int64_t deadline = rotor__timers_next(&w->timers);
 		if ((w->stopping && w->id == 0 && !w->exit_posted) || w->credit_blocked) {
