@@ -57,7 +57,7 @@ void rotor__callbacks_drop(struct rotor__worker *w)
 	/* At worker exit only timers of call_later callbacks can be left. */
 	struct rotor__timers *ts = &w->timers;
 	while (ts->len) {
-		struct rotor__timer *tm = ts->heap[ts->len - 1];
+		struct rotor__timer *tm = ts->heap[ts->len - 1].t;
 		rotor__timer_disarm(ts, tm);
 		if (tm->fire == cb_fire)
 			free(rotor__container_of(tm, struct rotor_timer, tmr));

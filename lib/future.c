@@ -205,7 +205,11 @@ int rotor_future_set(struct rotor_future *f, void *result)
 	if (atomic_exchange(&f->claimed, 1))
 		return -EALREADY;
 	f->result = result;
+	/* A waiter may destroy the future the moment it sees it set, while we are still
+	 * inside event_set: hold a reference across it. */
+	atomic_fetch_add(&f->refs, 1);
 	rotor__event_set(&f->ev);
+	future_release(f);
 	return 0;
 }
 

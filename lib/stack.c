@@ -309,14 +309,12 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 
 static void install_segv(void)
 {
-#ifndef ROTOR_ASAN
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, &old_segv);
-#endif
 }
 
 int rotor__overflow_thread_init(void **altstack)

@@ -7,45 +7,45 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static bool before(const struct rotor__timer *a, const struct rotor__timer *b)
+static bool before(const struct rotor__heap_entry *a, const struct rotor__heap_entry *b)
 {
-	return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+	return a->deadline < b->deadline || (a->deadline == b->deadline && a->t->seq < b->t->seq);
 }
 
-static void place(struct rotor__timers *ts, size_t i, struct rotor__timer *t)
+static void place(struct rotor__timers *ts, size_t i, struct rotor__heap_entry e)
 {
-	ts->heap[i] = t;
-	t->idx = (uint32_t)i + 1;
+	ts->heap[i] = e;
+	e.t->idx = (uint32_t)i + 1;
 }
 
 static void sift_up(struct rotor__timers *ts, size_t i)
 {
-	struct rotor__timer *t = ts->heap[i];
+	struct rotor__heap_entry e = ts->heap[i];
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		if (!before(t, ts->heap[parent]))
+		if (!before(&e, &ts->heap[parent]))
 			break;
 		place(ts, i, ts->heap[parent]);
 		i = parent;
 	}
-	place(ts, i, t);
+	place(ts, i, e);
 }
 
 static void sift_down(struct rotor__timers *ts, size_t i)
 {
-	struct rotor__timer *t = ts->heap[i];
+	struct rotor__heap_entry e = ts->heap[i];
 	for (;;) {
 		size_t c = 2 * i + 1;
 		if (c >= ts->len)
 			break;
-		if (c + 1 < ts->len && before(ts->heap[c + 1], ts->heap[c]))
+		if (c + 1 < ts->len && before(&ts->heap[c + 1], &ts->heap[c]))
 			c++;
-		if (!before(ts->heap[c], t))
+		if (!before(&ts->heap[c], &e))
 			break;
 		place(ts, i, ts->heap[c]);
 		i = c;
 	}
-	place(ts, i, t);
+	place(ts, i, e);
 }
 
 void rotor__timers_init(struct rotor__timers *ts)
@@ -66,7 +66,7 @@ int rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t d
 	ROTOR_ASSERT(!t->idx);
 	if (ts->len == ts->cap) {
 		size_t cap = ts->cap ? ts->cap * 2 : 64;
-		struct rotor__timer **h = realloc(ts->heap, cap * sizeof(*h));
+		struct rotor__heap_entry *h = realloc(ts->heap, cap * sizeof(*h));
 		if (!h)
 			return -ENOMEM;
 		ts->heap = h;
@@ -74,7 +74,7 @@ int rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t d
 	}
 	t->deadline = deadline;
 	t->seq = ts->seq++;
-	ts->heap[ts->len++] = t;
+	ts->heap[ts->len++] = (struct rotor__heap_entry){deadline, t};
 	sift_up(ts, ts->len - 1);
 	return 0;
 }
@@ -85,11 +85,11 @@ void rotor__timer_disarm(struct rotor__timers *ts, struct rotor__timer *t)
 		return;
 	size_t i = t->idx - 1;
 	t->idx = 0;
-	struct rotor__timer *last = ts->heap[--ts->len];
+	struct rotor__heap_entry last = ts->heap[--ts->len];
 	if (i == ts->len)
 		return;
 	ts->heap[i] = last;
-	if (i > 0 && before(last, ts->heap[(i - 1) / 2]))
+	if (i > 0 && before(&last, &ts->heap[(i - 1) / 2]))
 		sift_up(ts, i);
 	else
 		sift_down(ts, i);
@@ -98,8 +98,8 @@ void rotor__timer_disarm(struct rotor__timers *ts, struct rotor__timer *t)
 size_t rotor__timers_run(struct rotor__timers *ts, int64_t now)
 {
 	size_t n = 0;
-	while (ts->len && ts->heap[0]->deadline <= now) {
-		struct rotor__timer *t = ts->heap[0];
+	while (ts->len && ts->heap[0].deadline <= now) {
+		struct rotor__timer *t = ts->heap[0].t;
 		rotor__timer_disarm(ts, t);
 		t->fire(t);
 		n++;
@@ -110,7 +110,7 @@ size_t rotor__timers_run(struct rotor__timers *ts, int64_t now)
 void rotor__timers_drain(struct rotor__timers *ts, void (*fn)(struct rotor__timer *t))
 {
 	while (ts->len) {
-		struct rotor__timer *t = ts->heap[ts->len - 1];
+		struct rotor__timer *t = ts->heap[ts->len - 1].t;
 		ts->len--;
 		t->idx = 0;
 		fn(t);

@@ -32,6 +32,8 @@ void *__tsan_get_current_fiber(void);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
+#define ROTOR__TIMER_SLACK_NS 50000
+
 static __thread struct rotor__worker *self;
 #ifdef ROTOR_ASAN
 static __thread const void *sched_bottom;
@@ -201,7 +203,12 @@ void rotor__worker_loop(struct rotor__worker *w)
 		if (w->exit)
 			break;
 		atomic_store_explicit(&w->pub_load, w->nlive + w->runq.len, memory_order_relaxed);
+		/* Sleep a little past the earliest deadline (timer slack, as the kernel's
+		 * default 50 us for user threads): timers due close together then fire in
+		 * one wake-up instead of one kernel entry each. */
 		int64_t deadline = rotor__timers_next(&w->timers);
+		if (deadline != ROTOR_FOREVER)
+			deadline += ROTOR__TIMER_SLACK_NS;
 		if ((w->stopping && w->id == 0 && !w->exit_posted) || w->credit_blocked) {
 			/* Poll: the stop coordinator watches the others wind down, and a
 			 * sender out of credit waits for its target to read. Both are rare. */

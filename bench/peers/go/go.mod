@@ -1,0 +1,3 @@
+module rotorbench/peers
+
+go 1.19

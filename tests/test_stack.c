@@ -1,0 +1,182 @@
+/*
+ * Stacks: guard pages turn an overflow into a report naming the task; deep but legal
+ * recursion works; the pool reuses stacks; ring set-up failures come back as clear errors.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rotor.h>
+
+#include "internal.h"
+
+static volatile char sink;
+
+static int recurse(int depth)
+{
+	volatile char frame[1024];
+	frame[0] = (char)depth;
+	if (depth == 0)
+		return frame[0];
+	int r = recurse(depth - 1) + frame[0];
+	sink = frame[0];
+	return r;
+}
+
+static void *deep(void *arg)
+{
+	return (void *)(intptr_t)recurse((int)(intptr_t)arg);
+}
+
+static void *spawn_deep(void *arg)
+{
+	struct rotor_task_attr a = {.worker = ROTOR_WORKER_SELF, .name = "deep-recursion"};
+	struct rotor_task *t;
+	void *res;
+	if (rotor_spawn_attr(&a, deep, arg, &t) < 0 || rotor_join(t, &res) < 0)
+		return (void *)-1;
+	return res;
+}
+
+/* Run spawn_deep(depth) with the given stack in a child; return its wait status and
+ * what it wrote to stderr. */
+static int run_child(size_t stack, int depth, char *err, size_t len)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		struct rotor_config cfg = {.workers = 1, .stack_size = stack};
+		void *res = NULL;
+		int r = rotor_run(&cfg, spawn_deep, (void *)(intptr_t)depth, &res);
+		_exit(r == 0 && res != (void *)-1 ? 0 : 3);
+	}
+	close(fds[1]);
+	size_t n = 0;
+	ssize_t k;
+	while (n + 1 < len && (k = read(fds[0], err + n, len - 1 - n)) > 0)
+		n += (size_t)k;
+	err[n] = 0;
+	close(fds[0]);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+Test(stack, overflow_is_reported_with_the_task_name, .timeout = 30)
+{
+	char err[1024];
+	/* 1 KiB frames, 1000 deep: about 1 MiB, far beyond a 64 KiB stack. */
+	int status = run_child(64 * 1024, 1000, err, sizeof(err));
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+		  "child should abort, status %#x, stderr: %s", status, err);
+	cr_assert(strstr(err, "rotor: stack overflow in task deep-recursion (stack 65536 bytes)"),
+		  "stderr: %s", err);
+}
+
+Test(stack, deep_recursion_within_the_stack_works, .timeout = 30)
+{
+	char err[1024];
+	/* About 200 KiB of frames on a 1 MiB stack. */
+	int status = run_child(1024 * 1024, 200, err, sizeof(err));
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x, stderr: %s",
+		  status, err);
+}
+
+static void *nop(void *arg)
+{
+	return arg;
+}
+
+static void *spawn_many_in_turn(void *arg)
+{
+	(void)arg;
+	struct rotor_worker_stats s;
+	for (int i = 0; i < 1000; i++) {
+		struct rotor_task *t;
+		if (rotor_spawn(nop, NULL, &t) < 0 || rotor_join(t, NULL) < 0)
+			return (void *)1;
+	}
+	rotor_worker_stats(rotor_runtime_current(), 0, &s);
+	/* One after another: the main task's stack and one reused slot. */
+	return (void *)(uintptr_t)s.stacks_total;
+}
+
+Test(stack, stacks_are_reused_from_the_pool, .timeout = 30)
+{
+	struct rotor_config cfg = {.workers = 1};
+	void *res = NULL;
+	cr_assert_eq(rotor_run(&cfg, spawn_many_in_turn, NULL, &res), 0);
+	cr_assert_eq((uintptr_t)res, 2, "stacks carved: %lu", (unsigned long)(uintptr_t)res);
+}
+
+Test(stack, stack_below_minimum_is_einval, .timeout = 10)
+{
+	struct rotor_config cfg = {.workers = 1, .stack_size = ROTOR_STACK_MIN - 1};
+	struct rotor_runtime *rt = NULL;
+	cr_assert_eq(rotor_runtime_create(&cfg, &rt), -EINVAL);
+	cr_assert_null(rt);
+	cfg.stack_size = ROTOR_STACK_MIN;
+	cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+}
+
+/* Ring set-up failures, injected (the sysctl itself is machine-wide, so the tests do not
+ * flip it): the error comes back as the errno and stderr names the cause. */
+static int create_with_fault(int fault, char *err, size_t len)
+{
+	fflush(stderr);
+	int saved = dup(2);
+	char path[] = "/tmp/rotor-test-XXXXXX";
+	int fd = mkstemp(path);
+	dup2(fd, 2);
+	atomic_store(&rotor__fault_ring_setup, fault);
+	struct rotor_runtime *rt = NULL;
+	struct rotor_config cfg = {.workers = 2};
+	int r = rotor_runtime_create(&cfg, &rt);
+	atomic_store(&rotor__fault_ring_setup, 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ssize_t n = pread(fd, err, len - 1, 0);
+	err[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+	cr_assert_null(rt, "*out set on failure");
+	return r;
+}
+
+Test(stack, io_uring_disabled_names_the_sysctl, .timeout = 10)
+{
+	char err[2048];
+	cr_assert_eq(create_with_fault(-EPERM, err, sizeof(err)), -EPERM);
+	cr_assert(strstr(err, "kernel.io_uring_disabled"), "stderr: %s", err);
+}
+
+Test(stack, kernel_without_io_uring_is_enosys, .timeout = 10)
+{
+	char err[2048];
+	cr_assert_eq(create_with_fault(-ENOSYS, err, sizeof(err)), -ENOSYS);
+	cr_assert(strstr(err, "CONFIG_IO_URING"), "stderr: %s", err);
+}
+
+Test(stack, ring_memory_refused_is_enomem, .timeout = 10)
+{
+	char err[2048];
+	cr_assert_eq(create_with_fault(-ENOMEM, err, sizeof(err)), -ENOMEM);
+	cr_assert(strstr(err, "cannot allocate memory for the ring"), "stderr: %s", err);
+	/* And the runtime works again once memory is there. */
+	struct rotor_runtime *rt;
+	cr_assert_eq(rotor_runtime_create(NULL, &rt), 0);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+}
