@@ -79,6 +79,29 @@ int rotor__event_set(struct rotor__event *ev)
 	return 0;
 }
 
+void rotor__event_set_owner(struct rotor__event *ev)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	uintptr_t cur = atomic_load_explicit(&ev->waiter, memory_order_relaxed);
+	if (cur > ROTOR__EVENT_DONE) {
+		struct rotor_task *t = (struct rotor_task *)cur;
+		if (t->rt == w->rt && t->item.worker == (uint32_t)w->id) {
+			/* Registered by a task of this very thread: nobody else can change
+			 * `waiter` now (only its waiter, on this thread, unregisters). */
+			atomic_store_explicit(&ev->fstate, 1, memory_order_relaxed);
+			atomic_store_explicit(&ev->waiter, ROTOR__EVENT_DONE, memory_order_relaxed);
+			t->wait_res = 0;
+			t->state = ROTOR__T_READY;
+			rotor__runq_push(w, &t->item);
+			return;
+		}
+	}
+	atomic_store_explicit(&ev->fstate, 1, memory_order_release);
+	cur = atomic_exchange(&ev->waiter, ROTOR__EVENT_DONE);
+	if (cur > ROTOR__EVENT_DONE)
+		rotor__task_wake((struct rotor_task *)cur, 0);
+}
+
 /* Timeout or cancellation of a waiting task: take it back from the event if the setter
  * has not claimed it already (if it has, its wake-up is on the way). Owner only. */
 static void event_abort(struct rotor_task *t, int res)
@@ -105,7 +128,7 @@ static void event_cancel(struct rotor_task *t)
 	event_abort(t, -ECANCELED);
 }
 
-int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline)
+int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline, bool setter_here)
 {
 	struct rotor__worker *w = rotor__worker_self();
 	struct rotor_task *t = w->current;
@@ -116,9 +139,15 @@ int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline)
 		return -ECANCELED;
 	if (deadline != ROTOR_FOREVER && deadline <= rotor_now())
 		return -ETIMEDOUT;
-	exp = 0;
-	if (!atomic_compare_exchange_strong(&ev->waiter, &exp, (uintptr_t)t))
-		return exp == ROTOR__EVENT_DONE ? 0 : -EBUSY;
+	if (setter_here) {
+		if (exp)
+			return -EBUSY;
+		atomic_store_explicit(&ev->waiter, (uintptr_t)t, memory_order_relaxed);
+	} else {
+		exp = 0;
+		if (!atomic_compare_exchange_strong(&ev->waiter, &exp, (uintptr_t)t))
+			return exp == ROTOR__EVENT_DONE ? 0 : -EBUSY;
+	}
 	t->wait_obj = ev;
 	t->cancel_hook = event_cancel;
 	if (deadline != ROTOR_FOREVER) {
@@ -237,7 +266,7 @@ int rotor_future_wait(struct rotor_future *f, int64_t deadline, void **result)
 	struct rotor__worker *w = rotor__worker_self();
 	int r;
 	if (w && w->current)
-		r = rotor__event_wait_task(&f->ev, deadline);
+		r = rotor__event_wait_task(&f->ev, deadline, false);
 	else if (w)
 		return -EPERM;
 	else

@@ -105,30 +105,35 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 	}
 	if (!t)
 		return NULL;
-	uint32_t home = t->home;
-	memset(t, 0, offsetof(struct rotor_task, refs));
-	t->home = home;
 	t->rt = rt;
 	t->item.kind = ROTOR__ITEM_TASK;
 	t->item.worker = (uint32_t)owner;
+	t->slot = NULL;
+	t->result = NULL;
 	t->state = ROTOR__T_NEW;
+	t->flags = 0;
+	t->wait_res = 0;
+	t->err = 0;
+	t->cancel_hook = NULL;
+	t->wait_obj = NULL;
+	t->tmr.idx = 0;
 	t->id = id;
 	t->future = NULL;
-	t->live_prev = t->live_next = NULL;
 	rotor__event_init(&t->done);
 	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
-	memcpy(t->name, "task-", 5);
-	put_num(t->name + 5, id);
+	t->name[0] = 0; /* "task-<id>" is formatted on demand */
 	return t;
 }
 
 void rotor__task_release(struct rotor_task *t)
 {
-	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+	/* Holding the only reference, nobody can take another: skip the locked op. */
+	if (atomic_load_explicit(&t->refs, memory_order_acquire) != 1 &&
+	    atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	struct rotor_runtime *rt = t->rt;
 	t->state = ROTOR__T_FREE;
-	atomic_store(&t->handle, ROTOR__H_RELEASED);
+	atomic_store_explicit(&t->handle, ROTOR__H_RELEASED, memory_order_release);
 	struct rotor__worker *w = rotor__worker_self();
 	if (t->home == UINT32_MAX) {
 		pthread_mutex_lock(&rt->pool_lock);
@@ -212,7 +217,7 @@ static void complete(struct rotor_task *t, int err)
 	t->err = err;
 	if (t->future)
 		rotor__future_resolve_task(t->future, t, err);
-	rotor__event_set(&t->done);
+	rotor__event_set_owner(&t->done);
 }
 
 void rotor__task_run(struct rotor__worker *w, struct rotor_task *t)
@@ -363,7 +368,11 @@ int rotor_join(struct rotor_task *t, void **result)
 	uint32_t h = ROTOR__H_HELD;
 	if (t->rt != w->rt || !atomic_compare_exchange_strong(&t->handle, &h, ROTOR__H_JOINING))
 		return -EINVAL;
-	int r = rotor__event_wait_task(&t->done, ROTOR_FOREVER);
+	/* Same worker and already ended: t->state is ours to read, nothing to wait for. */
+	bool local = t->item.worker == (uint32_t)w->id;
+	int r = local && t->state == ROTOR__T_DONE
+			? 0
+			: rotor__event_wait_task(&t->done, ROTOR_FOREVER, local);
 	if (r < 0) {
 		atomic_store(&t->handle, ROTOR__H_HELD);
 		return r;
@@ -371,7 +380,7 @@ int rotor_join(struct rotor_task *t, void **result)
 	if (result)
 		*result = t->result;
 	int err = t->err;
-	atomic_store(&t->handle, ROTOR__H_RELEASED);
+	atomic_store_explicit(&t->handle, ROTOR__H_RELEASED, memory_order_release);
 	rotor__task_release(t);
 	return err;
 }
@@ -487,7 +496,16 @@ struct rotor_task *rotor_current(void)
 
 const char *rotor_task_name(const struct rotor_task *t)
 {
-	return t ? t->name : "";
+	if (!t)
+		return "";
+	if (t->name[0])
+		return t->name;
+	/* Unnamed: "task-<id>", formatted into the caller's thread (the task struct is
+	 * not ours to write), valid until this thread's next call. */
+	static __thread char buf[32];
+	memcpy(buf, "task-", 5);
+	put_num(buf + 5, t->id);
+	return buf;
 }
 
 int rotor_task_worker(const struct rotor_task *t)

@@ -32,13 +32,17 @@ struct rotor__event {
 void rotor__event_init(struct rotor__event *ev);
 /* Resolve and wake. Thread: any. Returns -EALREADY if already set. */
 int rotor__event_set(struct rotor__event *ev);
+/* The same for an event that only tasks wait on (a task's end): owner worker only; no
+ * atomic read-modify-write when the waiter is a task of the same worker. */
+void rotor__event_set_owner(struct rotor__event *ev);
 static inline bool rotor__event_is_set(const struct rotor__event *ev)
 {
 	return atomic_load_explicit(&((struct rotor__event *)ev)->fstate, memory_order_acquire) ==
 	       1;
 }
-/* On a task: 0, -ETIMEDOUT, -ECANCELED, -EBUSY (another task waits). */
-int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline);
+/* On a task: 0, -ETIMEDOUT, -ECANCELED, -EBUSY (another task waits). setter_here: only
+ * this worker can set ev (a task's end, joined on its own worker): no locked ops. */
+int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline, bool setter_here);
 /* On a thread that is no worker: 0 or -ETIMEDOUT. */
 int rotor__event_wait_thread(struct rotor__event *ev, int64_t deadline);
 

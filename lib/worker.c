@@ -1,8 +1,8 @@
 /*
  * The worker loop. Each turn has four phases, in this order:
  *
- *   1. run the tasks and callbacks that were ready when the turn began (a budget: what
- *      they make ready runs next turn, so a busy worker still reaps completions);
+ *   1. run ready tasks and callbacks, FIFO, up to a budget of items (so a busy worker
+ *      still reaps completions and messages at least every ROTOR__TURN_BUDGET items);
  *   2. fire due timers;
  *   3. post each batch gathered for another worker as one MSG_RING; then, while stopping,
  *      publish quiescence (worker 0 also decides when the whole runtime is done);
@@ -33,18 +33,14 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
 #define ROTOR__TIMER_SLACK_NS 50000
+#define ROTOR__TURN_BUDGET    128
 
-static __thread struct rotor__worker *self;
+__thread struct rotor__worker *rotor__self __attribute__((tls_model("initial-exec")));
 #ifdef ROTOR_ASAN
 static __thread const void *sched_bottom;
 static __thread size_t sched_size;
 static __thread void *sched_fake;
 #endif
-
-struct rotor__worker *rotor__worker_self(void)
-{
-	return self;
-}
 
 void rotor__queue_prepend(struct rotor__queue *q, struct rotor__item *list)
 {
@@ -65,7 +61,7 @@ void rotor__queue_prepend(struct rotor__queue *q, struct rotor__item *list)
 
 int rotor__worker_init(struct rotor__worker *w)
 {
-	self = w;
+	rotor__self = w;
 	rotor__queue_init(&w->runq);
 	rotor__queue_init(&w->tcache.free);
 	rotor__timers_init(&w->timers);
@@ -96,8 +92,8 @@ void rotor__worker_fini(struct rotor__worker *w)
 	rotor__timers_fini(&w->timers);
 	rotor__overflow_thread_fini(w->altstack);
 	w->altstack = NULL;
-	if (self == w)
-		self = NULL;
+	if (rotor__self == w)
+		rotor__self = NULL;
 }
 
 /* ---- switching ---- */
@@ -151,7 +147,11 @@ int rotor__suspend(struct rotor__worker *w)
 
 static void run_ready(struct rotor__worker *w)
 {
-	size_t budget = w->runq.len;
+	/* What becomes ready while we run (a joiner, a woken task) runs in the same turn,
+	 * up to a budget: the kernel is entered at least once per ROTOR__TURN_BUDGET items,
+	 * which bounds how long completions and messages wait, while a spawn+join does not
+	 * pay a system call. */
+	size_t budget = ROTOR__TURN_BUDGET;
 	while (budget--) {
 		struct rotor__item *it = rotor__queue_pop(&w->runq);
 		if (!it)

@@ -83,8 +83,13 @@ struct rotor__worker {
 	void *altstack;
 };
 
-/* The calling thread's worker, or NULL. */
-struct rotor__worker *rotor__worker_self(void);
+/* The calling thread's worker, or NULL. initial-exec: a plain %fs-relative load instead
+ * of a __tls_get_addr call on every access from the shared library. */
+extern __thread struct rotor__worker *rotor__self __attribute__((tls_model("initial-exec")));
+static inline struct rotor__worker *rotor__worker_self(void)
+{
+	return rotor__self;
+}
 
 /* Thread body of a worker; returns when the runtime has terminated. */
 void rotor__worker_loop(struct rotor__worker *w);
