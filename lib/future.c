@@ -25,7 +25,6 @@ struct rotor_future {
 	_Atomic uint32_t refs;
 	_Atomic uint32_t claimed;
 	int err;
-	bool submitted; /* resolved by its task, not by rotor_future_set */
 	void *result;
 	struct rotor_task *task; /* submitted task, held until the future is claimed */
 };
@@ -202,7 +201,6 @@ int rotor_future_create(struct rotor_future **out)
 void rotor__future_bind(struct rotor_future *f, struct rotor_task *t)
 {
 	f->task = t;
-	f->submitted = true;
 	atomic_fetch_add(&f->refs, 1);
 }
 
@@ -229,16 +227,20 @@ int rotor_future_set(struct rotor_future *f, void *result)
 {
 	if (!f)
 		return -EINVAL;
-	if (f->submitted)
-		return -EINVAL;
 	if (atomic_exchange(&f->claimed, 1))
 		return -EALREADY;
+	/* Claimed: a submitted task no longer resolves it; drop the future's hold on it
+	 * (the task runs on to its end, its result unused). */
+	struct rotor_task *t = f->task;
+	f->task = NULL;
 	f->result = result;
 	/* A waiter may destroy the future the moment it sees it set, while we are still
 	 * inside event_set: hold a reference across it. */
 	atomic_fetch_add(&f->refs, 1);
 	rotor__event_set(&f->ev);
 	future_release(f);
+	if (t)
+		rotor__task_release(t);
 	return 0;
 }
 

@@ -121,7 +121,7 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 	t->future = NULL;
 	rotor__event_init(&t->done);
 	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
-	t->name[0] = 0; /* "task-<id>" is formatted on demand */
+	atomic_store_explicit(&t->name_state, 0, memory_order_relaxed);
 	return t;
 }
 
@@ -294,6 +294,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 	if (name) {
 		strncpy(t->name, name, sizeof(t->name) - 1);
 		t->name[sizeof(t->name) - 1] = 0;
+		atomic_store_explicit(&t->name_state, 2, memory_order_relaxed);
 	}
 	t->future = fut;
 	atomic_store_explicit(&t->refs, 1u + (out != NULL) + (fut != NULL), memory_order_relaxed);
@@ -498,14 +499,21 @@ const char *rotor_task_name(const struct rotor_task *t)
 {
 	if (!t)
 		return "";
-	if (t->name[0])
-		return t->name;
-	/* Unnamed: "task-<id>", formatted into the caller's thread (the task struct is
-	 * not ours to write), valid until this thread's next call. */
-	static __thread char buf[32];
-	memcpy(buf, "task-", 5);
-	put_num(buf + 5, t->id);
-	return buf;
+	struct rotor_task *m = (struct rotor_task *)t;
+	uint32_t st = atomic_load_explicit(&m->name_state, memory_order_acquire);
+	if (st == 2)
+		return m->name;
+	/* Unnamed: format "task-<id>" on first use (spawn stays cheap); whoever wins the
+	 * CAS writes it, anyone else waits the few nanoseconds that takes. */
+	if (st == 0 && atomic_compare_exchange_strong(&m->name_state, &st, 1)) {
+		memcpy(m->name, "task-", 5);
+		put_num(m->name + 5, m->id);
+		atomic_store_explicit(&m->name_state, 2, memory_order_release);
+		return m->name;
+	}
+	while (atomic_load_explicit(&m->name_state, memory_order_acquire) != 2)
+		;
+	return m->name;
 }
 
 int rotor_task_worker(const struct rotor_task *t)

@@ -91,6 +91,7 @@ struct rotor_task {
 	struct rotor_task *live_next;
 	uint32_t home; /* worker whose cache this struct returns to; UINT32_MAX: non-worker */
 	uint64_t id;
+	_Atomic uint32_t name_state; /* 0: default not formatted, 1: being formatted, 2: set */
 	char name[32];
 };
 

@@ -512,6 +512,35 @@ Test(future, destroying_a_future_before_its_task_ends, .timeout = 10)
 	cr_assert_eq(atomic_load(&sleep_rc), -ECANCELED);
 }
 
+static void *sleeps_50ms_returns_1(void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+	CHECK_EQ(rotor_sleep(50 * MS), 0);
+	atomic_fetch_add((atomic_int *)arg, 1);
+	return P(1);
+}
+
+/* rotor.h: rotor_future_set "resolve[s] the future", any future, "Returns 0, or -EALREADY
+ * if it was already resolved or cancelled": a submitted future still pending is neither. */
+Test(future, set_resolves_a_submitted_future_before_its_task_ends, .timeout = 10)
+{
+	struct rotor_runtime *rt = make_rt(2);
+	struct rotor_future *f = NULL;
+	atomic_int progress;
+	void *res = NULL;
+	atomic_init(&progress, 0);
+	cr_assert_eq(rotor_submit(rt, 1, sleeps_50ms_returns_1, &progress, &f), 0);
+	cr_assert_eq(wait_at_least(&progress, 1, 5 * SEC), 0);
+	int rc = rotor_future_set(f, P(2));
+	cr_assert_eq(rc, 0, "rotor_future_set on a pending submitted future: %d", rc);
+	cr_assert_eq(rotor_future_wait(f, rotor_now() + 5 * SEC, &res), 0);
+	cr_assert_eq(U(res), 2, "the set value, not the task's");
+	cr_assert_eq(wait_at_least(&progress, 2, 5 * SEC), 0, "the task did not run to its end");
+	rotor_future_destroy(f);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+	ASSERT_CHECKS();
+}
+
 /* ---- rotor_call ---------------------------------------------------------------------------- */
 
 static void *cancels_itself(void *arg)

@@ -29,55 +29,55 @@ static char check_first[256];
 
 static void check_failed(int line, const char *expr, long long got, long long want)
 {
-        if (atomic_fetch_add(&check_failures, 1) == 0)
-                snprintf(check_first, sizeof(check_first), "line %d: %s: got %lld, want %lld", line,
-                         expr, got, want);
+	if (atomic_fetch_add(&check_failures, 1) == 0)
+		snprintf(check_first, sizeof(check_first), "line %d: %s: got %lld, want %lld", line,
+		         expr, got, want);
 }
 
 #define CHECK_EQ(got, want)                                                                        \
-        do {                                                                                       \
-                long long got_ = (long long)(got), want_ = (long long)(want);                      \
-                if (got_ != want_)                                                                 \
-                        check_failed(__LINE__, #got " == " #want, got_, want_);                    \
-        } while (0)
+	do {                                                                                       \
+		long long got_ = (long long)(got), want_ = (long long)(want);                      \
+		if (got_ != want_)                                                                 \
+			check_failed(__LINE__, #got " == " #want, got_, want_);                    \
+	} while (0)
 #define CHECK(cond)                                                                                \
-        do {                                                                                       \
-                if (!(cond))                                                                       \
-                        check_failed(__LINE__, #cond, 0, 1);                                       \
-        } while (0)
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			check_failed(__LINE__, #cond, 0, 1);                                       \
+	} while (0)
 #define ASSERT_CHECKS()                                                                            \
-        cr_assert_eq(atomic_load(&check_failures), 0, "%d failed check(s), first: %s",             \
-                     atomic_load(&check_failures), check_first)
+	cr_assert_eq(atomic_load(&check_failures), 0, "%d failed check(s), first: %s",             \
+	             atomic_load(&check_failures), check_first)
 
 __attribute__((unused)) static void pause_ms(int ms)
 {
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
 }
 
 /* Polls (from a non-worker thread) until *v >= target; 0, or -ETIMEDOUT after timeout_ns. */
 __attribute__((unused)) static int wait_at_least(atomic_int *v, int target, int64_t timeout_ns)
 {
-        int64_t deadline = rotor_now() + timeout_ns;
-        while (atomic_load(v) < target) {
-                if (rotor_now() > deadline)
-                        return -ETIMEDOUT;
-                pause_ms(1);
-        }
-        return 0;
+	int64_t deadline = rotor_now() + timeout_ns;
+	while (atomic_load(v) < target) {
+		if (rotor_now() > deadline)
+			return -ETIMEDOUT;
+		pause_ms(1);
+	}
+	return 0;
 }
 
 /* The tiny configuration every test here uses: a CQ of 8 entries overflows at once, and two
  * messages in flight per (sender, target) make every sender wait for room all the time. */
 static struct rotor_config tiny_config(unsigned flags)
 {
-        return (struct rotor_config){
-            .workers = 2,
-            .sq_entries = 4,
-            .cq_entries = 8,
-            .msg_inflight = 2,
-            .flags = flags,
-        };
+	return (struct rotor_config){
+	    .workers = 2,
+	    .sq_entries = 4,
+	    .cq_entries = 8,
+	    .msg_inflight = 2,
+	    .flags = flags,
+	};
 }
 
 /* ---- one million posts ------------------------------------------------------------------ */
@@ -100,137 +100,137 @@ static atomic_int first_post_error;
 
 static void post_failed(int rc)
 {
-        int zero = 0;
-        atomic_fetch_add(&post_errors, 1);
-        atomic_compare_exchange_strong(&first_post_error, &zero, rc);
+	int zero = 0;
+	atomic_fetch_add(&post_errors, 1);
+	atomic_compare_exchange_strong(&first_post_error, &zero, rc);
 }
 
 static void hit(uintptr_t idx, int want_worker)
 {
-        if (rotor_worker_id() != want_worker)
-                atomic_fetch_add(&misplaced, 1);
-        if (idx < TOTAL)
-                atomic_fetch_add(&hits[idx], 1);
-        atomic_fetch_add(&delivered, 1);
+	if (rotor_worker_id() != want_worker)
+		atomic_fetch_add(&misplaced, 1);
+	if (idx < TOTAL)
+		atomic_fetch_add(&hits[idx], 1);
+	atomic_fetch_add(&delivered, 1);
 }
 
 static void *hop_back(void *arg)
 {
-        hit(U(arg), 0);
-        return NULL;
+	hit(U(arg), 0);
+	return NULL;
 }
 
 static void *hop_out(void *arg)
 {
-        struct rotor_task_attr on0 = {.worker = 0};
-        hit(U(arg), 1);
-        int rc = rotor_spawn_attr(&on0, hop_back, P(U(arg) + HOPS), NULL);
-        if (rc)
-                post_failed(rc);
-        return NULL;
+	struct rotor_task_attr on0 = {.worker = 0};
+	hit(U(arg), 1);
+	int rc = rotor_spawn_attr(&on0, hop_back, P(U(arg) + HOPS), NULL);
+	if (rc)
+		post_failed(rc);
+	return NULL;
 }
 
 static void *pinger(void *arg)
 {
-        struct rotor_task_attr on1 = {.worker = 1};
-        for (uintptr_t i = 0; i < HOPS; i++) {
-                int rc = rotor_spawn_attr(&on1, hop_out, P(i), NULL);
-                if (rc)
-                        post_failed(rc);
-                if (i % 64 == 63 && rotor_yield() != 0)
-                        post_failed(-ECANCELED);
-        }
-        return NULL;
+	struct rotor_task_attr on1 = {.worker = 1};
+	for (uintptr_t i = 0; i < HOPS; i++) {
+		int rc = rotor_spawn_attr(&on1, hop_out, P(i), NULL);
+		if (rc)
+			post_failed(rc);
+		if (i % 64 == 63 && rotor_yield() != 0)
+			post_failed(-ECANCELED);
+	}
+	return NULL;
 }
 
 static void *submitted(void *arg)
 {
-        hit(U(arg), (int)(U(arg) % 2));
-        return NULL;
+	hit(U(arg), (int)(U(arg) % 2));
+	return NULL;
 }
 
 static void *submitter(void *arg)
 {
-        struct rotor_runtime *rt = arg;
-        for (uintptr_t i = 2 * HOPS; i < 2 * HOPS + SUBMITS; i++) {
-                struct rotor_future *f = NULL;
-                int rc = rotor_submit(rt, (int)(i % 2), submitted, P(i), &f);
-                if (rc)
-                        post_failed(rc);
-                else
-                        rotor_future_destroy(f);
-        }
-        return NULL;
+	struct rotor_runtime *rt = arg;
+	for (uintptr_t i = 2 * HOPS; i < 2 * HOPS + SUBMITS; i++) {
+		struct rotor_future *f = NULL;
+		int rc = rotor_submit(rt, (int)(i % 2), submitted, P(i), &f);
+		if (rc)
+			post_failed(rc);
+		else
+			rotor_future_destroy(f);
+	}
+	return NULL;
 }
 
 static void called_soon(void *arg)
 {
-        hit(U(arg), (int)(U(arg) % 2));
+	hit(U(arg), (int)(U(arg) % 2));
 }
 
 static void *soon_caller(void *arg)
 {
-        struct rotor_runtime *rt = arg;
-        for (uintptr_t i = 2 * HOPS + SUBMITS; i < TOTAL; i++) {
-                int rc = rotor_call_soon_threadsafe(rt, (int)(i % 2), called_soon, P(i));
-                if (rc)
-                        post_failed(rc);
-        }
-        return NULL;
+	struct rotor_runtime *rt = arg;
+	for (uintptr_t i = 2 * HOPS + SUBMITS; i < TOTAL; i++) {
+		int rc = rotor_call_soon_threadsafe(rt, (int)(i % 2), called_soon, P(i));
+		if (rc)
+			post_failed(rc);
+	}
+	return NULL;
 }
 
 static void million_posts(unsigned flags)
 {
-        struct rotor_config cfg = tiny_config(flags);
-        struct rotor_runtime *rt = NULL;
-        struct rotor_future *pf = NULL;
-        pthread_t a, b;
+	struct rotor_config cfg = tiny_config(flags);
+	struct rotor_runtime *rt = NULL;
+	struct rotor_future *pf = NULL;
+	pthread_t a, b;
 
-        hits = calloc(TOTAL, sizeof(*hits));
-        cr_assert_not_null(hits);
-        int64_t t0 = rotor_now();
-        int rc = rotor_runtime_create(&cfg, &rt);
-        cr_assert_eq(rc, 0, "rotor_runtime_create: %d", rc);
-        cr_assert_eq(rotor_submit(rt, 0, pinger, NULL, &pf), 0);
-        cr_assert_eq(pthread_create(&a, NULL, submitter, rt), 0);
-        cr_assert_eq(pthread_create(&b, NULL, soon_caller, rt), 0);
-        pthread_join(a, NULL);
-        pthread_join(b, NULL);
-        cr_assert_eq(rotor_future_wait(pf, rotor_now() + 60 * SEC, NULL), 0);
-        rotor_future_destroy(pf);
-        rc = wait_at_least(&delivered, TOTAL, 60 * SEC);
-        int64_t took = rotor_now() - t0;
-        cr_assert_eq(rc, 0, "%d of %d delivered (%d post errors, first %d)",
-                     atomic_load(&delivered), TOTAL, atomic_load(&post_errors),
-                     atomic_load(&first_post_error));
-        cr_assert_eq(rotor_runtime_destroy(rt), 0);
-        cr_log_info("flags %#x: %d deliveries in %lld ms", flags, TOTAL, (long long)(took / MS));
+	hits = calloc(TOTAL, sizeof(*hits));
+	cr_assert_not_null(hits);
+	int64_t t0 = rotor_now();
+	int rc = rotor_runtime_create(&cfg, &rt);
+	cr_assert_eq(rc, 0, "rotor_runtime_create: %d", rc);
+	cr_assert_eq(rotor_submit(rt, 0, pinger, NULL, &pf), 0);
+	cr_assert_eq(pthread_create(&a, NULL, submitter, rt), 0);
+	cr_assert_eq(pthread_create(&b, NULL, soon_caller, rt), 0);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	cr_assert_eq(rotor_future_wait(pf, rotor_now() + 60 * SEC, NULL), 0);
+	rotor_future_destroy(pf);
+	rc = wait_at_least(&delivered, TOTAL, 60 * SEC);
+	int64_t took = rotor_now() - t0;
+	cr_assert_eq(rc, 0, "%d of %d delivered (%d post errors, first %d)",
+	             atomic_load(&delivered), TOTAL, atomic_load(&post_errors),
+	             atomic_load(&first_post_error));
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+	cr_log_info("flags %#x: %d deliveries in %lld ms", flags, TOTAL, (long long)(took / MS));
 
-        cr_assert_eq(atomic_load(&post_errors), 0, "%d posts failed, first with %d",
-                     atomic_load(&post_errors), atomic_load(&first_post_error));
-        cr_assert_eq(atomic_load(&delivered), TOTAL, "%d deliveries for %d posts",
-                     atomic_load(&delivered), TOTAL);
-        for (int i = 0; i < TOTAL; i++)
-                cr_assert_eq(atomic_load(&hits[i]), 1, "post %d delivered %d times", i,
-                             atomic_load(&hits[i]));
-        cr_assert_eq(atomic_load(&misplaced), 0, "%d ran on the wrong worker",
-                     atomic_load(&misplaced));
-        free(hits);
+	cr_assert_eq(atomic_load(&post_errors), 0, "%d posts failed, first with %d",
+	             atomic_load(&post_errors), atomic_load(&first_post_error));
+	cr_assert_eq(atomic_load(&delivered), TOTAL, "%d deliveries for %d posts",
+	             atomic_load(&delivered), TOTAL);
+	for (int i = 0; i < TOTAL; i++)
+		cr_assert_eq(atomic_load(&hits[i]), 1, "post %d delivered %d times", i,
+		             atomic_load(&hits[i]));
+	cr_assert_eq(atomic_load(&misplaced), 0, "%d ran on the wrong worker",
+	             atomic_load(&misplaced));
+	free(hits);
 }
 
 Test(msg, million_posts_into_a_tiny_cq_each_delivered_once, .timeout = 120)
 {
-        million_posts(0);
+	million_posts(0);
 }
 
 Test(msg, million_posts_through_per_thread_rings, .timeout = 120)
 {
-        million_posts(ROTOR_NO_RINGLESS_MSG);
+	million_posts(ROTOR_NO_RINGLESS_MSG);
 }
 
 Test(msg, million_posts_without_defer_taskrun, .timeout = 120)
 {
-        million_posts(ROTOR_NO_DEFER_TASKRUN);
+	million_posts(ROTOR_NO_DEFER_TASKRUN);
 }
 
 /* ---- many senders, one target ------------------------------------------------------------ */
@@ -241,64 +241,64 @@ static atomic_int *sender_hits;
 
 static void counts_sender_post(void *arg)
 {
-        if (rotor_worker_id() != 1)
-                atomic_fetch_add(&misplaced, 1);
-        atomic_fetch_add(&sender_hits[U(arg)], 1);
-        atomic_fetch_add(&delivered, 1);
+	if (rotor_worker_id() != 1)
+		atomic_fetch_add(&misplaced, 1);
+	atomic_fetch_add(&sender_hits[U(arg)], 1);
+	atomic_fetch_add(&delivered, 1);
 }
 
 struct sender {
-        struct rotor_runtime *rt;
-        int id;
+	struct rotor_runtime *rt;
+	int id;
 };
 
 static void *sends_to_worker_1(void *arg)
 {
-        struct sender *s = arg;
-        for (int i = 0; i < PER_SENDER; i++) {
-                int rc = rotor_call_soon_threadsafe(s->rt, 1, counts_sender_post,
-                                                    P(s->id * PER_SENDER + i));
-                if (rc)
-                        post_failed(rc);
-        }
-        return NULL;
+	struct sender *s = arg;
+	for (int i = 0; i < PER_SENDER; i++) {
+		int rc = rotor_call_soon_threadsafe(s->rt, 1, counts_sender_post,
+		                                    P(s->id * PER_SENDER + i));
+		if (rc)
+			post_failed(rc);
+	}
+	return NULL;
 }
 
 static void many_senders(unsigned flags)
 {
-        struct rotor_config cfg = tiny_config(flags);
-        struct rotor_runtime *rt = NULL;
-        struct sender s[SENDERS];
-        pthread_t th[SENDERS];
-        sender_hits = calloc(SENDERS * PER_SENDER, sizeof(*sender_hits));
-        cr_assert_not_null(sender_hits);
-        cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
-        for (int i = 0; i < SENDERS; i++) {
-                s[i] = (struct sender){.rt = rt, .id = i};
-                cr_assert_eq(pthread_create(&th[i], NULL, sends_to_worker_1, &s[i]), 0);
-        }
-        for (int i = 0; i < SENDERS; i++)
-                pthread_join(th[i], NULL);
-        int rc = wait_at_least(&delivered, SENDERS * PER_SENDER, 30 * SEC);
-        cr_assert_eq(rc, 0, "%d of %d delivered", atomic_load(&delivered), SENDERS * PER_SENDER);
-        cr_assert_eq(rotor_runtime_destroy(rt), 0);
-        cr_assert_eq(atomic_load(&post_errors), 0, "first post error %d",
-                     atomic_load(&first_post_error));
-        for (int i = 0; i < SENDERS * PER_SENDER; i++)
-                cr_assert_eq(atomic_load(&sender_hits[i]), 1, "post %d delivered %d times", i,
-                             atomic_load(&sender_hits[i]));
-        cr_assert_eq(atomic_load(&misplaced), 0);
-        free(sender_hits);
+	struct rotor_config cfg = tiny_config(flags);
+	struct rotor_runtime *rt = NULL;
+	struct sender s[SENDERS];
+	pthread_t th[SENDERS];
+	sender_hits = calloc(SENDERS * PER_SENDER, sizeof(*sender_hits));
+	cr_assert_not_null(sender_hits);
+	cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
+	for (int i = 0; i < SENDERS; i++) {
+		s[i] = (struct sender){.rt = rt, .id = i};
+		cr_assert_eq(pthread_create(&th[i], NULL, sends_to_worker_1, &s[i]), 0);
+	}
+	for (int i = 0; i < SENDERS; i++)
+		pthread_join(th[i], NULL);
+	int rc = wait_at_least(&delivered, SENDERS * PER_SENDER, 30 * SEC);
+	cr_assert_eq(rc, 0, "%d of %d delivered", atomic_load(&delivered), SENDERS * PER_SENDER);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+	cr_assert_eq(atomic_load(&post_errors), 0, "first post error %d",
+	             atomic_load(&first_post_error));
+	for (int i = 0; i < SENDERS * PER_SENDER; i++)
+		cr_assert_eq(atomic_load(&sender_hits[i]), 1, "post %d delivered %d times", i,
+		             atomic_load(&sender_hits[i]));
+	cr_assert_eq(atomic_load(&misplaced), 0);
+	free(sender_hits);
 }
 
 Test(msg, eight_threads_post_into_one_tiny_worker, .timeout = 60)
 {
-        many_senders(0);
+	many_senders(0);
 }
 
 Test(msg, eight_threads_post_into_one_tiny_worker_through_rings, .timeout = 60)
 {
-        many_senders(ROTOR_NO_RINGLESS_MSG);
+	many_senders(ROTOR_NO_RINGLESS_MSG);
 }
 
 /* ---- wake-ups across workers ---------------------------------------------------------------- */
@@ -306,83 +306,83 @@ Test(msg, eight_threads_post_into_one_tiny_worker_through_rings, .timeout = 60)
 #define ROUNDS 10000
 
 struct pingpong {
-        struct rotor_future *ping[ROUNDS];
-        struct rotor_future *pong[ROUNDS];
+	struct rotor_future *ping[ROUNDS];
+	struct rotor_future *pong[ROUNDS];
 };
 
 static void *ponger(void *arg)
 {
-        struct pingpong *pp = arg;
-        for (int i = 0; i < ROUNDS; i++) {
-                void *res = NULL;
-                CHECK_EQ(rotor_future_wait(pp->ping[i], rotor_now() + 10 * SEC, &res), 0);
-                CHECK_EQ(U(res), i);
-                CHECK_EQ(rotor_future_set(pp->pong[i], P(i + 1)), 0);
-        }
-        return NULL;
+	struct pingpong *pp = arg;
+	for (int i = 0; i < ROUNDS; i++) {
+		void *res = NULL;
+		CHECK_EQ(rotor_future_wait(pp->ping[i], rotor_now() + 10 * SEC, &res), 0);
+		CHECK_EQ(U(res), i);
+		CHECK_EQ(rotor_future_set(pp->pong[i], P(i + 1)), 0);
+	}
+	return NULL;
 }
 
 static void *main_pingpongs(void *arg)
 {
-        static struct pingpong pp;
-        struct rotor_task_attr on1 = {.worker = 1};
-        struct rotor_task *h;
-        for (int i = 0; i < ROUNDS; i++) {
-                CHECK_EQ(rotor_future_create(&pp.ping[i]), 0);
-                CHECK_EQ(rotor_future_create(&pp.pong[i]), 0);
-        }
-        CHECK_EQ(rotor_spawn_attr(&on1, ponger, &pp, &h), 0);
-        for (int i = 0; i < ROUNDS; i++) {
-                void *res = NULL;
-                CHECK_EQ(rotor_future_set(pp.ping[i], P(i)), 0);
-                CHECK_EQ(rotor_future_wait(pp.pong[i], rotor_now() + 10 * SEC, &res), 0);
-                CHECK_EQ(U(res), i + 1);
-        }
-        CHECK_EQ(rotor_join(h, NULL), 0);
-        for (int i = 0; i < ROUNDS; i++) {
-                rotor_future_destroy(pp.ping[i]);
-                rotor_future_destroy(pp.pong[i]);
-        }
-        return NULL;
+	static struct pingpong pp;
+	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task *h;
+	for (int i = 0; i < ROUNDS; i++) {
+		CHECK_EQ(rotor_future_create(&pp.ping[i]), 0);
+		CHECK_EQ(rotor_future_create(&pp.pong[i]), 0);
+	}
+	CHECK_EQ(rotor_spawn_attr(&on1, ponger, &pp, &h), 0);
+	for (int i = 0; i < ROUNDS; i++) {
+		void *res = NULL;
+		CHECK_EQ(rotor_future_set(pp.ping[i], P(i)), 0);
+		CHECK_EQ(rotor_future_wait(pp.pong[i], rotor_now() + 10 * SEC, &res), 0);
+		CHECK_EQ(U(res), i + 1);
+	}
+	CHECK_EQ(rotor_join(h, NULL), 0);
+	for (int i = 0; i < ROUNDS; i++) {
+		rotor_future_destroy(pp.ping[i]);
+		rotor_future_destroy(pp.pong[i]);
+	}
+	return NULL;
 }
 
 Test(msg, future_ping_pong_across_workers_with_a_tiny_cq, .timeout = 60)
 {
-        struct rotor_config cfg = tiny_config(0);
-        cr_assert_eq(rotor_run(&cfg, main_pingpongs, NULL, NULL), 0);
-        ASSERT_CHECKS();
+	struct rotor_config cfg = tiny_config(0);
+	cr_assert_eq(rotor_run(&cfg, main_pingpongs, NULL, NULL), 0);
+	ASSERT_CHECKS();
 }
 
 static void *returns_arg_xor_worker(void *arg)
 {
-        return P(U(arg) ^ (uintptr_t)rotor_worker_id());
+	return P(U(arg) ^ (uintptr_t)rotor_worker_id());
 }
 
 static void *main_joins_across_a_tiny_cq(void *arg)
 {
-        enum { N = 20000, BATCH = 1000 };
-        static struct rotor_task *h[BATCH];
-        for (int base = 0; base < N; base += BATCH) {
-                for (int i = 0; i < BATCH; i++) {
-                        struct rotor_task_attr on1 = {.worker = 1};
-                        CHECK_EQ(rotor_spawn_attr(&on1, returns_arg_xor_worker, P((base + i) << 1),
-                                                  &h[i]),
-                                 0);
-                }
-                for (int i = 0; i < BATCH; i++) {
-                        void *res = NULL;
-                        CHECK_EQ(rotor_join(h[i], &res), 0);
-                        CHECK_EQ(U(res), ((uintptr_t)(base + i) << 1) | 1);
-                }
-        }
-        return NULL;
+	enum { N = 20000, BATCH = 1000 };
+	static struct rotor_task *h[BATCH];
+	for (int base = 0; base < N; base += BATCH) {
+		for (int i = 0; i < BATCH; i++) {
+			struct rotor_task_attr on1 = {.worker = 1};
+			CHECK_EQ(rotor_spawn_attr(&on1, returns_arg_xor_worker, P((base + i) << 1),
+			                          &h[i]),
+			         0);
+		}
+		for (int i = 0; i < BATCH; i++) {
+			void *res = NULL;
+			CHECK_EQ(rotor_join(h[i], &res), 0);
+			CHECK_EQ(U(res), ((uintptr_t)(base + i) << 1) | 1);
+		}
+	}
+	return NULL;
 }
 
 Test(msg, twenty_thousand_joins_across_workers_with_a_tiny_cq, .timeout = 60)
 {
-        struct rotor_config cfg = tiny_config(0);
-        cr_assert_eq(rotor_run(&cfg, main_joins_across_a_tiny_cq, NULL, NULL), 0);
-        ASSERT_CHECKS();
+	struct rotor_config cfg = tiny_config(0);
+	cr_assert_eq(rotor_run(&cfg, main_joins_across_a_tiny_cq, NULL, NULL), 0);
+	ASSERT_CHECKS();
 }
 
 /* ---- stopping while posts are in flight -------------------------------------------------------
@@ -394,40 +394,105 @@ static atomic_int last_rc = 1;
 
 static void counts_run(void *arg)
 {
-        atomic_fetch_add(&ran_after_post, 1);
+	atomic_fetch_add(&ran_after_post, 1);
 }
 
 static void *posts_until_shutdown(void *arg)
 {
-        struct rotor_runtime *rt = arg;
-        int64_t deadline = rotor_now() + 10 * SEC;
-        int rc = 0;
-        for (int i = 0; rotor_now() < deadline; i++) {
-                rc = rotor_call_soon_threadsafe(rt, i % 2, counts_run, NULL);
-                if (rc)
-                        break;
-                atomic_fetch_add(&posted_ok, 1);
-        }
-        atomic_store(&last_rc, rc);
-        return NULL;
+	struct rotor_runtime *rt = arg;
+	int64_t deadline = rotor_now() + 10 * SEC;
+	int rc = 0;
+	for (int i = 0; rotor_now() < deadline; i++) {
+		rc = rotor_call_soon_threadsafe(rt, i % 2, counts_run, NULL);
+		if (rc)
+			break;
+		atomic_fetch_add(&posted_ok, 1);
+	}
+	atomic_store(&last_rc, rc);
+	return NULL;
 }
 
 Test(msg, stop_while_foreign_threads_post, .timeout = 30)
 {
-        struct rotor_config cfg = tiny_config(0);
-        struct rotor_runtime *rt = NULL;
-        pthread_t th[2];
-        cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
-        for (int i = 0; i < 2; i++)
-                cr_assert_eq(pthread_create(&th[i], NULL, posts_until_shutdown, rt), 0);
-        cr_assert_eq(wait_at_least(&posted_ok, 1000, 5 * SEC), 0);
-        cr_assert_eq(rotor_runtime_stop(rt), 0);
-        for (int i = 0; i < 2; i++)
-                pthread_join(th[i], NULL);
-        cr_assert_eq(atomic_load(&last_rc), -ESHUTDOWN, "posting ended with %d",
-                     atomic_load(&last_rc));
-        cr_assert_eq(rotor_runtime_destroy(rt), 0);
-        cr_assert_leq(atomic_load(&ran_after_post), atomic_load(&posted_ok),
-                      "%d callbacks ran for %d posts", atomic_load(&ran_after_post),
-                      atomic_load(&posted_ok));
+	struct rotor_config cfg = tiny_config(0);
+	struct rotor_runtime *rt = NULL;
+	pthread_t th[2];
+	cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, posts_until_shutdown, rt), 0);
+	cr_assert_eq(wait_at_least(&posted_ok, 1000, 5 * SEC), 0);
+	cr_assert_eq(rotor_runtime_stop(rt), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(atomic_load(&last_rc), -ESHUTDOWN, "posting ended with %d",
+	             atomic_load(&last_rc));
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+	cr_assert_leq(atomic_load(&ran_after_post), atomic_load(&posted_ok),
+	              "%d callbacks ran for %d posts", atomic_load(&ran_after_post),
+	              atomic_load(&posted_ok));
+}
+
+/* ---- every worker posting to every other ------------------------------------------------ */
+
+#define A2A_WORKERS 4
+#define A2A_PER     25000 /* per (sender, target) pair */
+#define A2A_TOTAL   (A2A_WORKERS * A2A_WORKERS * A2A_PER)
+static atomic_int *a2a_hits;
+static atomic_int a2a_delivered;
+
+static void *a2a_child(void *arg)
+{
+	uintptr_t idx = U(arg);
+	int target = (int)(idx / A2A_PER % A2A_WORKERS);
+	if (rotor_worker_id() != target)
+		atomic_fetch_add(&misplaced, 1);
+	atomic_fetch_add(&a2a_hits[idx], 1);
+	atomic_fetch_add(&a2a_delivered, 1);
+	return NULL;
+}
+
+/* Index of the k-th post from sender s to target t: (s * WORKERS + t) * PER + k. */
+static void *a2a_sender(void *arg)
+{
+	uintptr_t s = U(arg);
+	for (uintptr_t k = 0; k < A2A_PER; k++) {
+		for (int t = 0; t < A2A_WORKERS; t++) {
+			struct rotor_task_attr attr = {.worker = t};
+			uintptr_t idx = (s * A2A_WORKERS + (uintptr_t)t) * A2A_PER + k;
+			int rc = rotor_spawn_attr(&attr, a2a_child, P(idx), NULL);
+			if (rc)
+				post_failed(rc);
+		}
+		if (k % 32 == 31 && rotor_yield() != 0)
+			post_failed(-ECANCELED);
+	}
+	return NULL;
+}
+
+Test(msg, four_workers_post_to_each_other_with_a_tiny_cq, .timeout = 60)
+{
+	struct rotor_config cfg = tiny_config(0);
+	struct rotor_runtime *rt = NULL;
+	struct rotor_future *f[A2A_WORKERS];
+	cfg.workers = A2A_WORKERS;
+	a2a_hits = calloc(A2A_TOTAL, sizeof(*a2a_hits));
+	cr_assert_not_null(a2a_hits);
+	cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
+	for (int s = 0; s < A2A_WORKERS; s++)
+		cr_assert_eq(rotor_submit(rt, s, a2a_sender, P(s), &f[s]), 0);
+	for (int s = 0; s < A2A_WORKERS; s++) {
+		cr_assert_eq(rotor_future_wait(f[s], rotor_now() + 30 * SEC, NULL), 0);
+		rotor_future_destroy(f[s]);
+	}
+	int rc = wait_at_least(&a2a_delivered, A2A_TOTAL, 30 * SEC);
+	cr_assert_eq(rc, 0, "%d of %d delivered", atomic_load(&a2a_delivered), A2A_TOTAL);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+	cr_assert_eq(atomic_load(&post_errors), 0, "first post error %d",
+	             atomic_load(&first_post_error));
+	for (int i = 0; i < A2A_TOTAL; i++)
+		cr_assert_eq(atomic_load(&a2a_hits[i]), 1, "post %d delivered %d times", i,
+		             atomic_load(&a2a_hits[i]));
+	cr_assert_eq(atomic_load(&misplaced), 0, "%d ran on the wrong worker",
+	             atomic_load(&misplaced));
+	free(a2a_hits);
 }

@@ -274,6 +274,39 @@ Test(runtime, every_fallback_flag_together_still_runs, .timeout = 10)
 	ASSERT_CHECKS();
 }
 
+Test(runtime, rotor_now_is_clock_monotonic, .timeout = 10)
+{
+	struct timespec ts;
+	int64_t a = rotor_now();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t mono = (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+	pause_ms(2);
+	int64_t b = rotor_now();
+	cr_assert_geq(mono, a);
+	cr_assert_lt(mono - a, 1 * SEC);
+	cr_assert_geq(b - a, 2 * MS, "2 ms passed, rotor_now moved %lld ns", (long long)(b - a));
+}
+
+Test(runtime, rotor_disable_environment_still_runs, .timeout = 10)
+{
+	struct rotor_config cfg = {.workers = 2};
+	void *res = NULL;
+	cr_assert_eq(
+	    setenv("ROTOR_DISABLE",
+	           "pin,defer_taskrun,single_issuer,ringless_msg,guard_madvise,coop_taskrun,"
+	           "no_such_feature",
+	           1),
+	    0);
+	cr_assert_eq(rotor_run(&cfg, main_uses_every_fallback, NULL, &res), 0);
+	cr_assert_eq(U(res), 9);
+	struct rotor_runtime *rt = NULL;
+	cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
+	cr_assert_eq(rotor_call(rt, 1, returns_arg_plus_one, P(1), &res), 0);
+	cr_assert_eq(U(res), 2);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+	ASSERT_CHECKS();
+}
+
 /* ---- rotor_runtime_create / submit / stop / destroy ---------------------------------- */
 
 Test(runtime, create_submit_destroy, .timeout = 10)

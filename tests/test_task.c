@@ -28,477 +28,484 @@ static char check_first[256];
 
 static void check_failed(int line, const char *expr, long long got, long long want)
 {
-        if (atomic_fetch_add(&check_failures, 1) == 0)
-                snprintf(check_first, sizeof(check_first), "line %d: %s: got %lld, want %lld", line,
-                         expr, got, want);
+	if (atomic_fetch_add(&check_failures, 1) == 0)
+		snprintf(check_first, sizeof(check_first), "line %d: %s: got %lld, want %lld", line,
+		         expr, got, want);
 }
 
 #define CHECK_EQ(got, want)                                                                        \
-        do {                                                                                       \
-                long long got_ = (long long)(got), want_ = (long long)(want);                      \
-                if (got_ != want_)                                                                 \
-                        check_failed(__LINE__, #got " == " #want, got_, want_);                    \
-        } while (0)
+	do {                                                                                       \
+		long long got_ = (long long)(got), want_ = (long long)(want);                      \
+		if (got_ != want_)                                                                 \
+			check_failed(__LINE__, #got " == " #want, got_, want_);                    \
+	} while (0)
 #define CHECK(cond)                                                                                \
-        do {                                                                                       \
-                if (!(cond))                                                                       \
-                        check_failed(__LINE__, #cond, 0, 1);                                       \
-        } while (0)
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			check_failed(__LINE__, #cond, 0, 1);                                       \
+	} while (0)
 #define ASSERT_CHECKS()                                                                            \
-        cr_assert_eq(atomic_load(&check_failures), 0, "%d failed check(s), first: %s",             \
-                     atomic_load(&check_failures), check_first)
+	cr_assert_eq(atomic_load(&check_failures), 0, "%d failed check(s), first: %s",             \
+	             atomic_load(&check_failures), check_first)
 
 __attribute__((unused)) static void pause_ms(int ms)
 {
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
 }
 
 /* Polls (from a non-worker thread) until *v >= target; 0, or -ETIMEDOUT after timeout_ns. */
 __attribute__((unused)) static int wait_at_least(atomic_int *v, int target, int64_t timeout_ns)
 {
-        int64_t deadline = rotor_now() + timeout_ns;
-        while (atomic_load(v) < target) {
-                if (rotor_now() > deadline)
-                        return -ETIMEDOUT;
-                pause_ms(1);
-        }
-        return 0;
+	int64_t deadline = rotor_now() + timeout_ns;
+	while (atomic_load(v) < target) {
+		if (rotor_now() > deadline)
+			return -ETIMEDOUT;
+		pause_ms(1);
+	}
+	return 0;
 }
 
 static void *returns_double(void *arg)
 {
-        return P(U(arg) * 2);
+	return P(U(arg) * 2);
 }
 
 static int run_main(unsigned workers, rotor_fn fn, void *arg, void **res)
 {
-        struct rotor_config cfg = {.workers = workers};
-        return rotor_run(&cfg, fn, arg, res);
+	struct rotor_config cfg = {.workers = workers};
+	return rotor_run(&cfg, fn, arg, res);
 }
 
 #define RUN_MAIN(workers, fn, arg)                                                                 \
-        do {                                                                                       \
-                int rc_ = run_main(workers, fn, arg, NULL);                                        \
-                cr_assert_eq(rc_, 0, "rotor_run: %d", rc_);                                        \
-                ASSERT_CHECKS();                                                                   \
-        } while (0)
+	do {                                                                                       \
+		int rc_ = run_main(workers, fn, arg, NULL);                                        \
+		cr_assert_eq(rc_, 0, "rotor_run: %d", rc_);                                        \
+		ASSERT_CHECKS();                                                                   \
+	} while (0)
 
 /* ---- spawn and join ------------------------------------------------------------------- */
 
 static void *main_spawns_and_joins(void *arg)
 {
-        struct rotor_task *h = NULL;
-        void *res = NULL;
-        CHECK_EQ(rotor_spawn(returns_double, P(21), &h), 0);
-        CHECK(h != NULL);
-        CHECK_EQ(rotor_task_worker(h), 0);
-        CHECK_EQ(rotor_join(h, &res), 0);
-        CHECK_EQ(U(res), 42);
+	struct rotor_task *h = NULL;
+	void *res = NULL;
+	CHECK_EQ(rotor_spawn(returns_double, P(21), &h), 0);
+	CHECK(h != NULL);
+	CHECK_EQ(rotor_task_worker(h), 0);
+	CHECK_EQ(rotor_join(h, &res), 0);
+	CHECK_EQ(U(res), 42);
 
-        CHECK_EQ(rotor_spawn_attr(NULL, returns_double, P(5), &h), 0);
-        CHECK_EQ(rotor_task_worker(h), 0); /* attr NULL: ROTOR_WORKER_SELF */
-        CHECK_EQ(rotor_join(h, NULL), 0);
-        return NULL;
+	CHECK_EQ(rotor_spawn_attr(NULL, returns_double, P(5), &h), 0);
+	CHECK_EQ(rotor_task_worker(h), 0); /* attr NULL: ROTOR_WORKER_SELF */
+	CHECK_EQ(rotor_join(h, NULL), 0);
+	return NULL;
 }
 
 Test(task, spawn_and_join_return_the_result, .timeout = 10)
 {
-        RUN_MAIN(2, main_spawns_and_joins, NULL);
+	RUN_MAIN(2, main_spawns_and_joins, NULL);
 }
 
 static void *main_joins_a_finished_task(void *arg)
 {
-        struct rotor_task *h = NULL;
-        void *res = NULL;
-        CHECK_EQ(rotor_spawn(returns_double, P(8), &h), 0);
-        CHECK_EQ(rotor_sleep(10 * MS), 0); /* h has long finished */
-        CHECK_EQ(rotor_join(h, &res), 0);
-        CHECK_EQ(U(res), 16);
-        return NULL;
+	struct rotor_task *h = NULL;
+	void *res = NULL;
+	CHECK_EQ(rotor_spawn(returns_double, P(8), &h), 0);
+	CHECK_EQ(rotor_sleep(10 * MS), 0); /* h has long finished */
+	CHECK_EQ(rotor_join(h, &res), 0);
+	CHECK_EQ(U(res), 16);
+	return NULL;
 }
 
 Test(task, join_of_a_finished_task_returns_at_once, .timeout = 10)
 {
-        RUN_MAIN(1, main_joins_a_finished_task, NULL);
+	RUN_MAIN(1, main_joins_a_finished_task, NULL);
 }
 
 /* ---- cancellation ---------------------------------------------------------------------- */
 
 struct sleeper {
-        atomic_int started;
-        atomic_int rc;
-        atomic_int rc_again;
-        atomic_int yield_rc;
-        atomic_int cancelled;
-        _Atomic int64_t took;
+	atomic_int started;
+	atomic_int rc;
+	atomic_int rc_again;
+	atomic_int yield_rc;
+	atomic_int cancelled;
+	_Atomic int64_t took;
 };
 
 static void sleeper_init(struct sleeper *s)
 {
-        atomic_init(&s->started, 0);
-        atomic_init(&s->rc, 1);
-        atomic_init(&s->rc_again, 1);
-        atomic_init(&s->yield_rc, 1);
-        atomic_init(&s->cancelled, -1);
-        atomic_init(&s->took, -1);
+	atomic_init(&s->started, 0);
+	atomic_init(&s->rc, 1);
+	atomic_init(&s->rc_again, 1);
+	atomic_init(&s->yield_rc, 1);
+	atomic_init(&s->cancelled, -1);
+	atomic_init(&s->took, -1);
 }
 
 /* Sleeps 10 s unless cancelled; records what every wait returned. */
 static void *records_its_sleep(void *arg)
 {
-        struct sleeper *s = arg;
-        atomic_store(&s->started, 1);
-        int64_t t0 = rotor_now();
-        atomic_store(&s->rc, rotor_sleep(10 * SEC));
-        atomic_store(&s->took, rotor_now() - t0);
-        atomic_store(&s->cancelled, rotor_task_cancelled());
-        atomic_store(&s->rc_again, rotor_sleep(10 * SEC));
-        atomic_store(&s->yield_rc, rotor_yield());
-        return P(55);
+	struct sleeper *s = arg;
+	atomic_store(&s->started, 1);
+	int64_t t0 = rotor_now();
+	atomic_store(&s->rc, rotor_sleep(10 * SEC));
+	atomic_store(&s->took, rotor_now() - t0);
+	atomic_store(&s->cancelled, rotor_task_cancelled());
+	atomic_store(&s->rc_again, rotor_sleep(10 * SEC));
+	atomic_store(&s->yield_rc, rotor_yield());
+	return P(55);
 }
 
 static void check_sleeper_cancelled(struct sleeper *s)
 {
-        CHECK_EQ(atomic_load(&s->rc), -ECANCELED);
-        CHECK(atomic_load(&s->took) >= 0 && atomic_load(&s->took) < 2 * SEC);
-        CHECK_EQ(atomic_load(&s->cancelled), 1);
-        CHECK_EQ(atomic_load(&s->rc_again), -ECANCELED);
-        CHECK_EQ(atomic_load(&s->yield_rc), -ECANCELED);
+	CHECK_EQ(atomic_load(&s->rc), -ECANCELED);
+	CHECK(atomic_load(&s->took) >= 0 && atomic_load(&s->took) < 2 * SEC);
+	CHECK_EQ(atomic_load(&s->cancelled), 1);
+	CHECK_EQ(atomic_load(&s->rc_again), -ECANCELED);
+	CHECK_EQ(atomic_load(&s->yield_rc), -ECANCELED);
 }
 
 static void *main_cancels_a_sleeper(void *arg)
 {
-        int worker = (int)U(arg);
-        struct sleeper s;
-        struct rotor_task_attr attr = {.worker = worker};
-        struct rotor_task *h = NULL;
-        void *res = NULL;
-        sleeper_init(&s);
-        CHECK_EQ(rotor_spawn_attr(&attr, records_its_sleep, &s, &h), 0);
-        for (int i = 0; i < 5000 && !atomic_load(&s.started); i++)
-                CHECK_EQ(rotor_sleep(1 * MS), 0);
-        CHECK_EQ(atomic_load(&s.started), 1);
-        CHECK_EQ(rotor_sleep(5 * MS), 0); /* let it reach its sleep */
-        int64_t t0 = rotor_now();
-        CHECK_EQ(rotor_cancel(h), 0);
-        CHECK_EQ(rotor_join(h, &res), -ECANCELED);
-        CHECK(rotor_now() - t0 < 2 * SEC);
-        CHECK_EQ(U(res), 55); /* the task ran: its result is still stored */
-        check_sleeper_cancelled(&s);
-        return NULL;
+	int worker = (int)U(arg);
+	struct sleeper s;
+	struct rotor_task_attr attr = {.worker = worker};
+	struct rotor_task *h = NULL;
+	void *res = NULL;
+	sleeper_init(&s);
+	CHECK_EQ(rotor_spawn_attr(&attr, records_its_sleep, &s, &h), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&s.started); i++)
+		CHECK_EQ(rotor_sleep(1 * MS), 0);
+	CHECK_EQ(atomic_load(&s.started), 1);
+	CHECK_EQ(rotor_sleep(5 * MS), 0); /* let it reach its sleep */
+	int64_t t0 = rotor_now();
+	CHECK_EQ(rotor_cancel(h), 0);
+	CHECK_EQ(rotor_join(h, &res), -ECANCELED);
+	CHECK(rotor_now() - t0 < 2 * SEC);
+	CHECK_EQ(U(res), 55); /* the task ran: its result is still stored */
+	check_sleeper_cancelled(&s);
+	return NULL;
 }
 
 Test(task, cancel_wakes_a_sleeping_task_and_join_returns_ecanceled, .timeout = 15)
 {
-        RUN_MAIN(1, main_cancels_a_sleeper, P(0));
+	RUN_MAIN(1, main_cancels_a_sleeper, P(0));
 }
 
 Test(task, cancel_wakes_a_sleeping_task_on_another_worker, .timeout = 15)
 {
-        RUN_MAIN(2, main_cancels_a_sleeper, P(1));
+	RUN_MAIN(2, main_cancels_a_sleeper, P(1));
 }
 
 struct foreign_cancel {
-        struct rotor_task *t;
-        atomic_int rc;
+	struct rotor_task *t;
+	atomic_int rc;
 };
 
 static void *cancel_from_thread(void *arg)
 {
-        struct foreign_cancel *fc = arg;
-        atomic_store(&fc->rc, rotor_cancel(fc->t));
-        return NULL;
+	struct foreign_cancel *fc = arg;
+	atomic_store(&fc->rc, rotor_cancel(fc->t));
+	return NULL;
 }
 
 static void *main_cancels_from_a_foreign_thread(void *arg)
 {
-        struct sleeper s;
-        struct rotor_task_attr attr = {.worker = 1};
-        struct foreign_cancel fc;
-        pthread_t th;
-        sleeper_init(&s);
-        atomic_init(&fc.rc, 1);
-        CHECK_EQ(rotor_spawn_attr(&attr, records_its_sleep, &s, &fc.t), 0);
-        while (!atomic_load(&s.started))
-                CHECK_EQ(rotor_sleep(1 * MS), 0);
-        CHECK_EQ(rotor_sleep(5 * MS), 0);
-        CHECK_EQ(pthread_create(&th, NULL, cancel_from_thread, &fc), 0);
-        pthread_join(th, NULL); /* a brief block of worker 0; the cancel needs only worker 1 */
-        CHECK_EQ(atomic_load(&fc.rc), 0);
-        CHECK_EQ(rotor_join(fc.t, NULL), -ECANCELED);
-        check_sleeper_cancelled(&s);
-        return NULL;
+	struct sleeper s;
+	struct rotor_task_attr attr = {.worker = 1};
+	struct foreign_cancel fc;
+	pthread_t th;
+	sleeper_init(&s);
+	atomic_init(&fc.rc, 1);
+	CHECK_EQ(rotor_spawn_attr(&attr, records_its_sleep, &s, &fc.t), 0);
+	while (!atomic_load(&s.started))
+		CHECK_EQ(rotor_sleep(1 * MS), 0);
+	CHECK_EQ(rotor_sleep(5 * MS), 0);
+	CHECK_EQ(pthread_create(&th, NULL, cancel_from_thread, &fc), 0);
+	pthread_join(th, NULL); /* a brief block of worker 0; the cancel needs only worker 1 */
+	CHECK_EQ(atomic_load(&fc.rc), 0);
+	CHECK_EQ(rotor_join(fc.t, NULL), -ECANCELED);
+	check_sleeper_cancelled(&s);
+	return NULL;
 }
 
 Test(task, cancel_from_a_foreign_thread, .timeout = 15)
 {
-        RUN_MAIN(2, main_cancels_from_a_foreign_thread, NULL);
+	RUN_MAIN(2, main_cancels_from_a_foreign_thread, NULL);
 }
 
 static atomic_int ran;
 
 static void *marks_ran(void *arg)
 {
-        atomic_fetch_add(&ran, 1);
-        return P(1);
+	atomic_fetch_add(&ran, 1);
+	return P(1);
 }
 
 static void *main_cancels_before_first_run(void *arg)
 {
-        struct rotor_task *h = NULL, *d = NULL;
-        CHECK_EQ(rotor_spawn(marks_ran, NULL, &h), 0);
-        CHECK_EQ(rotor_cancel(h), 0);
-        CHECK_EQ(rotor_spawn(marks_ran, NULL, &d), 0);
-        CHECK_EQ(rotor_cancel(d), 0);
-        CHECK_EQ(rotor_detach(d), 0);
-        CHECK_EQ(rotor_join(h, NULL), -ECANCELED);
-        CHECK_EQ(rotor_sleep(20 * MS), 0);
-        CHECK_EQ(atomic_load(&ran), 0);
-        return NULL;
+	struct rotor_task *h = NULL, *d = NULL;
+	CHECK_EQ(rotor_spawn(marks_ran, NULL, &h), 0);
+	CHECK_EQ(rotor_cancel(h), 0);
+	CHECK_EQ(rotor_spawn(marks_ran, NULL, &d), 0);
+	CHECK_EQ(rotor_cancel(d), 0);
+	CHECK_EQ(rotor_detach(d), 0);
+	CHECK_EQ(rotor_join(h, NULL), -ECANCELED);
+	CHECK_EQ(rotor_sleep(20 * MS), 0);
+	CHECK_EQ(atomic_load(&ran), 0);
+	return NULL;
 }
 
 Test(task, task_cancelled_before_it_ran_never_runs, .timeout = 10)
 {
-        RUN_MAIN(1, main_cancels_before_first_run, NULL);
-        cr_assert_eq(atomic_load(&ran), 0, "a task cancelled before it ran has run");
+	RUN_MAIN(1, main_cancels_before_first_run, NULL);
+	cr_assert_eq(atomic_load(&ran), 0, "a task cancelled before it ran has run");
 }
 
 struct joiner {
-        struct rotor_task *target;
-        atomic_int started;
-        atomic_int rc;
+	struct rotor_task *target;
+	atomic_int started;
+	atomic_int rc;
 };
 
 static void *sleeps_100ms_returns_9(void *arg)
 {
-        CHECK_EQ(rotor_sleep(100 * MS), 0);
-        return P(9);
+	CHECK_EQ(rotor_sleep(100 * MS), 0);
+	return P(9);
 }
 
 static void *joins_target(void *arg)
 {
-        struct joiner *j = arg;
-        atomic_store(&j->started, 1);
-        atomic_store(&j->rc, rotor_join(j->target, NULL));
-        return NULL;
+	struct joiner *j = arg;
+	atomic_store(&j->started, 1);
+	atomic_store(&j->rc, rotor_join(j->target, NULL));
+	return NULL;
 }
 
 static void *main_cancels_a_joiner(void *arg)
 {
-        struct joiner j;
-        struct rotor_task *jh = NULL;
-        void *res = NULL;
-        atomic_init(&j.started, 0);
-        atomic_init(&j.rc, 1);
-        CHECK_EQ(rotor_spawn(sleeps_100ms_returns_9, NULL, &j.target), 0);
-        CHECK_EQ(rotor_spawn(joins_target, &j, &jh), 0);
-        while (!atomic_load(&j.started))
-                CHECK_EQ(rotor_yield(), 0);
-        CHECK_EQ(rotor_yield(), 0);
-        CHECK_EQ(rotor_cancel(jh), 0);
-        CHECK_EQ(rotor_join(jh, NULL), -ECANCELED);
-        CHECK_EQ(atomic_load(&j.rc), -ECANCELED);
-        /* the joiner was cancelled while waiting: the target's handle stays valid */
-        CHECK_EQ(rotor_join(j.target, &res), 0);
-        CHECK_EQ(U(res), 9);
-        return NULL;
+	struct joiner j;
+	struct rotor_task *jh = NULL;
+	void *res = NULL;
+	atomic_init(&j.started, 0);
+	atomic_init(&j.rc, 1);
+	CHECK_EQ(rotor_spawn(sleeps_100ms_returns_9, NULL, &j.target), 0);
+	CHECK_EQ(rotor_spawn(joins_target, &j, &jh), 0);
+	while (!atomic_load(&j.started))
+		CHECK_EQ(rotor_yield(), 0);
+	CHECK_EQ(rotor_yield(), 0);
+	CHECK_EQ(rotor_cancel(jh), 0);
+	CHECK_EQ(rotor_join(jh, NULL), -ECANCELED);
+	CHECK_EQ(atomic_load(&j.rc), -ECANCELED);
+	/* the joiner was cancelled while waiting: the target's handle stays valid */
+	CHECK_EQ(rotor_join(j.target, &res), 0);
+	CHECK_EQ(U(res), 9);
+	return NULL;
 }
 
 Test(task, joiner_cancelled_while_waiting_leaves_the_handle_valid, .timeout = 10)
 {
-        RUN_MAIN(1, main_cancels_a_joiner, NULL);
+	RUN_MAIN(1, main_cancels_a_joiner, NULL);
 }
 
 static void *reports_cancelled(void *arg)
 {
-        return P(rotor_task_cancelled());
+	return P(rotor_task_cancelled());
 }
 
 static void *main_checks_not_cancelled(void *arg)
 {
-        struct rotor_task *h;
-        void *res = P(7);
-        CHECK_EQ(rotor_task_cancelled(), 0);
-        CHECK_EQ(rotor_spawn(reports_cancelled, NULL, &h), 0);
-        CHECK_EQ(rotor_join(h, &res), 0);
-        CHECK_EQ(U(res), 0);
-        return NULL;
+	struct rotor_task *h;
+	void *res = P(7);
+	CHECK_EQ(rotor_task_cancelled(), 0);
+	CHECK_EQ(rotor_spawn(reports_cancelled, NULL, &h), 0);
+	CHECK_EQ(rotor_join(h, &res), 0);
+	CHECK_EQ(U(res), 0);
+	return NULL;
 }
 
 Test(task, fresh_task_is_not_cancelled, .timeout = 10)
 {
-        RUN_MAIN(1, main_checks_not_cancelled, NULL);
+	RUN_MAIN(1, main_checks_not_cancelled, NULL);
 }
 
 /* ---- placement ------------------------------------------------------------------------- */
 
 struct placed {
-        atomic_int worker;
+	atomic_int worker;
 };
 
 static void *records_worker(void *arg)
 {
-        atomic_store(&((struct placed *)arg)->worker, rotor_worker_id());
-        return P(rotor_worker_id());
+	atomic_store(&((struct placed *)arg)->worker, rotor_worker_id());
+	return P(rotor_worker_id());
 }
 
 static void *main_spawns_on_each_worker(void *arg)
 {
-        struct placed p[3];
-        struct rotor_task *h[3];
-        for (int k = 0; k < 3; k++) {
-                struct rotor_task_attr attr = {.worker = k};
-                atomic_init(&p[k].worker, -1);
-                CHECK_EQ(rotor_spawn_attr(&attr, records_worker, &p[k], &h[k]), 0);
-                CHECK_EQ(rotor_task_worker(h[k]), k);
-        }
-        for (int k = 0; k < 3; k++) {
-                void *res = NULL;
-                CHECK_EQ(rotor_join(h[k], &res), 0);
-                CHECK_EQ(U(res), k);
-                CHECK_EQ(atomic_load(&p[k].worker), k);
-        }
-        return NULL;
+	struct placed p[3];
+	struct rotor_task *h[3];
+	for (int k = 0; k < 3; k++) {
+		struct rotor_task_attr attr = {.worker = k};
+		atomic_init(&p[k].worker, -1);
+		CHECK_EQ(rotor_spawn_attr(&attr, records_worker, &p[k], &h[k]), 0);
+		CHECK_EQ(rotor_task_worker(h[k]), k);
+	}
+	for (int k = 0; k < 3; k++) {
+		void *res = NULL;
+		CHECK_EQ(rotor_join(h[k], &res), 0);
+		CHECK_EQ(U(res), k);
+		CHECK_EQ(atomic_load(&p[k].worker), k);
+	}
+	return NULL;
 }
 
 Test(task, spawn_on_worker_k_runs_there, .timeout = 10)
 {
-        RUN_MAIN(3, main_spawns_on_each_worker, NULL);
+	RUN_MAIN(3, main_spawns_on_each_worker, NULL);
 }
 
 static void *main_spawns_on_any_worker(void *arg)
 {
-        enum { N = 30 };
-        struct placed p[N];
-        struct rotor_task *h[N];
-        int said[N];
-        for (int i = 0; i < N; i++) {
-                struct rotor_task_attr attr = {.worker = ROTOR_WORKER_ANY};
-                atomic_init(&p[i].worker, -1);
-                CHECK_EQ(rotor_spawn_attr(&attr, records_worker, &p[i], &h[i]), 0);
-                said[i] = rotor_task_worker(h[i]);
-                CHECK(said[i] >= 0 && said[i] < 3);
-        }
-        for (int i = 0; i < N; i++) {
-                CHECK_EQ(rotor_join(h[i], NULL), 0);
-                CHECK_EQ(atomic_load(&p[i].worker), said[i]);
-        }
-        return NULL;
+	enum { N = 30 };
+	struct placed p[N];
+	struct rotor_task *h[N];
+	int said[N];
+	for (int i = 0; i < N; i++) {
+		struct rotor_task_attr attr = {.worker = ROTOR_WORKER_ANY};
+		atomic_init(&p[i].worker, -1);
+		CHECK_EQ(rotor_spawn_attr(&attr, records_worker, &p[i], &h[i]), 0);
+		said[i] = rotor_task_worker(h[i]);
+		CHECK(said[i] >= 0 && said[i] < 3);
+	}
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ(rotor_join(h[i], NULL), 0);
+		CHECK_EQ(atomic_load(&p[i].worker), said[i]);
+	}
+	return NULL;
 }
 
 Test(task, worker_any_picks_a_valid_worker_and_reports_it, .timeout = 10)
 {
-        RUN_MAIN(3, main_spawns_on_any_worker, NULL);
+	RUN_MAIN(3, main_spawns_on_any_worker, NULL);
 }
 
 static void *spawns_on_self(void *arg)
 {
-        struct placed p;
-        struct rotor_task *h;
-        atomic_init(&p.worker, -1);
-        CHECK_EQ(rotor_spawn(records_worker, &p, &h), 0);
-        CHECK_EQ(rotor_task_worker(h), rotor_worker_id());
-        CHECK_EQ(rotor_join(h, NULL), 0);
-        CHECK_EQ(atomic_load(&p.worker), rotor_worker_id());
-        return P(rotor_worker_id());
+	struct placed p;
+	struct rotor_task *h;
+	atomic_init(&p.worker, -1);
+	CHECK_EQ(rotor_spawn(records_worker, &p, &h), 0);
+	CHECK_EQ(rotor_task_worker(h), rotor_worker_id());
+	CHECK_EQ(rotor_join(h, NULL), 0);
+	CHECK_EQ(atomic_load(&p.worker), rotor_worker_id());
+	return P(rotor_worker_id());
 }
 
 static void *main_spawns_a_spawner_on_worker_1(void *arg)
 {
-        struct rotor_task_attr attr = {.worker = 1};
-        struct rotor_task *h;
-        void *res = NULL;
-        CHECK_EQ(rotor_spawn_attr(&attr, spawns_on_self, NULL, &h), 0);
-        CHECK_EQ(rotor_join(h, &res), 0);
-        CHECK_EQ(U(res), 1);
-        return NULL;
+	struct rotor_task_attr attr = {.worker = 1};
+	struct rotor_task *h;
+	void *res = NULL;
+	CHECK_EQ(rotor_spawn_attr(&attr, spawns_on_self, NULL, &h), 0);
+	CHECK_EQ(rotor_join(h, &res), 0);
+	CHECK_EQ(U(res), 1);
+	return NULL;
 }
 
 Test(task, spawn_from_worker_1_defaults_to_worker_1, .timeout = 10)
 {
-        RUN_MAIN(2, main_spawns_a_spawner_on_worker_1, NULL);
+	RUN_MAIN(2, main_spawns_a_spawner_on_worker_1, NULL);
 }
 
 /* ---- names and identity ------------------------------------------------------------------ */
 
 static void *reports_own_name(void *arg)
 {
-        const char *name = rotor_task_name(rotor_current());
-        CHECK(name != NULL);
-        if (name)
-                CHECK_EQ(strcmp(name, (const char *)arg), 0);
-        return NULL;
+	const char *name = rotor_task_name(rotor_current());
+	CHECK(name != NULL);
+	if (name)
+		CHECK_EQ(strcmp(name, (const char *)arg), 0);
+	return NULL;
 }
 
 static int is_default_name(const char *name)
 {
-        if (!name || strncmp(name, "task-", 5) != 0 || !name[5])
-                return 0;
-        for (const char *c = name + 5; *c; c++)
-                if (*c < '0' || *c > '9')
-                        return 0;
-        return 1;
+	if (!name || strncmp(name, "task-", 5) != 0 || !name[5])
+		return 0;
+	for (const char *c = name + 5; *c; c++)
+		if (*c < '0' || *c > '9')
+			return 0;
+	return 1;
 }
 
 static void *main_names_tasks(void *arg)
 {
-        char buf[64] = "alpha";
-        struct rotor_task_attr attr = {.worker = ROTOR_WORKER_SELF, .name = buf};
-        struct rotor_task *a, *b, *c, *l;
-        CHECK_EQ(rotor_spawn_attr(&attr, reports_own_name, "alpha", &a), 0);
-        strcpy(buf, "clobbered"); /* the name was copied */
-        CHECK_EQ(strcmp(rotor_task_name(a), "alpha"), 0);
+	char buf[64] = "alpha";
+	struct rotor_task_attr attr = {.worker = ROTOR_WORKER_SELF, .name = buf};
+	struct rotor_task *a, *b, *c, *l;
+	CHECK_EQ(rotor_spawn_attr(&attr, reports_own_name, "alpha", &a), 0);
+	strcpy(buf, "clobbered"); /* the name was copied */
+	CHECK_EQ(strcmp(rotor_task_name(a), "alpha"), 0);
 
-        CHECK_EQ(rotor_spawn(returns_double, NULL, &b), 0);
-        CHECK_EQ(rotor_spawn(returns_double, NULL, &c), 0);
-        CHECK(is_default_name(rotor_task_name(b)));
-        CHECK(is_default_name(rotor_task_name(c)));
-        CHECK(strcmp(rotor_task_name(b), rotor_task_name(c)) != 0);
+	CHECK_EQ(rotor_spawn(returns_double, NULL, &b), 0);
+	CHECK_EQ(rotor_spawn(returns_double, NULL, &c), 0);
+	const char *nb = rotor_task_name(b);
+	char nb_copy[32] = "";
+	CHECK(is_default_name(nb));
+	if (nb)
+		snprintf(nb_copy, sizeof(nb_copy), "%s", nb);
+	const char *nc = rotor_task_name(c);
+	CHECK(is_default_name(nc));
+	/* "Valid while the handle is": b's name is still b's after asking for c's */
+	CHECK(nb && strcmp(nb, nb_copy) == 0);
+	CHECK(nb && nc && strcmp(nb, nc) != 0);
 
-        memset(buf, 'x', 40);
-        buf[40] = '\0';
-        CHECK_EQ(rotor_spawn_attr(&attr, returns_double, NULL, &l), 0);
-        CHECK_EQ(strlen(rotor_task_name(l)), 31);
-        CHECK_EQ(strncmp(rotor_task_name(l), buf, 31), 0);
+	memset(buf, 'x', 40);
+	buf[40] = '\0';
+	CHECK_EQ(rotor_spawn_attr(&attr, returns_double, NULL, &l), 0);
+	CHECK_EQ(strlen(rotor_task_name(l)), 31);
+	CHECK_EQ(strncmp(rotor_task_name(l), buf, 31), 0);
 
-        CHECK_EQ(rotor_join(a, NULL), 0);
-        CHECK_EQ(rotor_join(b, NULL), 0);
-        CHECK_EQ(rotor_join(c, NULL), 0);
-        CHECK_EQ(rotor_join(l, NULL), 0);
-        return NULL;
+	CHECK_EQ(rotor_join(a, NULL), 0);
+	CHECK_EQ(rotor_join(b, NULL), 0);
+	CHECK_EQ(rotor_join(c, NULL), 0);
+	CHECK_EQ(rotor_join(l, NULL), 0);
+	return NULL;
 }
 
 Test(task, names_given_truncated_and_default, .timeout = 10)
 {
-        RUN_MAIN(1, main_names_tasks, NULL);
+	RUN_MAIN(1, main_names_tasks, NULL);
 }
 
 static _Atomic(struct rotor_task *) expected_self;
 
 static void *checks_rotor_current(void *arg)
 {
-        CHECK(rotor_current() != NULL);
-        CHECK(rotor_current() == atomic_load(&expected_self));
-        return NULL;
+	CHECK(rotor_current() != NULL);
+	CHECK(rotor_current() == atomic_load(&expected_self));
+	return NULL;
 }
 
 static void *main_checks_rotor_current(void *arg)
 {
-        struct rotor_task *h;
-        struct rotor_task *self = rotor_current();
-        CHECK(self != NULL);
-        CHECK_EQ(rotor_spawn(checks_rotor_current, NULL, &h), 0);
-        atomic_store(&expected_self, h); /* h runs at a later turn */
-        CHECK(h != self);
-        CHECK_EQ(rotor_join(h, NULL), 0);
-        CHECK(rotor_current() == self);
-        return NULL;
+	struct rotor_task *h;
+	struct rotor_task *self = rotor_current();
+	CHECK(self != NULL);
+	CHECK_EQ(rotor_spawn(checks_rotor_current, NULL, &h), 0);
+	atomic_store(&expected_self, h); /* h runs at a later turn */
+	CHECK(h != self);
+	CHECK_EQ(rotor_join(h, NULL), 0);
+	CHECK(rotor_current() == self);
+	return NULL;
 }
 
 Test(task, rotor_current_is_the_spawned_handle, .timeout = 10)
 {
-        RUN_MAIN(1, main_checks_rotor_current, NULL);
+	RUN_MAIN(1, main_checks_rotor_current, NULL);
 }
 
 /* ---- scheduling order -------------------------------------------------------------------- */
@@ -508,78 +515,78 @@ static int order_n;
 
 static void *logs_and_yields(void *arg)
 {
-        for (int r = 0; r < 3; r++) {
-                if (order_n < 16)
-                        order_log[order_n++] = (int)U(arg) * 10 + r;
-                CHECK_EQ(rotor_yield(), 0);
-        }
-        return NULL;
+	for (int r = 0; r < 3; r++) {
+		if (order_n < 16)
+			order_log[order_n++] = (int)U(arg) * 10 + r;
+		CHECK_EQ(rotor_yield(), 0);
+	}
+	return NULL;
 }
 
 static void *main_interleaves_three_tasks(void *arg)
 {
-        struct rotor_task *h[3];
-        for (int i = 0; i < 3; i++)
-                CHECK_EQ(rotor_spawn(logs_and_yields, P(i + 1), &h[i]), 0);
-        for (int i = 0; i < 3; i++)
-                CHECK_EQ(rotor_join(h[i], NULL), 0);
-        return NULL;
+	struct rotor_task *h[3];
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(rotor_spawn(logs_and_yields, P(i + 1), &h[i]), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(rotor_join(h[i], NULL), 0);
+	return NULL;
 }
 
 Test(task, yield_interleaves_tasks_in_fifo_order, .timeout = 10)
 {
-        static const int want[] = {10, 20, 30, 11, 21, 31, 12, 22, 32};
-        RUN_MAIN(1, main_interleaves_three_tasks, NULL);
-        cr_assert_eq(order_n, 9, "%d entries logged", order_n);
-        for (int i = 0; i < 9; i++)
-                cr_assert_eq(order_log[i], want[i], "entry %d: %d, want %d", i, order_log[i],
-                             want[i]);
+	static const int want[] = {10, 20, 30, 11, 21, 31, 12, 22, 32};
+	RUN_MAIN(1, main_interleaves_three_tasks, NULL);
+	cr_assert_eq(order_n, 9, "%d entries logged", order_n);
+	for (int i = 0; i < 9; i++)
+		cr_assert_eq(order_log[i], want[i], "entry %d: %d, want %d", i, order_log[i],
+		             want[i]);
 }
 
 /* ---- joins across workers -------------------------------------------------------------- */
 
 static void *sleeps_20ms_returns_arg(void *arg)
 {
-        CHECK_EQ(rotor_sleep(20 * MS), 0);
-        return arg;
+	CHECK_EQ(rotor_sleep(20 * MS), 0);
+	return arg;
 }
 
 static void *joins_arg_plus_one(void *arg)
 {
-        void *res = NULL;
-        CHECK_EQ(rotor_worker_id(), 1);
-        CHECK_EQ(rotor_join((struct rotor_task *)arg, &res), 0);
-        return P(U(res) + 1);
+	void *res = NULL;
+	CHECK_EQ(rotor_worker_id(), 1);
+	CHECK_EQ(rotor_join((struct rotor_task *)arg, &res), 0);
+	return P(U(res) + 1);
 }
 
 static void *main_joins_across_workers(void *arg)
 {
-        struct rotor_task_attr on1 = {.worker = 1};
-        struct rotor_task *x, *j, *y, *z;
-        void *res = NULL;
+	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task *x, *j, *y, *z;
+	void *res = NULL;
 
-        /* worker 0 joins a task of worker 1 */
-        CHECK_EQ(rotor_spawn_attr(&on1, sleeps_20ms_returns_arg, P(30), &y), 0);
-        CHECK_EQ(rotor_join(y, &res), 0);
-        CHECK_EQ(U(res), 30);
+	/* worker 0 joins a task of worker 1 */
+	CHECK_EQ(rotor_spawn_attr(&on1, sleeps_20ms_returns_arg, P(30), &y), 0);
+	CHECK_EQ(rotor_join(y, &res), 0);
+	CHECK_EQ(U(res), 30);
 
-        /* worker 0 joins a task of worker 1 that has already ended */
-        CHECK_EQ(rotor_spawn_attr(&on1, returns_double, P(4), &z), 0);
-        CHECK_EQ(rotor_sleep(20 * MS), 0);
-        CHECK_EQ(rotor_join(z, &res), 0);
-        CHECK_EQ(U(res), 8);
+	/* worker 0 joins a task of worker 1 that has already ended */
+	CHECK_EQ(rotor_spawn_attr(&on1, returns_double, P(4), &z), 0);
+	CHECK_EQ(rotor_sleep(20 * MS), 0);
+	CHECK_EQ(rotor_join(z, &res), 0);
+	CHECK_EQ(U(res), 8);
 
-        /* worker 1 joins a task of worker 0 */
-        CHECK_EQ(rotor_spawn(sleeps_20ms_returns_arg, P(7), &x), 0);
-        CHECK_EQ(rotor_spawn_attr(&on1, joins_arg_plus_one, x, &j), 0);
-        CHECK_EQ(rotor_join(j, &res), 0);
-        CHECK_EQ(U(res), 8);
-        return NULL;
+	/* worker 1 joins a task of worker 0 */
+	CHECK_EQ(rotor_spawn(sleeps_20ms_returns_arg, P(7), &x), 0);
+	CHECK_EQ(rotor_spawn_attr(&on1, joins_arg_plus_one, x, &j), 0);
+	CHECK_EQ(rotor_join(j, &res), 0);
+	CHECK_EQ(U(res), 8);
+	return NULL;
 }
 
 Test(task, join_across_workers, .timeout = 10)
 {
-        RUN_MAIN(2, main_joins_across_workers, NULL);
+	RUN_MAIN(2, main_joins_across_workers, NULL);
 }
 
 /* ---- many tasks -------------------------------------------------------------------------- */
@@ -589,42 +596,42 @@ static atomic_int ran_on[2];
 
 static void *counts_and_returns_3i_plus_1(void *arg)
 {
-        int w = rotor_worker_id();
-        if (w >= 0 && w < 2)
-                atomic_fetch_add(&ran_on[w], 1);
-        return P(U(arg) * 3 + 1);
+	int w = rotor_worker_id();
+	if (w >= 0 && w < 2)
+		atomic_fetch_add(&ran_on[w], 1);
+	return P(U(arg) * 3 + 1);
 }
 
 static void *main_spawns_ten_thousand(void *arg)
 {
-        static struct rotor_task *h[MANY];
-        int spawned = 0;
-        for (int i = 0; i < MANY; i++) {
-                struct rotor_task_attr attr = {.worker = i % 2};
-                int rc = rotor_spawn_attr(&attr, counts_and_returns_3i_plus_1, P(i), &h[i]);
-                CHECK_EQ(rc, 0);
-                if (rc)
-                        break;
-                spawned++;
-        }
-        for (int i = 0; i < spawned; i++) {
-                void *res = NULL;
-                int rc = rotor_join(h[i], &res);
-                CHECK_EQ(rc, 0);
-                if (rc == 0)
-                        CHECK_EQ(U(res), 3 * (uintptr_t)i + 1);
-        }
-        return P(spawned);
+	static struct rotor_task *h[MANY];
+	int spawned = 0;
+	for (int i = 0; i < MANY; i++) {
+		struct rotor_task_attr attr = {.worker = i % 2};
+		int rc = rotor_spawn_attr(&attr, counts_and_returns_3i_plus_1, P(i), &h[i]);
+		CHECK_EQ(rc, 0);
+		if (rc)
+			break;
+		spawned++;
+	}
+	for (int i = 0; i < spawned; i++) {
+		void *res = NULL;
+		int rc = rotor_join(h[i], &res);
+		CHECK_EQ(rc, 0);
+		if (rc == 0)
+			CHECK_EQ(U(res), 3 * (uintptr_t)i + 1);
+	}
+	return P(spawned);
 }
 
 Test(task, ten_thousand_tasks_spawned_and_joined, .timeout = 60)
 {
-        void *res = NULL;
-        cr_assert_eq(run_main(2, main_spawns_ten_thousand, NULL, &res), 0);
-        ASSERT_CHECKS();
-        cr_assert_eq(U(res), MANY);
-        cr_assert_eq(atomic_load(&ran_on[0]), MANY / 2);
-        cr_assert_eq(atomic_load(&ran_on[1]), MANY / 2);
+	void *res = NULL;
+	cr_assert_eq(run_main(2, main_spawns_ten_thousand, NULL, &res), 0);
+	ASSERT_CHECKS();
+	cr_assert_eq(U(res), MANY);
+	cr_assert_eq(atomic_load(&ran_on[0]), MANY / 2);
+	cr_assert_eq(atomic_load(&ran_on[1]), MANY / 2);
 }
 
 /* ---- detach ------------------------------------------------------------------------------ */
@@ -633,29 +640,80 @@ static atomic_int detached_done;
 
 static void *sleeps_then_counts(void *arg)
 {
-        CHECK_EQ(rotor_sleep((int64_t)U(arg) * MS), 0);
-        atomic_fetch_add(&detached_done, 1);
-        return NULL;
+	CHECK_EQ(rotor_sleep((int64_t)U(arg) * MS), 0);
+	atomic_fetch_add(&detached_done, 1);
+	return NULL;
 }
 
 static void *main_detaches(void *arg)
 {
-        struct rotor_task_attr on1 = {.worker = 1};
-        struct rotor_task *a, *b, *c;
-        CHECK_EQ(rotor_spawn(sleeps_then_counts, P(10), NULL), 0); /* out NULL: detached */
-        CHECK_EQ(rotor_spawn(sleeps_then_counts, P(10), &a), 0);
-        CHECK_EQ(rotor_detach(a), 0);
-        CHECK_EQ(rotor_spawn_attr(&on1, sleeps_then_counts, P(10), &b), 0);
-        CHECK_EQ(rotor_detach(b), 0);
-        CHECK_EQ(rotor_spawn(sleeps_then_counts, P(0), &c), 0);
-        while (atomic_load(&detached_done) < 4)
-                CHECK_EQ(rotor_sleep(1 * MS), 0);
-        CHECK_EQ(rotor_detach(c), 0); /* c has ended: its memory goes now */
-        return NULL;
+	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task *a, *b, *c;
+	CHECK_EQ(rotor_spawn(sleeps_then_counts, P(10), NULL), 0); /* out NULL: detached */
+	CHECK_EQ(rotor_spawn(sleeps_then_counts, P(10), &a), 0);
+	CHECK_EQ(rotor_detach(a), 0);
+	CHECK_EQ(rotor_spawn_attr(&on1, sleeps_then_counts, P(10), &b), 0);
+	CHECK_EQ(rotor_detach(b), 0);
+	CHECK_EQ(rotor_spawn(sleeps_then_counts, P(0), &c), 0);
+	while (atomic_load(&detached_done) < 4)
+		CHECK_EQ(rotor_sleep(1 * MS), 0);
+	CHECK_EQ(rotor_detach(c), 0); /* c has ended: its memory goes now */
+	return NULL;
 }
 
 Test(task, detached_tasks_run_to_completion, .timeout = 10)
 {
-        RUN_MAIN(2, main_detaches, NULL);
-        cr_assert_eq(atomic_load(&detached_done), 4);
+	RUN_MAIN(2, main_detaches, NULL);
+	cr_assert_eq(atomic_load(&detached_done), 4);
+}
+
+struct handoff {
+	_Atomic(struct rotor_task *) child;
+	atomic_int detach_rc;
+};
+
+static void *detaches_from_a_thread(void *arg)
+{
+	struct handoff *ho = arg;
+	atomic_store(&ho->detach_rc, rotor_detach(atomic_load(&ho->child)));
+	return NULL;
+}
+
+static void *main_detaches_from_a_foreign_thread(void *arg)
+{
+	struct handoff ho;
+	struct rotor_task *c;
+	pthread_t th;
+	atomic_init(&ho.detach_rc, 1);
+	CHECK_EQ(rotor_spawn(sleeps_then_counts, P(20), &c), 0);
+	atomic_init(&ho.child, c);
+	CHECK_EQ(pthread_create(&th, NULL, detaches_from_a_thread, &ho), 0);
+	pthread_join(th, NULL); /* a brief block of the worker: detach does not need it */
+	CHECK_EQ(atomic_load(&ho.detach_rc), 0);
+	for (int i = 0; i < 5000 && atomic_load(&detached_done) < 1; i++)
+		CHECK_EQ(rotor_sleep(1 * MS), 0);
+	CHECK_EQ(atomic_load(&detached_done), 1);
+	return NULL;
+}
+
+Test(task, detach_from_a_foreign_thread, .timeout = 10)
+{
+	RUN_MAIN(1, main_detaches_from_a_foreign_thread, NULL);
+}
+
+static void *main_cancels_an_ended_task(void *arg)
+{
+	struct rotor_task *h;
+	void *res = NULL;
+	CHECK_EQ(rotor_spawn(returns_double, P(6), &h), 0);
+	CHECK_EQ(rotor_sleep(10 * MS), 0); /* h has ended, its handle is still held */
+	CHECK_EQ(rotor_cancel(h), 0);
+	CHECK_EQ(rotor_join(h, &res), 0); /* it ended before the cancel: not cancelled */
+	CHECK_EQ(U(res), 12);
+	return NULL;
+}
+
+Test(task, cancel_of_an_ended_but_unjoined_task_is_harmless, .timeout = 10)
+{
+	RUN_MAIN(1, main_cancels_an_ended_task, NULL);
 }
