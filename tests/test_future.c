@@ -173,6 +173,7 @@ Test(future, set_on_worker_1_wakes_a_waiter_on_worker_0, .timeout = 10)
 
 static void *main_waits_with_a_deadline(void *arg)
 {
+	(void)arg;
 	struct rotor_future *f = NULL;
 	void *res = NULL;
 	CHECK_EQ(rotor_future_create(&f), 0);
@@ -197,6 +198,7 @@ Test(future, task_wait_with_a_deadline_times_out, .timeout = 10)
 
 static void *main_waits_twice(void *arg)
 {
+	(void)arg;
 	struct rotor_future *f = NULL;
 	struct rotor_task *w1, *w2;
 	struct waiter a, b;
@@ -225,6 +227,7 @@ Test(future, second_waiting_task_gets_ebusy, .timeout = 10)
 
 static void *main_cancels_a_waiting_task(void *arg)
 {
+	(void)arg;
 	struct rotor_future *f = NULL;
 	struct rotor_task *w;
 	struct waiter wt;
@@ -254,6 +257,7 @@ Test(future, cancelled_waiting_task_gets_ecanceled, .timeout = 10)
 
 static void *main_cancels_a_future(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct rotor_future *f = NULL, *g = NULL;
 	struct rotor_task *w;
@@ -287,6 +291,7 @@ Test(future, future_cancel_wakes_its_waiter_with_ecanceled, .timeout = 10)
 
 static void *submits_to_the_other_worker(void *arg)
 {
+	(void)arg;
 	struct rotor_runtime *rt = rotor_runtime_current();
 	int other = 1 - rotor_worker_id();
 	struct rotor_future *f = NULL;
@@ -304,6 +309,7 @@ static void *submits_to_the_other_worker(void *arg)
 
 static void *main_submits_from_tasks(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct rotor_task *h;
 	submits_to_the_other_worker(NULL);
@@ -473,6 +479,7 @@ static atomic_int finished;
 
 static void *records_a_long_sleep(void *arg)
 {
+	(void)arg;
 	atomic_store(&started, 1);
 	atomic_store(&sleep_rc, rotor_sleep(10 * SEC));
 	atomic_store(&finished, 1);
@@ -545,6 +552,7 @@ Test(future, set_resolves_a_submitted_future_before_its_task_ends, .timeout = 10
 
 static void *cancels_itself(void *arg)
 {
+	(void)arg;
 	CHECK_EQ(rotor_cancel(rotor_current()), 0);
 	CHECK_EQ(rotor_yield(), -ECANCELED);
 	return P(1);
@@ -573,6 +581,7 @@ static atomic_int spinning;
  * that nothing posted to that worker is read. */
 static void *spins_until_released(void *arg)
 {
+	(void)arg;
 	int64_t deadline = rotor_now() + 5 * SEC;
 	atomic_store(&spinning, 1);
 	while (!atomic_load(&spin_release) && rotor_now() < deadline)
@@ -793,6 +802,7 @@ static atomic_int soon_bad_worker;
 
 static void counts_on_any(void *arg)
 {
+	(void)arg;
 	int w = rotor_worker_id();
 	if (w < 0 || w >= 2)
 		atomic_fetch_add(&soon_bad_worker, 1);

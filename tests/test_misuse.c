@@ -87,12 +87,14 @@ static atomic_int must_not_run;
 
 static void *must_not_run_fn(void *arg)
 {
+	(void)arg;
 	atomic_fetch_add(&must_not_run, 1);
 	return NULL;
 }
 
 static void must_not_run_cb(void *arg)
 {
+	(void)arg;
 	atomic_fetch_add(&must_not_run, 1);
 }
 
@@ -112,6 +114,7 @@ static void assert_nothing_ran(void)
  * many returned something else than documented. */
 static void *tries_worker_calls(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h = NULL;
 	struct rotor_timer *t = NULL;
 	struct rotor_task_attr attr = {.worker = 0};
@@ -157,6 +160,7 @@ static atomic_int child_started;
 
 static void *sleeps_30ms_returns_5(void *arg)
 {
+	(void)arg;
 	atomic_store(&child_started, 1);
 	CHECK_EQ(rotor_sleep(30 * MS), 0);
 	return P(5);
@@ -226,6 +230,7 @@ Test(misuse, posts_after_stop_are_eshutdown, .timeout = 10)
 
 static void *main_spawns_while_stopping(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct rotor_task *h = NULL;
 	struct rotor_future *f = NULL;
@@ -270,6 +275,7 @@ Test(misuse, out_of_range_worker_from_a_plain_thread_is_einval, .timeout = 10)
 
 static void *main_spawns_out_of_range(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h = NULL;
 	int bad[] = {2, 3, 1000, -3, -1000};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -296,6 +302,7 @@ static atomic_int sleeper_rc = 1;
 
 static void *sleeps_20ms(void *arg)
 {
+	(void)arg;
 	atomic_store(&sleeper_rc, rotor_sleep(20 * MS));
 	atomic_store(&sleeper_done, 1);
 	return NULL;
@@ -303,6 +310,7 @@ static void *sleeps_20ms(void *arg)
 
 static void *main_reuses_released_handles(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h = NULL, *d = NULL;
 	void *res = NULL;
 
@@ -348,6 +356,7 @@ static void *joins_target(void *arg)
 
 static void *main_joins_from_two_tasks(void *arg)
 {
+	(void)arg;
 	struct double_join a, b;
 	struct rotor_task *t, *ja, *jb;
 	void *res = NULL;
@@ -375,12 +384,14 @@ Test(misuse, second_joiner_of_a_task_is_einval, .timeout = 10)
 
 static void *joins_itself(void *arg)
 {
+	(void)arg;
 	CHECK_EQ(rotor_join(rotor_current(), NULL), -EDEADLK);
 	return P(6);
 }
 
 static void *main_joins_itself(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h;
 	void *res = NULL;
 	CHECK_EQ(rotor_join(rotor_current(), NULL), -EDEADLK);
@@ -408,6 +419,7 @@ static void calls_from_callback(void *arg)
 
 static void *main_makes_blocking_calls(void *arg)
 {
+	(void)arg;
 	struct rotor_runtime *rt = rotor_runtime_current();
 	struct rotor_config cfg = {.workers = 1};
 	struct rotor_future *done = NULL;
@@ -434,6 +446,7 @@ Test(misuse, blocking_calls_on_a_worker_are_refused, .timeout = 15)
 
 static void *task_tries_to_destroy(void *arg)
 {
+	(void)arg;
 	struct rotor_config cfg = {.workers = 1};
 	CHECK_EQ(rotor_runtime_destroy(rotor_runtime_current()), -EDEADLK);
 	CHECK_EQ(rotor_run(&cfg, must_not_run_fn, NULL, NULL), -EBUSY);

@@ -132,6 +132,7 @@ static void *hop_out(void *arg)
 
 static void *pinger(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	for (uintptr_t i = 0; i < HOPS; i++) {
 		int rc = rotor_spawn_attr(&on1, hop_out, P(i), NULL);
@@ -324,6 +325,7 @@ static void *ponger(void *arg)
 
 static void *main_pingpongs(void *arg)
 {
+	(void)arg;
 	static struct pingpong pp;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct rotor_task *h;
@@ -360,6 +362,7 @@ static void *returns_arg_xor_worker(void *arg)
 
 static void *main_joins_across_a_tiny_cq(void *arg)
 {
+	(void)arg;
 	enum { N = 20000, BATCH = 1000 };
 	static struct rotor_task *h[BATCH];
 	for (int base = 0; base < N; base += BATCH) {
@@ -394,6 +397,7 @@ static atomic_int last_rc = 1;
 
 static void counts_run(void *arg)
 {
+	(void)arg;
 	atomic_fetch_add(&ran_after_post, 1);
 }
 

@@ -147,6 +147,7 @@ static pthread_t run_caller;
 
 static void *main_checks_it_is_worker_0_on_the_caller(void *arg)
 {
+	(void)arg;
 	CHECK_EQ(rotor_worker_id(), 0);
 	CHECK(pthread_equal(pthread_self(), run_caller));
 	CHECK(rotor_runtime_current() != NULL);
@@ -237,6 +238,7 @@ Test(runtime, run_with_more_workers_than_cpus, .timeout = 10)
 
 static void *main_reports_workers(void *arg)
 {
+	(void)arg;
 	return P(rotor_runtime_workers(rotor_runtime_current()));
 }
 
@@ -251,6 +253,7 @@ Test(runtime, zero_workers_means_one_per_online_cpu, .timeout = 10)
 
 static void *main_uses_every_fallback(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr attr = {.worker = 1};
 	struct rotor_task *h;
 	void *res = NULL;
@@ -522,6 +525,7 @@ Test(runtime, stop_cancels_sleeping_tasks_and_their_futures, .timeout = 15)
 
 static void *main_leaves_sleepers_behind(void *arg)
 {
+	(void)arg;
 	for (int i = 0; i < SLEEPERS; i++) {
 		struct rotor_task_attr attr = {.worker = i % 2};
 		CHECK_EQ(rotor_spawn_attr(&attr, long_sleeper, P(i), NULL), 0);
@@ -546,6 +550,7 @@ Test(runtime, run_cancels_tasks_left_when_main_returns, .timeout = 15)
 
 static void *main_stops_its_own_runtime(void *arg)
 {
+	(void)arg;
 	struct rotor_runtime *rt = rotor_runtime_current();
 	struct rotor_task_attr attr = {.worker = 1};
 	CHECK_EQ(rotor_spawn_attr(&attr, long_sleeper, P(0), NULL), 0);
@@ -575,6 +580,7 @@ Test(runtime, main_task_stops_its_own_runtime, .timeout = 15)
 
 static void *task_stops_its_runtime(void *arg)
 {
+	(void)arg;
 	CHECK_EQ(rotor_runtime_stop(rotor_runtime_current()), 0);
 	CHECK_EQ(rotor_runtime_stop(rotor_runtime_current()), 0);
 	CHECK_EQ(rotor_yield(), -ECANCELED);
@@ -606,6 +612,7 @@ static atomic_int main_ran;
 
 static void *main_marks_ran(void *arg)
 {
+	(void)arg;
 	atomic_store(&main_ran, 1);
 	return NULL;
 }
@@ -632,6 +639,7 @@ static void *child_uses_some_stack(void *arg)
 
 static void *main_spawns_on_small_stacks(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h[16];
 	uintptr_t sum = 0;
 	for (int i = 0; i < 16; i++)
@@ -735,6 +743,7 @@ Test(runtime, worker_stats_count_tasks_messages_and_stacks, .timeout = 20)
 
 static void *main_spawns_onto_worker_1(void *arg)
 {
+	(void)arg;
 	struct rotor_runtime *rt = rotor_runtime_current();
 	struct rotor_task *h[50];
 	struct rotor_worker_stats s0, s1;

@@ -88,6 +88,7 @@ static int run_main(unsigned workers, rotor_fn fn, void *arg, void **res)
 
 static void *main_spawns_and_joins(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h = NULL;
 	void *res = NULL;
 	CHECK_EQ(rotor_spawn(returns_double, P(21), &h), 0);
@@ -109,6 +110,7 @@ Test(task, spawn_and_join_return_the_result, .timeout = 10)
 
 static void *main_joins_a_finished_task(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h = NULL;
 	void *res = NULL;
 	CHECK_EQ(rotor_spawn(returns_double, P(8), &h), 0);
@@ -213,6 +215,7 @@ static void *cancel_from_thread(void *arg)
 
 static void *main_cancels_from_a_foreign_thread(void *arg)
 {
+	(void)arg;
 	struct sleeper s;
 	struct rotor_task_attr attr = {.worker = 1};
 	struct foreign_cancel fc;
@@ -240,12 +243,14 @@ static atomic_int ran;
 
 static void *marks_ran(void *arg)
 {
+	(void)arg;
 	atomic_fetch_add(&ran, 1);
 	return P(1);
 }
 
 static void *main_cancels_before_first_run(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h = NULL, *d = NULL;
 	CHECK_EQ(rotor_spawn(marks_ran, NULL, &h), 0);
 	CHECK_EQ(rotor_cancel(h), 0);
@@ -272,6 +277,7 @@ struct joiner {
 
 static void *sleeps_100ms_returns_9(void *arg)
 {
+	(void)arg;
 	CHECK_EQ(rotor_sleep(100 * MS), 0);
 	return P(9);
 }
@@ -286,6 +292,7 @@ static void *joins_target(void *arg)
 
 static void *main_cancels_a_joiner(void *arg)
 {
+	(void)arg;
 	struct joiner j;
 	struct rotor_task *jh = NULL;
 	void *res = NULL;
@@ -312,11 +319,13 @@ Test(task, joiner_cancelled_while_waiting_leaves_the_handle_valid, .timeout = 10
 
 static void *reports_cancelled(void *arg)
 {
+	(void)arg;
 	return P(rotor_task_cancelled());
 }
 
 static void *main_checks_not_cancelled(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h;
 	void *res = P(7);
 	CHECK_EQ(rotor_task_cancelled(), 0);
@@ -345,6 +354,7 @@ static void *records_worker(void *arg)
 
 static void *main_spawns_on_each_worker(void *arg)
 {
+	(void)arg;
 	struct placed p[3];
 	struct rotor_task *h[3];
 	for (int k = 0; k < 3; k++) {
@@ -369,6 +379,7 @@ Test(task, spawn_on_worker_k_runs_there, .timeout = 10)
 
 static void *main_spawns_on_any_worker(void *arg)
 {
+	(void)arg;
 	enum { N = 30 };
 	struct placed p[N];
 	struct rotor_task *h[N];
@@ -394,6 +405,7 @@ Test(task, worker_any_picks_a_valid_worker_and_reports_it, .timeout = 10)
 
 static void *spawns_on_self(void *arg)
 {
+	(void)arg;
 	struct placed p;
 	struct rotor_task *h;
 	atomic_init(&p.worker, -1);
@@ -406,6 +418,7 @@ static void *spawns_on_self(void *arg)
 
 static void *main_spawns_a_spawner_on_worker_1(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr attr = {.worker = 1};
 	struct rotor_task *h;
 	void *res = NULL;
@@ -443,6 +456,7 @@ static int is_default_name(const char *name)
 
 static void *main_names_tasks(void *arg)
 {
+	(void)arg;
 	char buf[64] = "alpha";
 	struct rotor_task_attr attr = {.worker = ROTOR_WORKER_SELF, .name = buf};
 	struct rotor_task *a, *b, *c, *l;
@@ -485,6 +499,7 @@ static _Atomic(struct rotor_task *) expected_self;
 
 static void *checks_rotor_current(void *arg)
 {
+	(void)arg;
 	CHECK(rotor_current() != NULL);
 	CHECK(rotor_current() == atomic_load(&expected_self));
 	return NULL;
@@ -492,6 +507,7 @@ static void *checks_rotor_current(void *arg)
 
 static void *main_checks_rotor_current(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h;
 	struct rotor_task *self = rotor_current();
 	CHECK(self != NULL);
@@ -525,6 +541,7 @@ static void *logs_and_yields(void *arg)
 
 static void *main_interleaves_three_tasks(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h[3];
 	for (int i = 0; i < 3; i++)
 		CHECK_EQ(rotor_spawn(logs_and_yields, P(i + 1), &h[i]), 0);
@@ -561,6 +578,7 @@ static void *joins_arg_plus_one(void *arg)
 
 static void *main_joins_across_workers(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct rotor_task *x, *j, *y, *z;
 	void *res = NULL;
@@ -604,6 +622,7 @@ static void *counts_and_returns_3i_plus_1(void *arg)
 
 static void *main_spawns_ten_thousand(void *arg)
 {
+	(void)arg;
 	static struct rotor_task *h[MANY];
 	int spawned = 0;
 	for (int i = 0; i < MANY; i++) {
@@ -647,6 +666,7 @@ static void *sleeps_then_counts(void *arg)
 
 static void *main_detaches(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct rotor_task *a, *b, *c;
 	CHECK_EQ(rotor_spawn(sleeps_then_counts, P(10), NULL), 0); /* out NULL: detached */
@@ -681,6 +701,7 @@ static void *detaches_from_a_thread(void *arg)
 
 static void *main_detaches_from_a_foreign_thread(void *arg)
 {
+	(void)arg;
 	struct handoff ho;
 	struct rotor_task *c;
 	pthread_t th;
@@ -703,6 +724,7 @@ Test(task, detach_from_a_foreign_thread, .timeout = 10)
 
 static void *main_cancels_an_ended_task(void *arg)
 {
+	(void)arg;
 	struct rotor_task *h;
 	void *res = NULL;
 	CHECK_EQ(rotor_spawn(returns_double, P(6), &h), 0);

@@ -122,6 +122,7 @@ static void *sleeps_arg_ms_then_logs(void *arg)
 
 static void *main_sleeps_in_shuffled_order(void *arg)
 {
+	(void)arg;
 	static const int ms[] = {150, 30, 120, 60, 90};
 	struct rotor_task *h[5];
 	for (int i = 0; i < 5; i++)
@@ -154,6 +155,7 @@ static void *sleeps_until_then_logs(void *arg)
 
 static void *main_sleeps_until_many_deadlines(void *arg)
 {
+	(void)arg;
 	enum { N = 1000 };
 	static struct until u[N];
 	static struct rotor_task *h[N];
@@ -182,6 +184,7 @@ Test(timer, a_thousand_deadlines_wake_in_order, .timeout = 20)
 
 static void *main_times_sleeps(void *arg)
 {
+	(void)arg;
 	int64_t t0 = rotor_now();
 	CHECK_EQ(rotor_sleep(50 * MS), 0);
 	int64_t took = rotor_now() - t0;
@@ -205,6 +208,7 @@ Test(timer, sleep_lasts_at_least_its_duration, .timeout = 10)
 
 static void *main_sleeps_until_the_past(void *arg)
 {
+	(void)arg;
 	int64_t t0 = rotor_now();
 	CHECK_EQ(rotor_sleep_until(t0 - 1 * SEC), 0);
 	CHECK_EQ(rotor_sleep_until(0), 0);
@@ -220,6 +224,7 @@ Test(timer, sleep_until_in_the_past_returns_at_once, .timeout = 10)
 
 static void *main_sleeps_on_both_workers(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct rotor_task *a, *b;
 	int64_t t0 = rotor_now();
@@ -259,6 +264,7 @@ static void logs_and_chains(void *arg)
 
 static void *main_calls_soon(void *arg)
 {
+	(void)arg;
 	for (int i = 1; i <= 5; i++)
 		CHECK_EQ(rotor_call_soon(i == 1 ? logs_and_chains : logs_arg, P(i)), 0);
 	CHECK_EQ(log_n, 0); /* callbacks run at the next loop turn, never inside call_soon */
@@ -277,6 +283,7 @@ Test(timer, call_soon_runs_callbacks_in_order_off_any_task, .timeout = 10)
 
 static void *calls_soon_on_worker_1(void *arg)
 {
+	(void)arg;
 	CHECK_EQ(rotor_call_soon(logs_arg, P(7)), 0);
 	wait_log(1);
 	return NULL;
@@ -284,6 +291,7 @@ static void *calls_soon_on_worker_1(void *arg)
 
 static void *main_calls_soon_on_worker_1(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct rotor_task *h;
 	CHECK_EQ(rotor_spawn_attr(&on1, calls_soon_on_worker_1, NULL, &h), 0);
@@ -316,6 +324,7 @@ static void records_fire_time(void *arg)
 
 static void *main_calls_later(void *arg)
 {
+	(void)arg;
 	struct fired fi = {0};
 	CHECK_EQ(rotor_future_create(&fi.f), 0);
 	int64_t t0 = rotor_now();
@@ -335,11 +344,13 @@ Test(timer, call_later_fires_after_its_delay, .timeout = 10)
 
 static void later_from_callback(void *arg)
 {
+	(void)arg;
 	CHECK_EQ(rotor_call_later(5 * MS, logs_arg, P(99), NULL), 0);
 }
 
 static void *main_calls_later_in_shuffled_order(void *arg)
 {
+	(void)arg;
 	static const int ms[] = {30, 10, 20, 0, 40};
 	for (int i = 0; i < 5; i++)
 		CHECK_EQ(rotor_call_later(ms[i] * MS, logs_arg, P(ms[i]), NULL), 0);
@@ -357,6 +368,7 @@ Test(timer, call_later_callbacks_fire_in_deadline_order, .timeout = 10)
 
 static void *main_cancels_timers(void *arg)
 {
+	(void)arg;
 	struct fired early = {0}, late = {0};
 	struct rotor_timer *t = NULL;
 
@@ -395,6 +407,7 @@ static void *foreign_cancels_timer(void *arg)
 
 static void *main_cancels_timer_from_elsewhere(void *arg)
 {
+	(void)arg;
 	struct rotor_task_attr on1 = {.worker = 1};
 	struct fired fi = {0};
 	struct rotor_timer *t = NULL;
@@ -423,6 +436,7 @@ Test(timer, timer_cancel_off_its_worker_is_eperm, .timeout = 10)
 
 static void *main_sets_many_timers(void *arg)
 {
+	(void)arg;
 	enum { N = 1000 };
 	unsigned seed = 777;
 	/* Delays aim at base + key ms, so that the deadlines' order is the keys' order however
@@ -464,6 +478,7 @@ static void *marks_spawned_ran(void *arg)
 
 static void noop_cb(void *arg)
 {
+	(void)arg;
 }
 
 static void tries_suspending_calls(void *arg)
@@ -530,6 +545,7 @@ Test(timer, suspending_calls_from_threadsafe_callback_are_eperm, .timeout = 10)
 
 static void *main_leaves_a_timer_pending(void *arg)
 {
+	(void)arg;
 	struct rotor_timer *t = NULL;
 	CHECK_EQ(rotor_call_later(60 * SEC, logs_arg, P(1), NULL), 0);
 	CHECK_EQ(rotor_call_later(60 * SEC, logs_arg, P(2), &t), 0);
