@@ -54,9 +54,10 @@ typedef void (*rotor_callback_fn)(void *arg);
 #define ROTOR_NO_RINGLESS_MSG   (1u << 3) /* foreign threads post through a small ring */
 #define ROTOR_NO_GUARD_MADVISE  (1u << 4) /* stack guards by mprotect, not MADV_GUARD_INSTALL */
 #define ROTOR_NO_COOP_TASKRUN   (1u << 5) /* ring without IORING_SETUP_COOP_TASKRUN */
+#define ROTOR_NO_SPIN           (1u << 6) /* never spin before sleeping */
 
 /* All zero means defaults. The environment variable ROTOR_DISABLE (a comma-separated list
- * of pin, defer_taskrun, single_issuer, ringless_msg, guard_madvise, coop_taskrun) adds
+ * of pin, defer_taskrun, single_issuer, ringless_msg, guard_madvise, coop_taskrun, spin) adds
  * flags to every runtime the process creates. */
 struct rotor_config {
 	unsigned workers;      /* 0: one per online CPU */
@@ -65,6 +66,8 @@ struct rotor_config {
 	unsigned cq_entries;   /* completion queue size; 0: 4 x sq_entries */
 	unsigned msg_inflight; /* MSG_RING messages in flight per (sender, target); 0: 64 */
 	unsigned flags;        /* ROTOR_NO_* */
+	unsigned spin_us;      /* poll this long before sleeping (idle worker, thread waiting
+				  on a future); 0: 20 us; ROTOR_NO_SPIN: never */
 };
 
 #define ROTOR_STACK_MIN (16 * 1024)

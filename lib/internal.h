@@ -157,6 +157,15 @@ void __tsan_release(void *addr);
 #define ROTOR_TSAN_ACQUIRE(p) ((void)0)
 #endif
 
+static inline void rotor__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /* futex helpers (private futexes, 32-bit words). */
 int rotor__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline);
 void rotor__futex_wake(_Atomic uint32_t *addr, int n);

@@ -38,7 +38,7 @@ __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, .
 
 #define ROTOR__KNOWN_FLAGS                                                                     \
 	(ROTOR_NO_PIN | ROTOR_NO_DEFER_TASKRUN | ROTOR_NO_SINGLE_ISSUER | ROTOR_NO_RINGLESS_MSG |  \
-	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN)
+	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN | ROTOR_NO_SPIN)
 
 unsigned rotor__env_flags(void)
 {
@@ -50,7 +50,8 @@ unsigned rotor__env_flags(void)
 		     {"single_issuer", ROTOR_NO_SINGLE_ISSUER},
 		     {"ringless_msg", ROTOR_NO_RINGLESS_MSG},
 		     {"guard_madvise", ROTOR_NO_GUARD_MADVISE},
-		     {"coop_taskrun", ROTOR_NO_COOP_TASKRUN}};
+		     {"coop_taskrun", ROTOR_NO_COOP_TASKRUN},
+		     {"spin", ROTOR_NO_SPIN}};
 	const char *env = getenv("ROTOR_DISABLE");
 	unsigned flags = 0;
 	while (env && *env) {
@@ -73,6 +74,7 @@ static void rt_free(struct rotor_runtime *rt)
 			continue;
 		free(w->out);
 		free(w->consumed);
+		free(w->tcache.give_back);
 		free(w);
 	}
 	rotor__task_pool_fini(rt);
@@ -117,6 +119,12 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 		c.workers = (unsigned)ncpus;
 	if (!c.msg_inflight)
 		c.msg_inflight = 64;
+	if (!c.spin_us)
+		c.spin_us = 20;
+	if (c.flags & ROTOR_NO_SPIN)
+		c.spin_us = 0;
+	if (c.spin_us > 1000000)
+		return -EINVAL;
 
 	struct rotor_runtime *rt = calloc(1, sizeof(*rt));
 	if (!rt)
@@ -147,11 +155,14 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 		w->stop_item.worker = (uint32_t)i;
 		w->out = calloc((size_t)rt->n, sizeof(*w->out));
 		w->consumed = aligned_alloc(64, sizeof(*w->consumed) * (size_t)rt->n);
-		if (!w->out || !w->consumed)
+		w->tcache.give_back = calloc((size_t)rt->n, sizeof(*w->tcache.give_back));
+		if (!w->out || !w->consumed || !w->tcache.give_back)
 			goto nomem;
 		memset(w->consumed, 0, sizeof(*w->consumed) * (size_t)rt->n);
-		for (int j = 0; j < rt->n; j++)
+		for (int j = 0; j < rt->n; j++) {
 			rotor__queue_init(&w->out[j].q);
+			rotor__queue_init(&w->tcache.give_back[j]);
+		}
 	}
 	*out = rt;
 	return 0;

@@ -90,6 +90,9 @@ static void put_num(char *p, uint64_t v)
 	*p = 0;
 }
 
+static void push_remote(struct rotor__task_cache *c, struct rotor__item *first,
+			struct rotor__item **last_next);
+
 struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 {
 	struct rotor__worker *w = rotor__worker_self();
@@ -141,14 +144,36 @@ void rotor__task_release(struct rotor_task *t)
 		pthread_mutex_unlock(&rt->pool_lock);
 	} else if (w && w->rt == rt && (uint32_t)w->id == t->home) {
 		rotor__queue_push(&w->tcache.free, &t->item);
+	} else if (w && w->rt == rt) {
+		struct rotor__queue *q = &w->tcache.give_back[t->home];
+		if (rotor__queue_empty(q))
+			w->tcache.give_back_pending++;
+		rotor__queue_push(q, &t->item);
 	} else {
-		struct rotor__task_cache *c = &rt->w[t->home]->tcache;
-		struct rotor__item *head = atomic_load_explicit(&c->remote, memory_order_relaxed);
-		do
-			t->item.next = head;
-		while (!atomic_compare_exchange_weak_explicit(&c->remote, &head, &t->item,
-							      memory_order_release,
-							      memory_order_relaxed));
+		push_remote(&rt->w[t->home]->tcache, &t->item, &t->item.next);
+	}
+}
+
+static void push_remote(struct rotor__task_cache *c, struct rotor__item *first,
+			struct rotor__item **last_next)
+{
+	struct rotor__item *head = atomic_load_explicit(&c->remote, memory_order_relaxed);
+	do
+		*last_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&c->remote, &head, first,
+						      memory_order_release, memory_order_relaxed));
+}
+
+void rotor__task_give_back(struct rotor__worker *w)
+{
+	struct rotor_runtime *rt = w->rt;
+	for (int i = 0; i < rt->n && w->tcache.give_back_pending; i++) {
+		struct rotor__queue *q = &w->tcache.give_back[i];
+		if (rotor__queue_empty(q))
+			continue;
+		struct rotor__item **tail = q->tail;
+		push_remote(&rt->w[i]->tcache, rotor__queue_take(q), tail);
+		w->tcache.give_back_pending--;
 	}
 }
 
@@ -217,7 +242,9 @@ static void complete(struct rotor_task *t, int err)
 	t->err = err;
 	if (t->future)
 		rotor__future_resolve_task(t->future, t, err);
-	rotor__event_set_owner(&t->done);
+	/* Detached at spawn: no handle, so nobody can ever wait on done. */
+	if (atomic_load_explicit(&t->handle, memory_order_relaxed) != ROTOR__H_NONE)
+		rotor__event_set_owner(&t->done);
 }
 
 void rotor__task_run(struct rotor__worker *w, struct rotor_task *t)

@@ -44,7 +44,7 @@ static inline bool rotor__event_is_set(const struct rotor__event *ev)
  * this worker can set ev (a task's end, joined on its own worker): no locked ops. */
 int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline, bool setter_here);
 /* On a thread that is no worker: 0 or -ETIMEDOUT. */
-int rotor__event_wait_thread(struct rotor__event *ev, int64_t deadline);
+int rotor__event_wait_thread(struct rotor__event *ev, int64_t deadline, unsigned spin_us);
 
 enum rotor__task_state {
 	ROTOR__T_NEW = 1,

@@ -197,6 +197,8 @@ void rotor__worker_loop(struct rotor__worker *w)
 			rotor__timers_run(&w->timers, now);
 		}
 		rotor__flush_outboxes(w);
+		if (w->tcache.give_back_pending)
+			rotor__task_give_back(w);
 		/* After the flush: what a worker publishes must hold while it sleeps. */
 		if (w->stopping)
 			stop_step(w);

@@ -31,6 +31,9 @@ struct rotor__outbox {
 struct rotor__task_cache {
 	struct rotor__queue free;
 	_Atomic(struct rotor__item *) remote;
+	/* Structs of other workers freed here, given back in one CAS per loop turn. */
+	struct rotor__queue *give_back; /* [nworkers] */
+	unsigned give_back_pending;
 };
 
 struct rotor__worker {
@@ -114,6 +117,9 @@ void rotor__switch_to_sched(struct rotor__worker *w, struct rotor__slot *s);
 void rotor__switch_first_entry(void);
 /* Hand an item that reached its owner (locally or by message) to the right place. */
 void rotor__deliver(struct rotor__worker *w, struct rotor__item *it);
+
+/* Give task structs freed here back to their home workers (one CAS per home). */
+void rotor__task_give_back(struct rotor__worker *w);
 
 /* ---- ring.c ---- */
 int rotor__ring_init(struct rotor__worker *w);
