@@ -239,9 +239,10 @@ ROTOR_API int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker,
 
 /*
  * rotor_submit - run_coroutine_threadsafe: start fn(arg) as a task on worker `worker` (or
- * ROTOR_WORKER_ANY) of rt and return a future for its result. From a foreign thread the task
- * is posted with one MSG_RING (ringless IORING_REGISTER_SEND_MSG_RING where the kernel has
- * it); a foreign sender whose target has msg_inflight messages unread waits for room.
+ * ROTOR_WORKER_ANY) of rt and return a future for its result. From a thread that is no
+ * worker the task goes on the target's inbox, and a MSG_RING doorbell (ringless
+ * IORING_REGISTER_SEND_MSG_RING where the kernel has it) wakes the target if it sleeps; a
+ * sender whose target has 64 x msg_inflight items unread waits for room.
  * Returns 0, -EINVAL, -ENOMEM, -ESHUTDOWN (runtime stopping or stopped).
  * Thread: any. Suspends: no.
  */

@@ -43,6 +43,7 @@ enum {
 	ROTOR__TAG_EXIT = 3,   /* MSG_RING received: leave the loop */
 	ROTOR__TAG_EXITSENT = 4,
 	ROTOR__TAG_IGNORE = 5,
+	ROTOR__TAG_DOORBELL = 6, /* MSG_RING received: the inbox has items */
 	ROTOR__TAG_MASK = 7,
 };
 

@@ -147,7 +147,8 @@ static void reap(struct rotor__worker *w)
 static bool ring_has_work(struct rotor__worker *w)
 {
 	return io_uring_cq_ready(&w->ring) ||
-	       (IO_URING_READ_ONCE(*w->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
+	       (IO_URING_READ_ONCE(*w->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) ||
+	       atomic_load_explicit(&w->inbox, memory_order_relaxed);
 }
 
 /*
@@ -185,6 +186,8 @@ void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 		if (spin_for_work(w, deadline))
 			block = false;
 	}
+	if (block && !rotor__inbox_may_sleep(w))
+		block = false;
 	int64_t now = block && deadline != ROTOR_FOREVER ? rotor_now() : 0;
 	if (!block || (deadline != ROTOR_FOREVER && deadline <= now)) {
 		/* Busy: no wait, but always GETEVENTS, or a DEFER_TASKRUN ring never turns the
@@ -200,8 +203,11 @@ void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 		struct io_uring_cqe *cqe;
 		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
 	}
+	if (block)
+		atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
 	ROTOR_STAT_INC(w->stats.enters);
 	reap(w);
+	rotor__inbox_drain(w);
 }
 
 int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rotor__op *op)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 void rotor__msg_probe(struct rotor_runtime *rt);
+void rotor__msg_fini(struct rotor_runtime *rt);
 
 __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, ...)
 {
@@ -78,11 +79,13 @@ static void rt_free(struct rotor_runtime *rt)
 		free(w);
 	}
 	rotor__task_pool_fini(rt);
+	rotor__msg_fini(rt);
 	free(rt->w);
 	free(rt->cpus);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_cond_destroy(&rt->cond);
 	pthread_mutex_destroy(&rt->pool_lock);
+	pthread_mutex_destroy(&rt->doorbell_lock);
 	free(rt);
 }
 
@@ -134,6 +137,7 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_cond_init(&rt->cond, NULL);
 	pthread_mutex_init(&rt->pool_lock, NULL);
+	pthread_mutex_init(&rt->doorbell_lock, NULL);
 	rotor__queue_init(&rt->foreign_free);
 	atomic_init(&rt->state, ROTOR_RUNNING);
 	rt->cpus = malloc(sizeof(int) * (size_t)ncpus);
@@ -337,12 +341,23 @@ int rotor__runtime_terminated(struct rotor_runtime *rt)
 int rotor__pick_worker(struct rotor_runtime *rt)
 {
 	unsigned start = atomic_fetch_add_explicit(&rt->rr, 1, memory_order_relaxed);
-	int best = (int)(start % (unsigned)rt->n);
+	/* A thread that is no worker avoids, on a tie, the worker pinned to its own CPU:
+	 * that one would have to take the CPU from the caller to run the task. */
+	int avoid = -1;
+	if (!rotor__worker_self() && rt->n > 1 && !(rt->cfg.flags & ROTOR_NO_PIN)) {
+		int cpu = sched_getcpu();
+		for (int i = 0; i < rt->n && cpu >= 0; i++)
+			if (rt->cpus[i % rt->ncpus] == cpu) {
+				avoid = i;
+				break;
+			}
+	}
+	int best = -1;
 	uint64_t best_load = UINT64_MAX;
 	for (int k = 0; k < rt->n; k++) {
 		int i = (int)((start + (unsigned)k) % (unsigned)rt->n);
 		uint64_t l = atomic_load_explicit(&rt->w[i]->pub_load, memory_order_relaxed);
-		if (l < best_load) {
+		if (l < best_load || (l == best_load && best == avoid)) {
 			best = i;
 			best_load = l;
 		}

@@ -31,6 +31,10 @@ struct rotor_runtime {
 	uint64_t wave_sent;
 	uint64_t wave_recv;
 
+	pthread_mutex_t doorbell_lock; /* the doorbell ring, when the kernel has no ringless */
+	struct io_uring doorbell_ring;
+	bool doorbell_ring_ready;
+
 	pthread_mutex_t pool_lock; /* task chunks and the non-worker task cache */
 	struct rotor__queue foreign_free;
 	void *task_chunks;

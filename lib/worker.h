@@ -61,8 +61,13 @@ struct rotor__worker {
 	bool credit_blocked;             /* an outbox waits for the target to read */
 	unsigned inflight_max;
 
-	_Atomic uint32_t foreign_inflight; /* shared: messages from non-workers unread */
-	_Atomic uint32_t foreign_waiters;  /* shared: non-workers waiting for credit */
+	/* Items from threads that are no worker: pushed on a lock-free stack, with a MSG_RING
+	 * doorbell only when this worker sleeps (see msg.c). All shared. */
+	_Atomic(struct rotor__item *) inbox;
+	_Atomic uint32_t sleeping;         /* 1 from just before a blocking wait until after */
+	_Atomic uint32_t doorbell;         /* 1 while a doorbell message is on its way */
+	_Atomic uint32_t foreign_inflight; /* items from non-workers not yet delivered */
+	_Atomic uint32_t foreign_waiters;  /* non-workers waiting for credit */
 
 	struct rotor_task *live; /* doubly linked list of tasks owned here */
 	uint64_t nlive;
@@ -149,5 +154,9 @@ void rotor__flush_outboxes(struct rotor__worker *w);
 void rotor__msg_complete(struct rotor__worker *w, struct io_uring_cqe *cqe);
 /* Worker 0: tell every other worker to leave its loop. */
 void rotor__post_exit(struct rotor__worker *w);
+/* Deliver what non-workers pushed on the inbox. Returns how many items. */
+size_t rotor__inbox_drain(struct rotor__worker *w);
+/* Before a blocking wait: announce it; false if the inbox filled meanwhile (don't sleep). */
+bool rotor__inbox_may_sleep(struct rotor__worker *w);
 
 #endif

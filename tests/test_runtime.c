@@ -720,7 +720,6 @@ Test(runtime, worker_stats_count_tasks_messages_and_stacks, .timeout = 20)
 		              (unsigned long long)s[w].tasks_finished);
 		cr_assert_geq(s[w].switches, 4 * n, "w%d switches %llu", w,
 		              (unsigned long long)s[w].switches);
-		cr_assert_geq(s[w].msgs_in, 1, "w%d msgs_in", w);
 		cr_assert_geq(s[w].items_in, n, "w%d items_in %llu", w,
 		              (unsigned long long)s[w].items_in);
 		cr_assert_geq(s[w].cqes, s[w].msgs_in, "w%d: fewer CQEs than messages", w);
