@@ -92,11 +92,11 @@ int main(int argc, char **argv)
 {
 	struct bench_ctx b;
 	bench_init(&b, "ctx_switch",
-		   "one coroutine switch: rotor's asm switch vs swapcontext and Boost.Context",
-		   9, 5, argc, argv);
+	           "one coroutine switch: rotor's asm switch vs swapcontext and Boost.Context", 9,
+	           5, argc, argv);
 	rounds = b.quick ? 2000000 : 20000000;
 	char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED)
 		return 1;
 	struct bench_series r = {.impl = "rotor"}, u = {.impl = "swapcontext"};

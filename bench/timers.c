@@ -53,7 +53,7 @@ static void *kernel_sleeper(void *arg)
 	(void)arg;
 	struct rotor__worker *w = rotor__worker_self();
 	struct __kernel_timespec ts = {.tv_sec = SLEEP_NS / 1000000000,
-				       .tv_nsec = SLEEP_NS % 1000000000};
+	                               .tv_nsec = SLEEP_NS % 1000000000};
 	struct rotor__op op;
 	struct io_uring_sqe *sqe = rotor__sqe(w);
 	io_uring_prep_timeout(sqe, &ts, 0, 0);
@@ -105,7 +105,7 @@ static int one(long n, int kernel, struct run *out)
 	int rc = rotor_run(&cfg, measure, out, NULL);
 	if (rc < 0 || out->woke != n) {
 		fprintf(stderr, "bench_timers: run failed (%d, %ld of %ld woke)\n", rc, out->woke,
-			n);
+		        n);
 		return -1;
 	}
 	return 0;
@@ -115,8 +115,8 @@ int main(int argc, char **argv)
 {
 	struct bench_ctx b;
 	bench_init(&b, "timers",
-		   "N sleeping coroutines: user-space timer heap vs one kernel TIMEOUT each", 5, 3,
-		   argc, argv);
+	           "N sleeping coroutines: user-space timer heap vs one kernel TIMEOUT each", 5, 3,
+	           argc, argv);
 	long n = b.quick ? 20000 : 100000;
 	struct bench_series hc = {.impl = "rotor-heap"}, kc = {.impl = "kernel-timeout"};
 	struct bench_series hs = {.impl = "rotor-heap"}, ks = {.impl = "kernel-timeout"};

@@ -48,13 +48,13 @@ typedef void (*rotor_callback_fn)(void *arg);
 
 /* Flags for rotor_config.flags: each turns off one optional kernel feature or behaviour,
  * so the fallbacks used on older kernels stay tested. */
-#define ROTOR_NO_PIN            (1u << 0) /* do not pin workers to CPUs */
-#define ROTOR_NO_DEFER_TASKRUN  (1u << 1) /* ring without IORING_SETUP_DEFER_TASKRUN */
-#define ROTOR_NO_SINGLE_ISSUER  (1u << 2) /* ring without IORING_SETUP_SINGLE_ISSUER */
-#define ROTOR_NO_RINGLESS_MSG   (1u << 3) /* foreign threads post through a small ring */
-#define ROTOR_NO_GUARD_MADVISE  (1u << 4) /* stack guards by mprotect, not MADV_GUARD_INSTALL */
-#define ROTOR_NO_COOP_TASKRUN   (1u << 5) /* ring without IORING_SETUP_COOP_TASKRUN */
-#define ROTOR_NO_SPIN           (1u << 6) /* never spin before sleeping */
+#define ROTOR_NO_PIN           (1u << 0) /* do not pin workers to CPUs */
+#define ROTOR_NO_DEFER_TASKRUN (1u << 1) /* ring without IORING_SETUP_DEFER_TASKRUN */
+#define ROTOR_NO_SINGLE_ISSUER (1u << 2) /* ring without IORING_SETUP_SINGLE_ISSUER */
+#define ROTOR_NO_RINGLESS_MSG  (1u << 3) /* foreign threads post through a small ring */
+#define ROTOR_NO_GUARD_MADVISE (1u << 4) /* stack guards by mprotect, not MADV_GUARD_INSTALL */
+#define ROTOR_NO_COOP_TASKRUN  (1u << 5) /* ring without IORING_SETUP_COOP_TASKRUN */
+#define ROTOR_NO_SPIN          (1u << 6) /* never spin before sleeping */
 
 /* All zero means defaults. The environment variable ROTOR_DISABLE (a comma-separated list
  * of pin, defer_taskrun, single_issuer, ringless_msg, guard_madvise, coop_taskrun, spin) adds
@@ -67,7 +67,7 @@ struct rotor_config {
 	unsigned msg_inflight; /* MSG_RING messages in flight per (sender, target); 0: 64 */
 	unsigned flags;        /* ROTOR_NO_* */
 	unsigned spin_us;      /* poll this long before sleeping (idle worker, thread waiting
-				  on a future); 0: 20 us; ROTOR_NO_SPIN: never */
+	                          on a future); 0: 20 us; ROTOR_NO_SPIN: never */
 };
 
 #define ROTOR_STACK_MIN (16 * 1024)
@@ -156,7 +156,7 @@ ROTOR_API int rotor_spawn(rotor_fn fn, void *arg, struct rotor_task **out);
  * Thread: worker. Suspends: no.
  */
 ROTOR_API int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
-			       struct rotor_task **out);
+                               struct rotor_task **out);
 
 /*
  * rotor_join - wait for a task to end; *result (may be NULL) receives its result. Releases
@@ -219,7 +219,7 @@ ROTOR_API int rotor_call_soon(rotor_callback_fn fn, void *arg);
  * Returns 0, -ENOMEM, -EPERM off a worker. Thread: worker. Suspends: no.
  */
 ROTOR_API int rotor_call_later(int64_t delay_ns, rotor_callback_fn fn, void *arg,
-			       struct rotor_timer **out);
+                               struct rotor_timer **out);
 
 /* rotor_timer_cancel - cancel (if still pending) and free a call_later handle. Returns 0 if
  * the callback was cancelled, -EALREADY if it had already run. Thread: the worker that made
@@ -232,8 +232,8 @@ ROTOR_API int rotor_timer_cancel(struct rotor_timer *t);
  * (runtime stopping or stopped), -ENOMEM. Thread: any. Suspends: no (a foreign thread may
  * block briefly while the target's in-flight message budget is used up).
  */
-ROTOR_API int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker,
-					 rotor_callback_fn fn, void *arg);
+ROTOR_API int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callback_fn fn,
+                                         void *arg);
 
 /* ---- Futures ------------------------------------------------------------------------- */
 
@@ -247,11 +247,11 @@ ROTOR_API int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker,
  * Thread: any. Suspends: no.
  */
 ROTOR_API int rotor_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
-			   struct rotor_future **out);
+                           struct rotor_future **out);
 
 /* rotor_try_submit - rotor_submit() that returns -EAGAIN instead of waiting for room. */
 ROTOR_API int rotor_try_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
-			       struct rotor_future **out);
+                               struct rotor_future **out);
 
 /*
  * rotor_call - submit and wait for the result: run_coroutine_threadsafe(...).result().
@@ -259,7 +259,7 @@ ROTOR_API int rotor_try_submit(struct rotor_runtime *rt, int worker, rotor_fn fn
  * Thread: any non-worker thread (-EDEADLK on a worker). Suspends: no (blocks).
  */
 ROTOR_API int rotor_call(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
-			 void **result);
+                         void **result);
 
 /* rotor_future_create - a future that rotor_future_set() resolves. Returns 0 or -ENOMEM.
  * Thread: any. Suspends: no. */
@@ -314,7 +314,7 @@ struct rotor_worker_stats {
 /* rotor_worker_stats - a snapshot of worker w's counters (read without locks; each field is
  * current to within one loop turn). Returns 0 or -EINVAL. Thread: any. Suspends: no. */
 ROTOR_API int rotor_worker_stats(const struct rotor_runtime *rt, int w,
-				 struct rotor_worker_stats *out);
+                                 struct rotor_worker_stats *out);
 
 #ifdef __cplusplus
 }

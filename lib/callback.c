@@ -125,7 +125,7 @@ int rotor_timer_cancel(struct rotor_timer *cb)
 }
 
 int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callback_fn fn,
-			       void *arg)
+                               void *arg)
 {
 	if (!rt || !fn)
 		return -EINVAL;

@@ -43,7 +43,7 @@ int rotor__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
 	}
 	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
 	long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp, NULL,
-			 FUTEX_BITSET_MATCH_ANY);
+	                 FUTEX_BITSET_MATCH_ANY);
 	return r < 0 ? -errno : 0;
 }
 
@@ -313,7 +313,7 @@ void rotor_future_destroy(struct rotor_future *f)
 /* ---- submission from any thread ---- */
 
 static int submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
-		  struct rotor_future **out, unsigned flags)
+                  struct rotor_future **out, unsigned flags)
 {
 	if (!rt || !fn || !out || worker == ROTOR_WORKER_SELF)
 		return -EINVAL;
@@ -331,13 +331,13 @@ static int submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
 }
 
 int rotor_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
-		 struct rotor_future **out)
+                 struct rotor_future **out)
 {
 	return submit(rt, worker, fn, arg, out, ROTOR__POST_WAIT);
 }
 
 int rotor_try_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
-		     struct rotor_future **out)
+                     struct rotor_future **out)
 {
 	return submit(rt, worker, fn, arg, out, 0);
 }

@@ -24,8 +24,8 @@
 #define rotor__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Always-on panic for corrupted state: "rotor: wN: function: message", then abort(). */
-__attribute__((noreturn, format(printf, 2, 3))) void rotor__panic(const char *func,
-								   const char *fmt, ...);
+__attribute__((noreturn, format(printf, 2, 3))) void rotor__panic(const char *func, const char *fmt,
+                                                                  ...);
 #define ROTOR_PANIC(...) rotor__panic(__func__, __VA_ARGS__)
 
 /* Test hook: when non-zero, the next ring set-up fails with this (negative) errno. */

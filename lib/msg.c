@@ -48,8 +48,8 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it)
 		rotor__runq_push(w, it);
 		break;
 	case ROTOR__ITEM_CANCEL: {
-		struct rotor__cancel_req *req = rotor__container_of(it, struct rotor__cancel_req,
-								    item);
+		struct rotor__cancel_req *req =
+		    rotor__container_of(it, struct rotor__cancel_req, item);
 		rotor__task_cancel_local(w, req->task);
 		rotor__task_release(req->task);
 		free(req);
@@ -82,8 +82,8 @@ static int send_foreign(struct rotor_runtime *rt, int fd, uint64_t data)
 		sqe.addr = IORING_MSG_DATA;
 		sqe.len = FOREIGN_SENDER;
 		sqe.off = data;
-		long r = syscall(__NR_io_uring_register, -1, IORING_REGISTER_SEND_MSG_RING, &sqe,
-				 1);
+		long r =
+		    syscall(__NR_io_uring_register, -1, IORING_REGISTER_SEND_MSG_RING, &sqe, 1);
 		return r < 0 ? -errno : 0;
 	}
 	pthread_mutex_lock(&rt->doorbell_lock);
@@ -265,7 +265,7 @@ void rotor__flush_outboxes(struct rotor__worker *w)
 		ROTOR_TSAN_RELEASE(head);
 		struct io_uring_sqe *sqe = rotor__sqe(w);
 		io_uring_prep_msg_ring(sqe, tw->ring_fd, (unsigned)w->id,
-				       rotor__tag(head, ROTOR__TAG_ITEMS), 0);
+		                       rotor__tag(head, ROTOR__TAG_ITEMS), 0);
 		/* Success needs no CQE here; an error CQE hands the batch back to us. */
 		io_uring_sqe_set_data64(sqe, rotor__tag(head, ROTOR__TAG_POSTED));
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -287,7 +287,7 @@ static void msg_received(struct rotor__worker *w, struct io_uring_cqe *cqe)
 		ROTOR_PANIC("w%d: item batch from unknown sender %d", w->id, sender);
 	struct rotor__counter *c = &w->consumed[sender];
 	atomic_store_explicit(&c->v, atomic_load_explicit(&c->v, memory_order_relaxed) + 1,
-			      memory_order_release);
+	                      memory_order_release);
 	w->recv++;
 	ROTOR_STAT_INC(w->stats.msgs_in);
 	uint64_t n = 0;
@@ -354,6 +354,6 @@ void rotor__msg_complete(struct rotor__worker *w, struct io_uring_cqe *cqe)
 		break;
 	default:
 		ROTOR_PANIC("w%d: bad completion tag %llu", w->id,
-			    (unsigned long long)(ud & ROTOR__TAG_MASK));
+		            (unsigned long long)(ud & ROTOR__TAG_MASK));
 	}
 }

@@ -17,7 +17,7 @@ static void explain_setup_error(int err)
 {
 	if (err == -ENOSYS) {
 		fprintf(stderr, "rotor: io_uring_setup: function not implemented "
-				"(kernel built without CONFIG_IO_URING)\n");
+		                "(kernel built without CONFIG_IO_URING)\n");
 	} else if (err == -EPERM) {
 		int v = -1;
 		FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
@@ -27,13 +27,13 @@ static void explain_setup_error(int err)
 			fclose(f);
 		}
 		fprintf(stderr,
-			"rotor: io_uring_setup: operation not permitted: io_uring is disabled "
-			"by sysctl kernel.io_uring_disabled=%d (0 allows it for everyone, 1 for "
-			"members of kernel.io_uring_group and root)\n",
-			v);
+		        "rotor: io_uring_setup: operation not permitted: io_uring is disabled "
+		        "by sysctl kernel.io_uring_disabled=%d (0 allows it for everyone, 1 for "
+		        "members of kernel.io_uring_group and root)\n",
+		        v);
 	} else if (err == -ENOMEM) {
 		fprintf(stderr, "rotor: io_uring_setup: cannot allocate memory for the ring "
-				"(memory cgroup or RLIMIT_MEMLOCK on kernels before 5.12)\n");
+		                "(memory cgroup or RLIMIT_MEMLOCK on kernels before 5.12)\n");
 	} else {
 		fprintf(stderr, "rotor: io_uring_setup: %s\n", strerror(-err));
 	}
@@ -47,8 +47,8 @@ int rotor__ring_init(struct rotor__worker *w)
 	if (cq < sq)
 		cq = sq;
 	unsigned want = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-			IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SINGLE_ISSUER |
-			IORING_SETUP_DEFER_TASKRUN;
+	                IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SINGLE_ISSUER |
+	                IORING_SETUP_DEFER_TASKRUN;
 	if (cfg->flags & ROTOR_NO_DEFER_TASKRUN)
 		want &= ~IORING_SETUP_DEFER_TASKRUN;
 	if (cfg->flags & ROTOR_NO_SINGLE_ISSUER)
@@ -57,8 +57,8 @@ int rotor__ring_init(struct rotor__worker *w)
 		want &= ~(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
 	/* Flags to give up, in this order, while the kernel says -EINVAL. */
 	static const unsigned drop[] = {IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_SINGLE_ISSUER,
-					IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-					IORING_SETUP_SUBMIT_ALL, 0};
+	                                IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	                                IORING_SETUP_SUBMIT_ALL, 0};
 	int fault = atomic_load(&rotor__fault_ring_setup);
 	int r = -EINVAL;
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
@@ -147,7 +147,8 @@ static void reap(struct rotor__worker *w)
 static bool ring_has_work(struct rotor__worker *w)
 {
 	return io_uring_cq_ready(&w->ring) ||
-	       (IO_URING_READ_ONCE(*w->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) ||
+	       (IO_URING_READ_ONCE(*w->ring.sq.kflags) &
+	        (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) ||
 	       atomic_load_explicit(&w->inbox, memory_order_relaxed);
 }
 

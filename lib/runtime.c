@@ -37,7 +37,7 @@ __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, .
 	abort();
 }
 
-#define ROTOR__KNOWN_FLAGS                                                                     \
+#define ROTOR__KNOWN_FLAGS                                                                         \
 	(ROTOR_NO_PIN | ROTOR_NO_DEFER_TASKRUN | ROTOR_NO_SINGLE_ISSUER | ROTOR_NO_RINGLESS_MSG |  \
 	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN | ROTOR_NO_SPIN)
 
@@ -47,12 +47,12 @@ unsigned rotor__env_flags(void)
 		const char *name;
 		unsigned flag;
 	} names[] = {{"pin", ROTOR_NO_PIN},
-		     {"defer_taskrun", ROTOR_NO_DEFER_TASKRUN},
-		     {"single_issuer", ROTOR_NO_SINGLE_ISSUER},
-		     {"ringless_msg", ROTOR_NO_RINGLESS_MSG},
-		     {"guard_madvise", ROTOR_NO_GUARD_MADVISE},
-		     {"coop_taskrun", ROTOR_NO_COOP_TASKRUN},
-		     {"spin", ROTOR_NO_SPIN}};
+	             {"defer_taskrun", ROTOR_NO_DEFER_TASKRUN},
+	             {"single_issuer", ROTOR_NO_SINGLE_ISSUER},
+	             {"ringless_msg", ROTOR_NO_RINGLESS_MSG},
+	             {"guard_madvise", ROTOR_NO_GUARD_MADVISE},
+	             {"coop_taskrun", ROTOR_NO_COOP_TASKRUN},
+	             {"spin", ROTOR_NO_SPIN}};
 	const char *env = getenv("ROTOR_DISABLE");
 	unsigned flags = 0;
 	while (env && *env) {

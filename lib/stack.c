@@ -51,7 +51,7 @@ static _Atomic long mprotect_guards;
 static void probe(void)
 {
 	void *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m != MAP_FAILED) {
 		have_guard_madvise = madvise(m, PAGE, MADV_GUARD_INSTALL) == 0;
 		munmap(m, 2 * PAGE);
@@ -77,7 +77,7 @@ int rotor__stack_size(size_t requested, size_t *out)
 }
 
 int rotor__stack_pool_init(struct rotor__stack_pool *p, size_t stack_size, unsigned cfg_flags,
-			   void (*entry)(void))
+                           void (*entry)(void))
 {
 	pthread_once(&probe_once, probe);
 	memset(p, 0, sizeof(*p));
@@ -92,8 +92,8 @@ int rotor__stack_pool_init(struct rotor__stack_pool *p, size_t stack_size, unsig
 	if (p->chunk_slots > 1024)
 		p->chunk_slots = 1024;
 	p->guard_mode = (have_guard_madvise && !(cfg_flags & ROTOR_NO_GUARD_MADVISE))
-				? ROTOR__GUARD_MADVISE
-				: ROTOR__GUARD_MPROTECT;
+	                    ? ROTOR__GUARD_MADVISE
+	                    : ROTOR__GUARD_MPROTECT;
 	p->entry = entry;
 	return 0;
 }
@@ -133,7 +133,7 @@ static struct rotor__stack_chunk *chunk_new(struct rotor__stack_pool *p)
 	c->nslots = p->chunk_slots;
 	c->len = c->nslots * p->slot_size;
 	void *m = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (m == MAP_FAILED) {
 		free(c);
 		return NULL;
@@ -153,8 +153,8 @@ static void guard_slot_mprotect(struct rotor__stack_chunk *c, char *guard)
 		atomic_fetch_sub(&mprotect_guards, 1);
 		if (!atomic_exchange(&warned, 1))
 			fprintf(stderr, "rotor: stack guard budget (vm.max_map_count) used up; "
-					"further stacks have no guard page (Linux 6.13 lifts "
-					"this with MADV_GUARD_INSTALL)\n");
+			                "further stacks have no guard page (Linux 6.13 lifts "
+			                "this with MADV_GUARD_INSTALL)\n");
 		return;
 	}
 	if (mprotect(guard, PAGE, PROT_NONE) == 0)
@@ -223,8 +223,8 @@ void rotor__stack_pool_fini(struct rotor__stack_pool *p)
 		for (size_t i = 0; i < c->carved; i++) {
 			char *end = c->base + i * p->slot_size + p->slot_size;
 			struct rotor__slot *s =
-				(struct rotor__slot *)((uintptr_t)(end - sizeof(struct rotor__slot)) &
-						       ~(uintptr_t)63);
+			    (struct rotor__slot *)((uintptr_t)(end - sizeof(struct rotor__slot)) &
+			                           ~(uintptr_t)63);
 #ifdef ROTOR_TSAN
 			__tsan_destroy_fiber(s->tsan_fiber);
 #endif

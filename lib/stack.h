@@ -46,7 +46,7 @@ struct rotor__stack_pool {
 /* Round a requested stack size; -EINVAL below ROTOR_STACK_MIN. */
 int rotor__stack_size(size_t requested, size_t *out);
 int rotor__stack_pool_init(struct rotor__stack_pool *p, size_t stack_size, unsigned cfg_flags,
-			   void (*entry)(void));
+                           void (*entry)(void));
 void rotor__stack_pool_fini(struct rotor__stack_pool *p);
 /* A slot whose context starts (or resumes) the pool's entry loop; NULL when out of memory. */
 struct rotor__slot *rotor__stack_get(struct rotor__stack_pool *p);

@@ -27,7 +27,7 @@ static _Atomic uint64_t foreign_ids;
 
 /* Under rt->pool_lock: a new chunk; all but the first struct go to q. */
 static struct rotor_task *chunk_alloc(struct rotor_runtime *rt, struct rotor__queue *q,
-				      uint32_t home)
+                                      uint32_t home)
 {
 	struct task_chunk *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -49,8 +49,8 @@ static struct rotor_task *cache_take(struct rotor_runtime *rt, struct rotor__wor
 	struct rotor__task_cache *c = &w->tcache;
 	if (c->free.len <= QUARANTINE && atomic_load_explicit(&c->remote, memory_order_relaxed)) {
 		/* Structs other threads gave back: reverse the stack into the FIFO. */
-		struct rotor__item *it = atomic_exchange_explicit(&c->remote, NULL,
-								  memory_order_acquire);
+		struct rotor__item *it =
+		    atomic_exchange_explicit(&c->remote, NULL, memory_order_acquire);
 		while (it) {
 			struct rotor__item *next = it->next;
 			rotor__queue_push(&c->free, it);
@@ -71,7 +71,7 @@ static struct rotor_task *foreign_take(struct rotor_runtime *rt)
 	pthread_mutex_lock(&rt->pool_lock);
 	if (rt->foreign_free.len > QUARANTINE)
 		t = rotor__container_of(rotor__queue_pop(&rt->foreign_free), struct rotor_task,
-					item);
+		                        item);
 	else
 		t = chunk_alloc(rt, &rt->foreign_free, UINT32_MAX);
 	pthread_mutex_unlock(&rt->pool_lock);
@@ -91,7 +91,7 @@ static void put_num(char *p, uint64_t v)
 }
 
 static void push_remote(struct rotor__task_cache *c, struct rotor__item *first,
-			struct rotor__item **last_next);
+                        struct rotor__item **last_next);
 
 struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 {
@@ -155,13 +155,13 @@ void rotor__task_release(struct rotor_task *t)
 }
 
 static void push_remote(struct rotor__task_cache *c, struct rotor__item *first,
-			struct rotor__item **last_next)
+                        struct rotor__item **last_next)
 {
 	struct rotor__item *head = atomic_load_explicit(&c->remote, memory_order_relaxed);
 	do
 		*last_next = head;
 	while (!atomic_compare_exchange_weak_explicit(&c->remote, &head, first,
-						      memory_order_release, memory_order_relaxed));
+	                                              memory_order_release, memory_order_relaxed));
 }
 
 void rotor__task_give_back(struct rotor__worker *w)
@@ -298,7 +298,7 @@ void rotor__task_slot_entry(void)
 }
 
 int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, rotor_fn fn,
-		      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags)
+                      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags)
 {
 	struct rotor__worker *w = rotor__worker_self();
 	bool local_rt = w && w->rt == rt;
@@ -326,7 +326,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 	t->future = fut;
 	atomic_store_explicit(&t->refs, 1u + (out != NULL) + (fut != NULL), memory_order_relaxed);
 	atomic_store_explicit(&t->handle, out ? ROTOR__H_HELD : ROTOR__H_NONE,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 	if (fut)
 		rotor__future_bind(fut, t);
 	if (local_rt && worker == w->id) {
@@ -373,7 +373,7 @@ int rotor_spawn(rotor_fn fn, void *arg, struct rotor_task **out)
 }
 
 int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
-		     struct rotor_task **out)
+                     struct rotor_task **out)
 {
 	struct rotor__worker *w = rotor__worker_self();
 	if (!w)
@@ -381,7 +381,7 @@ int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
 	if (!fn || (attr && attr->reserved))
 		return -EINVAL;
 	return rotor__task_start(w->rt, attr ? attr->worker : ROTOR_WORKER_SELF,
-				 attr ? attr->name : NULL, fn, arg, out, NULL, 0);
+	                         attr ? attr->name : NULL, fn, arg, out, NULL, 0);
 }
 
 int rotor_join(struct rotor_task *t, void **result)
@@ -399,8 +399,8 @@ int rotor_join(struct rotor_task *t, void **result)
 	/* Same worker and already ended: t->state is ours to read, nothing to wait for. */
 	bool local = t->item.worker == (uint32_t)w->id;
 	int r = local && t->state == ROTOR__T_DONE
-			? 0
-			: rotor__event_wait_task(&t->done, ROTOR_FOREVER, local);
+	            ? 0
+	            : rotor__event_wait_task(&t->done, ROTOR_FOREVER, local);
 	if (r < 0) {
 		atomic_store(&t->handle, ROTOR__H_HELD);
 		return r;

@@ -112,7 +112,7 @@ void rotor__task_run(struct rotor__worker *w, struct rotor_task *t);
 void rotor__task_slot_entry(void);
 /* Initialise and enqueue a new task from any thread. */
 int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, rotor_fn fn,
-		      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags);
+                      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags);
 /* Owner: a new task reached its worker. */
 void rotor__task_arrive(struct rotor__worker *w, struct rotor_task *t);
 /* Owner: cancel every live task (stop). */

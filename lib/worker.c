@@ -25,7 +25,7 @@
 #ifdef ROTOR_ASAN
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
-				     size_t *size_old);
+                                     size_t *size_old);
 #endif
 #ifdef ROTOR_TSAN
 void *__tsan_get_current_fiber(void);
@@ -66,7 +66,7 @@ int rotor__worker_init(struct rotor__worker *w)
 	rotor__queue_init(&w->tcache.free);
 	rotor__timers_init(&w->timers);
 	int r = rotor__stack_pool_init(&w->stacks, w->rt->cfg.stack_size, w->rt->cfg.flags,
-				       rotor__task_slot_entry);
+	                               rotor__task_slot_entry);
 	if (r < 0)
 		goto fail;
 	r = rotor__ring_init(w);

@@ -12,13 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "stress: %s:%d: check failed: %s\n", __FILE__,      \
-				__LINE__, #cond);                                          \
-			atomic_fetch_add(&failures, 1);                                    \
-		}                                                                          \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "stress: %s:%d: check failed: %s\n", __FILE__, __LINE__,   \
+			        #cond);                                                            \
+			atomic_fetch_add(&failures, 1);                                            \
+		}                                                                                  \
 	} while (0)
 
 static atomic_int failures;
@@ -74,7 +74,7 @@ static void *foreign_submitter(void *arg)
 		struct rotor_future *f[20];
 		for (int i = 0; i < 20; i++)
 			CHECK(rotor_submit(rt, ROTOR_WORKER_ANY, fan_out, (void *)(uintptr_t)i,
-					   &f[i]) == 0);
+			                   &f[i]) == 0);
 		for (int i = 0; i < 20; i++) {
 			void *res;
 			CHECK(rotor_future_wait(f[i], ROTOR_FOREVER, &res) == 0);
@@ -113,7 +113,7 @@ int main(void)
 	CHECK(atomic_load(&ran) == expect);
 	CHECK(atomic_load(&callbacks) == 3L * 50);
 	int f = atomic_load(&failures);
-	printf("stress: %ld tasks, %ld callbacks: %s\n", atomic_load(&ran),
-	       atomic_load(&callbacks), f ? "FAILED" : "ok");
+	printf("stress: %ld tasks, %ld callbacks: %s\n", atomic_load(&ran), atomic_load(&callbacks),
+	       f ? "FAILED" : "ok");
 	return f ? 1 : 0;
 }

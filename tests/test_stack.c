@@ -79,9 +79,9 @@ Test(stack, overflow_is_reported_with_the_task_name, .timeout = 30)
 	/* 1 KiB frames, 1000 deep: about 1 MiB, far beyond a 64 KiB stack. */
 	int status = run_child(64 * 1024, 1000, err, sizeof(err));
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-		  "child should abort, status %#x, stderr: %s", status, err);
+	          "child should abort, status %#x, stderr: %s", status, err);
 	cr_assert(strstr(err, "rotor: stack overflow in task deep-recursion (stack 65536 bytes)"),
-		  "stderr: %s", err);
+	          "stderr: %s", err);
 }
 
 Test(stack, deep_recursion_within_the_stack_works, .timeout = 30)
@@ -89,8 +89,8 @@ Test(stack, deep_recursion_within_the_stack_works, .timeout = 30)
 	char err[1024];
 	/* About 200 KiB of frames on a 1 MiB stack. */
 	int status = run_child(1024 * 1024, 200, err, sizeof(err));
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x, stderr: %s",
-		  status, err);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x, stderr: %s", status,
+	          err);
 }
 
 static void *nop(void *arg)
