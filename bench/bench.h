@@ -13,20 +13,20 @@
 #define BENCH_MAX_REPS 32
 
 struct bench_ctx {
-        const char *bench; /* "spawn", "post", ... */
-        int json;          /* --json: one JSON object per line on stdout, nothing else there */
-        int quick;         /* --quick: a short run */
-        int reps;          /* --reps N, else the program's default */
-        char peer_dir[4096];
-        char python[4096];
-        char last_metric[64];
+	const char *bench; /* "spawn", "post", ... */
+	int json;          /* --json: one JSON object per line on stdout, nothing else there */
+	int quick;         /* --quick: a short run */
+	int reps;          /* --reps N, else the program's default */
+	char peer_dir[4096];
+	char python[4096];
+	char last_metric[64];
 };
 
 /* One measured quantity of one implementation, one value per repetition. */
 struct bench_series {
-        const char *impl;
-        int n;
-        double v[BENCH_MAX_REPS];
+	const char *impl;
+	int n;
+	double v[BENCH_MAX_REPS];
 };
 
 /* Parse --json, --quick, --reps N, --peers DIR, --python PATH, --help. `usage` describes
@@ -47,8 +47,9 @@ void bench_note(const struct bench_ctx *b, const char *fmt, ...)
 
 /*
  * Report one metric: rotor's series against one baseline's (base->n == 0: the baseline
- * could not be measured; JSON then carries null values). Human output prints each series
- * with median, min, max and every repetition, then the ratio of the medians.
+ * could not be measured; JSON then carries null values; rotor->n == 0: no JSON line). The
+ * human table prints each series with median, min, max and every repetition, then the
+ * ratio of the medians; with --json it goes to stderr.
  */
 void bench_report(struct bench_ctx *b, const char *metric, const char *unit,
                   const struct bench_series *rotor, const struct bench_series *base);

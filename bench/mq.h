@@ -12,18 +12,18 @@
 #include <stdint.h>
 
 struct mq_node {
-        struct mq_node *next;
-        void (*fn)(void *arg);
-        void *arg;
+	struct mq_node *next;
+	void (*fn)(void *arg);
+	void *arg;
 };
 
 struct mq {
-        pthread_mutex_t lock;
-        struct mq_node *head;
-        struct mq_node **tail;
-        int sleeping; /* the consumer is in (or about to enter) read(efd) */
-        int efd;
-        uint64_t doorbells; /* eventfd writes, for the report */
+	pthread_mutex_t lock;
+	struct mq_node *head;
+	struct mq_node **tail;
+	int sleeping; /* the consumer is in (or about to enter) read(efd) */
+	int efd;
+	uint64_t doorbells; /* eventfd writes, for the report */
 };
 
 int mq_init(struct mq *q);

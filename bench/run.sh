@@ -34,6 +34,10 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
+case "$only" in
+"" | spawn | post | submit | million | ctx_switch | timers) ;;
+*) usage ;;
+esac
 [ -d "$build/bench" ] || {
 	echo "$0: $build/bench does not exist: configure and build first, e.g." >&2
 	echo "  cmake -S . -B $build -DROTOR_TESTS=OFF -DROTOR_EXAMPLES=OFF && cmake --build $build" >&2
@@ -55,11 +59,19 @@ if [ -n "$quick" ]; then limit=60; else limit=600; fi
 	echo "kernel: $(uname -srm)"
 	echo "cpus: $(nproc)"
 	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
+	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)" \
+		"($(git -C "$root" status --porcelain 2>/dev/null | wc -l) paths changed since)"
+	echo "sources sha1: $(cat "$root"/lib/*.[chS] "$root"/lib/arch/*.S "$root"/bench/*.[ch] 2>/dev/null | sha1sum | cut -c1-12)"
 	echo "mode: ${quick:-full}"
 	command -v go >/dev/null && echo "go: $(go version)"
 	echo "python: $( (/usr/bin/python3 --version || python3 --version) 2>&1 | head -1)"
 } >"$out/meta.txt"
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "load: $load" >>"$out/meta.txt"
+if awk -v l="$load" 'BEGIN { exit !(l > 1.0) }'; then
+	echo "warning: load average $load: other work is running, figures will be noisy"
+fi
 
 # ---- peers ----------------------------------------------------------------------------------
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
@@ -73,6 +85,7 @@ if command -v go >/dev/null; then
 			echo "go build $p failed (see $out/go-build-$p.log)" >&2
 			rm -f "$peers/$p"
 		fi
+		[ -s "$out/go-build-$p.log" ] || rm -f "$out/go-build-$p.log"
 	done
 else
 	echo "skipped go: not installed"
@@ -88,11 +101,16 @@ for name in spawn post submit million ctx_switch timers; do
 		continue
 	fi
 	echo "== $name ${quick}"
+	stale=$(find "$root/lib" "$root/include" "$root"/bench/{bench,mq}.[ch] "$root/bench/$name.c" \
+		-name '*.[chS]' -newer "$exe" 2>/dev/null | head -3)
+	[ -z "$stale" ] || echo "   warning: newer than $exe (rebuild?): ${stale//$'\n'/ }"
 	start=$(date +%s%N)
 	timeout --kill-after=10 "$limit" "$exe" --json $quick >"$out/$name.jsonl" 2>"$out/$name.log"
 	rc=$?
 	ms=$((($(date +%s%N) - start) / 1000000))
-	sed 's/^/   /' "$out/$name.log"
+	# The log holds every repetition (the human tables); show only the notes here.
+	grep -E '^bench_|rror|anitizer|^rotor' "$out/$name.log" | sed 's/^/   /'
+	echo "   every repetition: $out/$name.log"
 	grep '^{' "$out/$name.jsonl" >>"$results"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		echo "   $name: TIMED OUT after ${limit}s (partial output kept in $out/$name.log)"

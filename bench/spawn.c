@@ -14,117 +14,117 @@
 #define BATCH 100
 
 struct spawn_run {
-        long n;
-        int batch; /* 1: spawn and join one at a time; else spawn `batch`, join them all */
-        double wall_ns_op;
-        double cpu_ns_op;
-        int err;
+	long n;
+	int batch; /* 1: spawn and join one at a time; else spawn `batch`, join them all */
+	double wall_ns_op;
+	double cpu_ns_op;
+	int err;
 };
 
 static void *return_at_once(void *arg)
 {
-        return arg;
+	return arg;
 }
 
 static int spawn_and_join(long n, int batch)
 {
-        struct rotor_task *t[BATCH];
+	struct rotor_task *t[BATCH];
 
-        for (long i = 0; i < n; i += batch) {
-                for (int j = 0; j < batch; j++) {
-                        int rc = rotor_spawn(return_at_once, NULL, &t[j]);
-                        if (rc < 0)
-                                return rc;
-                }
-                for (int j = 0; j < batch; j++) {
-                        int rc = rotor_join(t[j], NULL);
-                        if (rc < 0)
-                                return rc;
-                }
-        }
-        return 0;
+	for (long i = 0; i < n; i += batch) {
+		for (int j = 0; j < batch; j++) {
+			int rc = rotor_spawn(return_at_once, NULL, &t[j]);
+			if (rc < 0)
+				return rc;
+		}
+		for (int j = 0; j < batch; j++) {
+			int rc = rotor_join(t[j], NULL);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
 }
 
 static void *measure_spawn(void *arg)
 {
-        struct spawn_run *r = arg;
+	struct spawn_run *r = arg;
 
-        /* Warm the stack pool and the task allocator. */
-        r->err = spawn_and_join(BATCH * 10, r->batch);
-        if (r->err < 0)
-                return NULL;
-        int64_t t0 = bench_now(), c0 = bench_cpu();
-        r->err = spawn_and_join(r->n, r->batch);
-        int64_t t1 = bench_now(), c1 = bench_cpu();
-        r->wall_ns_op = (double)(t1 - t0) / (double)r->n;
-        r->cpu_ns_op = (double)(c1 - c0) / (double)r->n;
-        return NULL;
+	/* Warm the stack pool and the task allocator. */
+	r->err = spawn_and_join(BATCH * 10, r->batch);
+	if (r->err < 0)
+		return NULL;
+	int64_t t0 = bench_now(), c0 = bench_cpu();
+	r->err = spawn_and_join(r->n, r->batch);
+	int64_t t1 = bench_now(), c1 = bench_cpu();
+	r->wall_ns_op = (double)(t1 - t0) / (double)r->n;
+	r->cpu_ns_op = (double)(c1 - c0) / (double)r->n;
+	return NULL;
 }
 
 static int run_rotor(long n, int batch, struct spawn_run *r)
 {
-        struct rotor_config cfg = {.workers = 1};
+	struct rotor_config cfg = {.workers = 1};
 
-        memset(r, 0, sizeof(*r));
-        r->n = n;
-        r->batch = batch;
-        int rc = rotor_run(&cfg, measure_spawn, r, NULL);
-        return rc < 0 ? rc : r->err;
+	memset(r, 0, sizeof(*r));
+	r->n = n;
+	r->batch = batch;
+	int rc = rotor_run(&cfg, measure_spawn, r, NULL);
+	return rc < 0 ? rc : r->err;
 }
 
 int main(int argc, char **argv)
 {
-        struct bench_ctx b;
-        struct bench_series one = {.impl = "rotor"}, one_cpu = {.impl = "rotor"};
-        struct bench_series bat = {.impl = "rotor"}, bat_cpu = {.impl = "rotor"};
-        struct bench_series gone = {.impl = "go-goroutine"}, gone_cpu = {.impl = "go-goroutine"};
-        struct bench_series gbat = {.impl = "go-goroutine"}, gbat_cpu = {.impl = "go-goroutine"};
-        char peer[4096], cmd[8192], out[4096];
+	struct bench_ctx b;
+	struct bench_series one = {.impl = "rotor"}, one_cpu = {.impl = "rotor"};
+	struct bench_series bat = {.impl = "rotor"}, bat_cpu = {.impl = "rotor"};
+	struct bench_series gone = {.impl = "go-goroutine"}, gone_cpu = {.impl = "go-goroutine"};
+	struct bench_series gbat = {.impl = "go-goroutine"}, gbat_cpu = {.impl = "go-goroutine"};
+	char peer[4096], cmd[8192], out[4096];
 
-        bench_init(&b, "spawn", "Spawn + run + join of tasks that return at once, one worker.", 5,
-                   3, argc, argv);
-        long n = b.quick ? 100000 : 1000000;
-        const char *go = bench_peer_path(&b, "spawn", peer, sizeof(peer));
+	bench_init(&b, "spawn", "Spawn + run + join of tasks that return at once, one worker.", 5,
+	           3, argc, argv);
+	long n = b.quick ? 100000 : 1000000;
+	const char *go = bench_peer_path(&b, "spawn", peer, sizeof(peer));
 
-        bench_note(&b, "spawn: %ld tasks per rep, %d reps, rotor workers=1, go GOMAXPROCS=1", n,
-                   b.reps);
-        if (!go)
-                bench_note(&b, "  go peer not found in %s (run.sh builds it): baseline skipped",
-                           b.peer_dir);
-        for (int rep = 0; rep < b.reps; rep++) {
-                struct spawn_run r;
-                int rc = run_rotor(n, 1, &r);
-                if (rc < 0) {
-                        bench_note(&b, "  rotor one-at-a-time failed: %s", strerror(-rc));
-                } else {
-                        bench_add(&one, r.wall_ns_op);
-                        bench_add(&one_cpu, r.cpu_ns_op);
-                }
-                rc = run_rotor(n, BATCH, &r);
-                if (rc < 0) {
-                        bench_note(&b, "  rotor batch failed: %s", strerror(-rc));
-                } else {
-                        bench_add(&bat, r.wall_ns_op);
-                        bench_add(&bat_cpu, r.cpu_ns_op);
-                }
-                if (!go)
-                        continue;
-                snprintf(cmd, sizeof(cmd), "GOMAXPROCS=1 '%s' -n %ld -batch %d", go, n, BATCH);
-                if (bench_run_peer(&b, cmd, out, sizeof(out)) == 0) {
-                        double v;
-                        if (bench_peer_value(out, "one_ns", &v) == 0)
-                                bench_add(&gone, v);
-                        if (bench_peer_value(out, "one_cpu_ns", &v) == 0)
-                                bench_add(&gone_cpu, v);
-                        if (bench_peer_value(out, "batch_ns", &v) == 0)
-                                bench_add(&gbat, v);
-                        if (bench_peer_value(out, "batch_cpu_ns", &v) == 0)
-                                bench_add(&gbat_cpu, v);
-                }
-        }
-        bench_report(&b, "spawn_join", "ns/op", &one, &gone);
-        bench_report(&b, "spawn_join_cpu", "ns/op", &one_cpu, &gone_cpu);
-        bench_report(&b, "spawn_batch100", "ns/op", &bat, &gbat);
-        bench_report(&b, "spawn_batch100_cpu", "ns/op", &bat_cpu, &gbat_cpu);
-        return one.n == b.reps && bat.n == b.reps ? 0 : 1;
+	bench_note(&b, "spawn: %ld tasks per rep, %d reps, rotor workers=1, go GOMAXPROCS=1", n,
+	           b.reps);
+	if (!go)
+		bench_note(&b, "  go peer not found in %s (run.sh builds it): baseline skipped",
+		           b.peer_dir);
+	for (int rep = 0; rep < b.reps; rep++) {
+		struct spawn_run r;
+		int rc = run_rotor(n, 1, &r);
+		if (rc < 0) {
+			bench_note(&b, "  rotor one-at-a-time failed: %s", strerror(-rc));
+		} else {
+			bench_add(&one, r.wall_ns_op);
+			bench_add(&one_cpu, r.cpu_ns_op);
+		}
+		rc = run_rotor(n, BATCH, &r);
+		if (rc < 0) {
+			bench_note(&b, "  rotor batch failed: %s", strerror(-rc));
+		} else {
+			bench_add(&bat, r.wall_ns_op);
+			bench_add(&bat_cpu, r.cpu_ns_op);
+		}
+		if (!go)
+			continue;
+		snprintf(cmd, sizeof(cmd), "GOMAXPROCS=1 '%s' -n %ld -batch %d", go, n, BATCH);
+		if (bench_run_peer(&b, cmd, out, sizeof(out)) == 0) {
+			double v;
+			if (bench_peer_value(out, "one_ns", &v) == 0)
+				bench_add(&gone, v);
+			if (bench_peer_value(out, "one_cpu_ns", &v) == 0)
+				bench_add(&gone_cpu, v);
+			if (bench_peer_value(out, "batch_ns", &v) == 0)
+				bench_add(&gbat, v);
+			if (bench_peer_value(out, "batch_cpu_ns", &v) == 0)
+				bench_add(&gbat_cpu, v);
+		}
+	}
+	bench_report(&b, "spawn_join", "ns/op", &one, &gone);
+	bench_report(&b, "spawn_join_cpu", "ns/op", &one_cpu, &gone_cpu);
+	bench_report(&b, "spawn_batch100", "ns/op", &bat, &gbat);
+	bench_report(&b, "spawn_batch100_cpu", "ns/op", &bat_cpu, &gbat_cpu);
+	return one.n == b.reps && bat.n == b.reps ? 0 : 1;
 }
