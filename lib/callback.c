@@ -55,10 +55,8 @@ static void cb_fire(struct rotor__timer *tm)
 void rotor__callbacks_drop(struct rotor__worker *w)
 {
 	/* At worker exit only timers of call_later callbacks can be left. */
-	struct rotor__timers *ts = &w->timers;
-	while (ts->len) {
-		struct rotor__timer *tm = ts->heap[ts->len - 1].t;
-		rotor__timer_disarm(ts, tm);
+	struct rotor__timer *tm;
+	while ((tm = rotor__timers_pop_any(&w->timers))) {
 		if (tm->fire == cb_fire)
 			free(rotor__container_of(tm, struct rotor_timer, tmr));
 	}

@@ -17,6 +17,11 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
+/* Linux 5.14: fault pages in without touching them. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 /* Linux 5.10: process_madvise(2). */
 #ifndef SYS_process_madvise
 #define SYS_process_madvise 440

@@ -41,6 +41,7 @@ struct rotor__stack_pool {
 	uint64_t in_use;
 	uint64_t total;
 	void (*entry)(void);
+	int pidfd; /* own pidfd for process_madvise: -1 not yet, -2 unavailable */
 };
 
 /* Round a requested stack size; -EINVAL below ROTOR_STACK_MIN. */

@@ -1,6 +1,7 @@
 /*
- * The timer heap. Index i's children are 2i+1 and 2i+2; each timer remembers its position
- * so that disarming (a cancelled sleep, a future resolved before its deadline) is O(log n).
+ * The timer list and heap. Heap index i's children are 2i+1 and 2i+2; each timer remembers
+ * its position so that disarming (a cancelled sleep, a future resolved before its
+ * deadline) is O(log n); in the list it is O(1).
  */
 #include "timer.h"
 
@@ -53,6 +54,8 @@ void rotor__timers_init(struct rotor__timers *ts)
 	ts->heap = NULL;
 	ts->len = ts->cap = 0;
 	ts->seq = 0;
+	ts->head = ts->tail = NULL;
+	ts->count = 0;
 }
 
 void rotor__timers_fini(struct rotor__timers *ts)
@@ -64,6 +67,21 @@ void rotor__timers_fini(struct rotor__timers *ts)
 int rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t deadline)
 {
 	ROTOR_ASSERT(!t->idx);
+	t->deadline = deadline;
+	t->seq = ts->seq++;
+	if (!ts->tail || deadline >= ts->tail->deadline) {
+		/* In order: the list keeps it sorted at no cost. */
+		t->idx = ROTOR__TIMER_IN_LIST;
+		t->next = NULL;
+		t->prev = ts->tail;
+		if (ts->tail)
+			ts->tail->next = t;
+		else
+			ts->head = t;
+		ts->tail = t;
+		ts->count++;
+		return 0;
+	}
 	if (ts->len == ts->cap) {
 		size_t cap = ts->cap ? ts->cap * 2 : 64;
 		struct rotor__heap_entry *h = realloc(ts->heap, cap * sizeof(*h));
@@ -72,10 +90,9 @@ int rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t d
 		ts->heap = h;
 		ts->cap = cap;
 	}
-	t->deadline = deadline;
-	t->seq = ts->seq++;
 	ts->heap[ts->len++] = (struct rotor__heap_entry){deadline, t};
 	sift_up(ts, ts->len - 1);
+	ts->count++;
 	return 0;
 }
 
@@ -83,6 +100,19 @@ void rotor__timer_disarm(struct rotor__timers *ts, struct rotor__timer *t)
 {
 	if (!t->idx)
 		return;
+	ts->count--;
+	if (t->idx == ROTOR__TIMER_IN_LIST) {
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			ts->head = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		else
+			ts->tail = t->prev;
+		t->idx = 0;
+		return;
+	}
 	size_t i = t->idx - 1;
 	t->idx = 0;
 	struct rotor__heap_entry last = ts->heap[--ts->len];
@@ -95,11 +125,25 @@ void rotor__timer_disarm(struct rotor__timers *ts, struct rotor__timer *t)
 		sift_down(ts, i);
 }
 
+/* The earlier of the two heads (ties: the one armed first). */
+static struct rotor__timer *earliest(const struct rotor__timers *ts)
+{
+	struct rotor__timer *h = ts->len ? ts->heap[0].t : NULL;
+	struct rotor__timer *l = ts->head;
+	if (!h)
+		return l;
+	if (!l)
+		return h;
+	if (h->deadline != l->deadline)
+		return h->deadline < l->deadline ? h : l;
+	return h->seq < l->seq ? h : l;
+}
+
 size_t rotor__timers_run(struct rotor__timers *ts, int64_t now)
 {
 	size_t n = 0;
-	while (ts->len && ts->heap[0].deadline <= now) {
-		struct rotor__timer *t = ts->heap[0].t;
+	struct rotor__timer *t;
+	while ((t = earliest(ts)) && t->deadline <= now) {
 		rotor__timer_disarm(ts, t);
 		t->fire(t);
 		n++;
@@ -107,12 +151,10 @@ size_t rotor__timers_run(struct rotor__timers *ts, int64_t now)
 	return n;
 }
 
-void rotor__timers_drain(struct rotor__timers *ts, void (*fn)(struct rotor__timer *t))
+struct rotor__timer *rotor__timers_pop_any(struct rotor__timers *ts)
 {
-	while (ts->len) {
-		struct rotor__timer *t = ts->heap[ts->len - 1].t;
-		ts->len--;
-		t->idx = 0;
-		fn(t);
-	}
+	struct rotor__timer *t = ts->tail ? ts->tail : ts->len ? ts->heap[ts->len - 1].t : NULL;
+	if (t)
+		rotor__timer_disarm(ts, t);
+	return t;
 }

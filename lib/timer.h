@@ -1,18 +1,25 @@
 /*
- * Per-worker timers: a binary min-heap of absolute deadlines in user space. The kernel only
- * ever holds the earliest one, as the timeout of the worker's wait. Equal deadlines fire in
- * the order they were armed.
+ * Per-worker timers in user space; the kernel only ever holds the earliest deadline, as the
+ * timeout of the worker's wait. Equal deadlines fire in the order they were armed.
+ *
+ * Two structures: a FIFO list for deadlines that arrive in non-decreasing order (the usual
+ * case: many tasks sleeping the same duration), O(1) to arm, fire and cancel; and a binary
+ * min-heap for the rest. The earliest timer is the earlier of the two heads.
  */
 #ifndef ROTOR_TIMER_H
 #define ROTOR_TIMER_H
 
 #include "internal.h"
 
+#define ROTOR__TIMER_IN_LIST UINT32_MAX
+
 struct rotor__timer {
 	int64_t deadline;
 	uint64_t seq;
-	uint32_t idx; /* position in the heap + 1; 0 when not armed */
+	uint32_t idx; /* 0: not armed; ROTOR__TIMER_IN_LIST; else heap position + 1 */
 	void (*fire)(struct rotor__timer *t);
+	struct rotor__timer *prev; /* in the FIFO list */
+	struct rotor__timer *next;
 };
 
 /* The deadline is copied into the heap entry so that sifting compares without chasing the
@@ -24,9 +31,12 @@ struct rotor__heap_entry {
 
 struct rotor__timers {
 	struct rotor__heap_entry *heap;
-	size_t len;
+	size_t len; /* in the heap */
 	size_t cap;
 	uint64_t seq;
+	struct rotor__timer *head; /* FIFO list, deadlines non-decreasing */
+	struct rotor__timer *tail;
+	size_t count; /* armed, both structures */
 };
 
 void rotor__timers_init(struct rotor__timers *ts);
@@ -41,11 +51,13 @@ static inline bool rotor__timer_armed(const struct rotor__timer *t)
 /* Earliest deadline, or ROTOR_FOREVER. */
 static inline int64_t rotor__timers_next(const struct rotor__timers *ts)
 {
-	return ts->len ? ts->heap[0].deadline : ROTOR_FOREVER;
+	int64_t h = ts->len ? ts->heap[0].deadline : ROTOR_FOREVER;
+	int64_t l = ts->head ? ts->head->deadline : ROTOR_FOREVER;
+	return h < l ? h : l;
 }
 /* Fire (disarm, then call) every timer due at now. Returns how many fired. */
 size_t rotor__timers_run(struct rotor__timers *ts, int64_t now);
-/* Disarm everything, handing each timer to fn. */
-void rotor__timers_drain(struct rotor__timers *ts, void (*fn)(struct rotor__timer *t));
+/* Disarm and return any armed timer, or NULL (teardown). */
+struct rotor__timer *rotor__timers_pop_any(struct rotor__timers *ts);
 
 #endif

@@ -192,7 +192,7 @@ void rotor__worker_loop(struct rotor__worker *w)
 	while (!w->exit) {
 		run_ready(w);
 		int64_t now = 0;
-		if (w->timers.len) {
+		if (w->timers.count) {
 			now = rotor_now();
 			rotor__timers_run(&w->timers, now);
 		}
