@@ -386,6 +386,11 @@ int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
 
 int rotor_join(struct rotor_task *t, void **result)
 {
+	return rotor_join_until(t, ROTOR_FOREVER, result);
+}
+
+int rotor_join_until(struct rotor_task *t, int64_t deadline, void **result)
+{
 	struct rotor__worker *w = rotor__worker_self();
 	if (!w || !w->current)
 		return -EPERM;
@@ -400,7 +405,7 @@ int rotor_join(struct rotor_task *t, void **result)
 	bool local = t->item.worker == (uint32_t)w->id;
 	int r = local && t->state == ROTOR__T_DONE
 	            ? 0
-	            : rotor__event_wait_task(&t->done, ROTOR_FOREVER, local);
+	            : rotor__event_wait_task(&t->done, deadline, local);
 	if (r < 0) {
 		atomic_store(&t->handle, ROTOR__H_HELD);
 		return r;
