@@ -337,8 +337,7 @@ ROTOR_API int rotor_cond_init(struct rotor_cond *c);
  * returns, whatever the result. Returns 0, -ECANCELED, -ETIMEDOUT (_until), -EPERM (off a
  * task, or m not held by the caller). Thread: task. Suspends: yes. */
 ROTOR_API int rotor_cond_wait(struct rotor_cond *c, struct rotor_mutex *m);
-ROTOR_API int rotor_cond_wait_until(struct rotor_cond *c, struct rotor_mutex *m,
-				    int64_t deadline);
+ROTOR_API int rotor_cond_wait_until(struct rotor_cond *c, struct rotor_mutex *m, int64_t deadline);
 /* rotor_cond_signal / _broadcast - wake one / every waiter. Returns 0.
  * Thread: any. Suspends: no. */
 ROTOR_API int rotor_cond_signal(struct rotor_cond *c);
@@ -395,7 +394,41 @@ ROTOR_API int rotor_join_until(struct rotor_task *t, int64_t deadline, void **re
  * -ETIMEDOUT). Thread: worker task. Suspends: yes.
  */
 ROTOR_API int rotor_gather(struct rotor_task **tasks, size_t n, int64_t deadline, void **results,
-			   int *errs);
+                           int *errs);
+
+/* ---- Channels ---------------------------------------------------------------------------- */
+
+/*
+ * A bounded multi-producer multi-consumer channel of pointers, usable from tasks on any
+ * worker (and, with the try-forms, from any thread). capacity 0 makes a rendezvous channel
+ * (a send completes when a receiver takes the value). FIFO for values and for waiters.
+ * After rotor_chan_close, senders get -EPIPE; receivers drain what is buffered, then get
+ * -EPIPE (end of channel).
+ */
+struct rotor_chan;
+
+/* rotor_chan_create - Returns 0 or -ENOMEM, -EINVAL (capacity > 2^31). Thread: any. */
+ROTOR_API int rotor_chan_create(size_t capacity, struct rotor_chan **out);
+/* rotor_chan_destroy - free it. Returns 0, or -EBUSY while a task waits on it.
+ * Thread: any. */
+ROTOR_API int rotor_chan_destroy(struct rotor_chan *ch);
+/* rotor_chan_send - send v, waiting while the channel is full. Returns 0, -EPIPE (closed,
+ * v not delivered), -ECANCELED, -ETIMEDOUT (_until), -EPERM off a task.
+ * Thread: task. Suspends: yes. */
+ROTOR_API int rotor_chan_send(struct rotor_chan *ch, void *v);
+ROTOR_API int rotor_chan_send_until(struct rotor_chan *ch, void *v, int64_t deadline);
+/* rotor_chan_try_send - 0, -EAGAIN (full), -EPIPE. Thread: any. Suspends: no. */
+ROTOR_API int rotor_chan_try_send(struct rotor_chan *ch, void *v);
+/* rotor_chan_recv - receive into *v, waiting while empty. Returns 0, -EPIPE (closed and
+ * drained), -ECANCELED, -ETIMEDOUT (_until), -EPERM off a task. Thread: task. Suspends: yes. */
+ROTOR_API int rotor_chan_recv(struct rotor_chan *ch, void **v);
+ROTOR_API int rotor_chan_recv_until(struct rotor_chan *ch, void **v, int64_t deadline);
+/* rotor_chan_try_recv - 0, -EAGAIN (empty), -EPIPE (closed and drained).
+ * Thread: any. Suspends: no. */
+ROTOR_API int rotor_chan_try_recv(struct rotor_chan *ch, void **v);
+/* rotor_chan_close - close: waiting senders and receivers get -EPIPE. Returns 0, or
+ * -EALREADY if it was closed. Thread: any. Suspends: no. */
+ROTOR_API int rotor_chan_close(struct rotor_chan *ch);
 
 /* ---- Stats --------------------------------------------------------------------------- */
 

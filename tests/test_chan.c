@@ -1,0 +1,249 @@
+/*
+ * Channels: FIFO order, hand-over to waiting receivers, rendezvous, millions of messages
+ * between producers and consumers on different workers with nothing lost or duplicated,
+ * close and drain, deadlines, cancellation, try-forms from a foreign thread, misuse.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <rotor.h>
+
+#define MS 1000000LL
+
+static atomic_int failures;
+static atomic_int first_fail_line;
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			atomic_fetch_add(&failures, 1);                                            \
+			int z = 0;                                                                 \
+			atomic_compare_exchange_strong(&first_fail_line, &z, __LINE__);            \
+		}                                                                                  \
+	} while (0)
+
+static void run(int workers, rotor_fn fn, void *arg)
+{
+	atomic_store(&failures, 0);
+	atomic_store(&first_fail_line, 0);
+	struct rotor_config cfg = {.workers = (unsigned)workers};
+	cr_assert_eq(rotor_run(&cfg, fn, arg, NULL), 0);
+	cr_assert_eq(atomic_load(&failures), 0, "%d failed checks, first at line %d",
+	             atomic_load(&failures), atomic_load(&first_fail_line));
+}
+
+static struct rotor_task *spawn_on(int worker, rotor_fn fn, void *arg)
+{
+	struct rotor_task_attr a = {.worker = worker};
+	struct rotor_task *t = NULL;
+	CHECK(rotor_spawn_attr(&a, fn, arg, &t) == 0);
+	return t;
+}
+
+static struct rotor_chan *ch;
+
+static void *fifo_main(void *arg)
+{
+	CHECK(rotor_chan_create(8, &ch) == 0);
+	for (intptr_t i = 0; i < 8; i++)
+		CHECK(rotor_chan_send(ch, (void *)i) == 0);
+	CHECK(rotor_chan_try_send(ch, (void *)99) == -EAGAIN);
+	CHECK(rotor_chan_send_until(ch, (void *)99, rotor_now() + 2 * MS) == -ETIMEDOUT);
+	for (intptr_t i = 0; i < 8; i++) {
+		void *v = NULL;
+		CHECK(rotor_chan_recv(ch, &v) == 0 && (intptr_t)v == i);
+	}
+	void *v;
+	CHECK(rotor_chan_try_recv(ch, &v) == -EAGAIN);
+	int64_t t0 = rotor_now();
+	CHECK(rotor_chan_recv_until(ch, &v, t0 + 3 * MS) == -ETIMEDOUT);
+	CHECK(rotor_now() - t0 >= 3 * MS);
+	CHECK(rotor_chan_destroy(ch) == 0);
+	return arg;
+}
+
+Test(chan, fifo_order_and_deadlines_on_one_worker, .timeout = 10)
+{
+	run(1, fifo_main, NULL);
+}
+
+/* ---- many producers and consumers across workers ---- */
+
+enum { PRODUCERS = 4, CONSUMERS = 4, PER_PRODUCER = 250000 };
+static unsigned char *seen;
+static atomic_long received, dupes;
+
+static void *produce(void *arg)
+{
+	intptr_t base = (intptr_t)arg * PER_PRODUCER;
+	for (intptr_t i = 0; i < PER_PRODUCER; i++)
+		CHECK(rotor_chan_send(ch, (void *)(base + i + 1)) == 0);
+	return NULL;
+}
+
+static void *consume(void *arg)
+{
+	void *v;
+	int r;
+	while ((r = rotor_chan_recv(ch, &v)) == 0) {
+		intptr_t i = (intptr_t)v - 1;
+		if (i < 0 || i >= PRODUCERS * PER_PRODUCER ||
+		    __atomic_exchange_n(&seen[i], 1, __ATOMIC_RELAXED))
+			atomic_fetch_add(&dupes, 1);
+		atomic_fetch_add_explicit(&received, 1, memory_order_relaxed);
+	}
+	CHECK(r == -EPIPE);
+	return arg;
+}
+
+static void *mpmc_main(void *arg)
+{
+	size_t cap = (size_t)(intptr_t)arg;
+	CHECK(rotor_chan_create(cap, &ch) == 0);
+	atomic_store(&received, 0);
+	atomic_store(&dupes, 0);
+	struct rotor_task *p[PRODUCERS], *c[CONSUMERS];
+	for (int i = 0; i < CONSUMERS; i++)
+		c[i] = spawn_on(i % 2, consume, NULL);
+	for (int i = 0; i < PRODUCERS; i++)
+		p[i] = spawn_on((i + 1) % 2, produce, (void *)(intptr_t)i);
+	CHECK(rotor_gather(p, PRODUCERS, ROTOR_FOREVER, NULL, NULL) == 0);
+	CHECK(rotor_chan_close(ch) == 0);
+	CHECK(rotor_chan_close(ch) == -EALREADY);
+	CHECK(rotor_gather(c, CONSUMERS, ROTOR_FOREVER, NULL, NULL) == 0);
+	CHECK(rotor_chan_destroy(ch) == 0);
+	return NULL;
+}
+
+Test(chan, a_million_messages_across_workers_none_lost_or_duplicated, .timeout = 120)
+{
+	static const size_t caps[] = {64, 1, 0};
+	for (size_t k = 0; k < 3; k++) {
+		seen = calloc(PRODUCERS * PER_PRODUCER, 1);
+		run(2, mpmc_main, (void *)(intptr_t)caps[k]);
+		cr_assert_eq(atomic_load(&received), PRODUCERS * PER_PRODUCER,
+		             "capacity %zu: %ld received", caps[k], atomic_load(&received));
+		cr_assert_eq(atomic_load(&dupes), 0, "capacity %zu: %ld duplicates", caps[k],
+		             atomic_load(&dupes));
+		for (long i = 0; i < PRODUCERS * PER_PRODUCER; i++)
+			cr_assert(seen[i], "capacity %zu: message %ld lost", caps[k], i);
+		free(seen);
+	}
+}
+
+/* ---- close, drain, blocked senders ---- */
+
+static atomic_int blocked_send_rc;
+
+static void *blocked_sender(void *arg)
+{
+	atomic_store(&blocked_send_rc, rotor_chan_send(ch, arg));
+	return NULL;
+}
+
+static void *close_main(void *arg)
+{
+	CHECK(rotor_chan_create(2, &ch) == 0);
+	CHECK(rotor_chan_send(ch, (void *)1) == 0);
+	CHECK(rotor_chan_send(ch, (void *)2) == 0);
+	struct rotor_task *s = spawn_on(1, blocked_sender, (void *)3);
+	rotor_sleep(5 * MS);
+	CHECK(rotor_chan_destroy(ch) == -EBUSY);
+	CHECK(rotor_chan_close(ch) == 0);
+	CHECK(rotor_join(s, NULL) == 0);
+	CHECK(atomic_load(&blocked_send_rc) == -EPIPE);
+	CHECK(rotor_chan_send(ch, (void *)4) == -EPIPE);
+	CHECK(rotor_chan_try_send(ch, (void *)4) == -EPIPE);
+	void *v = NULL;
+	CHECK(rotor_chan_recv(ch, &v) == 0 && v == (void *)1);
+	CHECK(rotor_chan_try_recv(ch, &v) == 0 && v == (void *)2);
+	CHECK(rotor_chan_recv(ch, &v) == -EPIPE);
+	CHECK(rotor_chan_try_recv(ch, &v) == -EPIPE);
+	CHECK(rotor_chan_destroy(ch) == 0);
+	return arg;
+}
+
+Test(chan, close_wakes_senders_and_receivers_drain_then_end, .timeout = 10)
+{
+	run(2, close_main, NULL);
+}
+
+/* ---- rendezvous, cancellation ---- */
+
+static atomic_int cancelled_recv_rc;
+
+static void *receiver_cancelled(void *arg)
+{
+	void *v;
+	atomic_store(&cancelled_recv_rc, rotor_chan_recv(ch, &v));
+	return arg;
+}
+
+static void *rendezvous_main(void *arg)
+{
+	CHECK(rotor_chan_create(0, &ch) == 0);
+	CHECK(rotor_chan_try_send(ch, (void *)1) == -EAGAIN); /* nobody receiving */
+	struct rotor_task *r = spawn_on(1, receiver_cancelled, NULL);
+	rotor_sleep(5 * MS);
+	CHECK(rotor_cancel(r) == 0);
+	CHECK(rotor_join(r, NULL) == -ECANCELED);
+	CHECK(atomic_load(&cancelled_recv_rc) == -ECANCELED);
+	/* The cancelled receiver left no trace: a send still finds nobody. */
+	CHECK(rotor_chan_try_send(ch, (void *)1) == -EAGAIN);
+	CHECK(rotor_chan_destroy(ch) == 0);
+	return arg;
+}
+
+Test(chan, rendezvous_and_cancelled_receiver, .timeout = 10)
+{
+	run(2, rendezvous_main, NULL);
+}
+
+static void *foreign_sender(void *arg)
+{
+	for (intptr_t i = 1; i <= 1000;) {
+		int r = rotor_chan_try_send(ch, (void *)i);
+		if (r == 0)
+			i++;
+		else if (r != -EAGAIN)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void *foreign_main(void *arg)
+{
+	CHECK(rotor_chan_create(16, &ch) == 0);
+	pthread_t th;
+	pthread_create(&th, NULL, foreign_sender, NULL);
+	for (intptr_t i = 1; i <= 1000; i++) {
+		void *v = NULL;
+		CHECK(rotor_chan_recv(ch, &v) == 0 && (intptr_t)v == i);
+	}
+	void *tr;
+	pthread_join(th, &tr);
+	CHECK(tr == NULL);
+	CHECK(rotor_chan_destroy(ch) == 0);
+	return arg;
+}
+
+Test(chan, a_foreign_thread_feeds_a_task, .timeout = 20)
+{
+	run(2, foreign_main, NULL);
+}
+
+Test(chan, misuse, .timeout = 10)
+{
+	struct rotor_chan *c;
+	void *v;
+	cr_assert_eq(rotor_chan_create((size_t)1 << 40, &c), -EINVAL);
+	cr_assert_eq(rotor_chan_create(4, &c), 0);
+	cr_assert_eq(rotor_chan_send(c, NULL), -EPERM);
+	cr_assert_eq(rotor_chan_recv(c, &v), -EPERM);
+	cr_assert_eq(rotor_chan_try_recv(c, NULL), -EINVAL);
+	cr_assert_eq(rotor_chan_destroy(c), 0);
+}
