@@ -55,19 +55,23 @@ typedef void (*rotor_callback_fn)(void *arg);
 #define ROTOR_NO_GUARD_MADVISE (1u << 4) /* stack guards by mprotect, not MADV_GUARD_INSTALL */
 #define ROTOR_NO_COOP_TASKRUN  (1u << 5) /* ring without IORING_SETUP_COOP_TASKRUN */
 #define ROTOR_NO_SPIN          (1u << 6) /* never spin before sleeping */
+#define ROTOR_NO_STALL_CHECK   (1u << 7) /* no stall detector */
 
 /* All zero means defaults. The environment variable ROTOR_DISABLE (a comma-separated list
  * of pin, defer_taskrun, single_issuer, ringless_msg, guard_madvise, coop_taskrun, spin) adds
  * flags to every runtime the process creates. */
 struct rotor_config {
-	unsigned workers;      /* 0: one per online CPU */
-	size_t stack_size;     /* bytes per coroutine stack; 0: 64 KiB; min ROTOR_STACK_MIN */
-	unsigned sq_entries;   /* submission queue size per worker; 0: 256 */
-	unsigned cq_entries;   /* completion queue size; 0: 4 x sq_entries */
-	unsigned msg_inflight; /* MSG_RING messages in flight per (sender, target); 0: 64 */
-	unsigned flags;        /* ROTOR_NO_* */
-	unsigned spin_us;      /* poll this long before sleeping (idle worker, thread waiting
-	                          on a future); 0: 20 us; ROTOR_NO_SPIN: never */
+	unsigned workers;         /* 0: one per CPU this process may run on (affinity mask) */
+	size_t stack_size;        /* bytes per coroutine stack; 0: 64 KiB; min ROTOR_STACK_MIN */
+	unsigned sq_entries;      /* submission queue size per worker; 0: 256 */
+	unsigned cq_entries;      /* completion queue size; 0: 4 x sq_entries */
+	unsigned msg_inflight;    /* MSG_RING messages in flight per (sender, target); 0: 64 */
+	unsigned flags;           /* ROTOR_NO_* */
+	unsigned spin_us;         /* poll this long before sleeping (idle worker, thread waiting
+	                             on a future); 0: 20 us; ROTOR_NO_SPIN: never */
+	unsigned offload_threads; /* threads of the rotor_offload pool; 0: 2 */
+	unsigned stall_ms;        /* report a task holding its worker this long; 0: 100 ms;
+	                             ROTOR_NO_STALL_CHECK: never */
 };
 
 #define ROTOR_STACK_MIN (16 * 1024)
@@ -429,6 +433,47 @@ ROTOR_API int rotor_chan_try_recv(struct rotor_chan *ch, void **v);
 /* rotor_chan_close - close: waiting senders and receivers get -EPIPE. Returns 0, or
  * -EALREADY if it was closed. Thread: any. Suspends: no. */
 ROTOR_API int rotor_chan_close(struct rotor_chan *ch);
+
+/* ---- Offload pool ------------------------------------------------------------------------ */
+
+/*
+ * rotor_offload - asyncio's run_in_executor: run fn(arg), which may block, on the runtime's
+ * pool of plain threads; the calling task suspends (its worker keeps running other tasks)
+ * and resumes, through its worker's ring, with *result (may be NULL) = fn's return. The
+ * pool starts on first use with cfg.offload_threads threads (0: 2) and a queue of
+ * 64 x threads jobs; a task that finds it full waits for room. A blocking call cannot be
+ * interrupted: a task cancelled meanwhile still waits for fn to return, then gets
+ * -ECANCELED (with *result set). Returns 0, -ECANCELED, -ENOMEM, -EAGAIN (threads could not
+ * start), -EPERM off a task, -ESHUTDOWN (runtime stopping). Thread: task. Suspends: yes.
+ */
+ROTOR_API int rotor_offload(rotor_fn fn, void *arg, void **result);
+
+/* ---- Task-local and worker-local storage ------------------------------------------------ */
+
+/*
+ * Keys name a slot in every task (the seeds' contextvars) and in every worker (the seed-003
+ * per-loop shared object). At most ROTOR_KEYS_MAX keys per process; keys are never freed.
+ */
+#define ROTOR_KEYS_MAX 64
+
+/* rotor_key_create - a new key; destructor (may be NULL) runs on each non-NULL value when
+ * its task ends or its worker exits. Returns the key (>= 0) or -EAGAIN (all keys used).
+ * Thread: any. */
+ROTOR_API int rotor_key_create(void (*destructor)(void *value));
+/* rotor_task_set - set the calling task's value for key (the old value is not destroyed).
+ * Returns 0, -EINVAL (bad key), -ENOMEM, -EPERM off a task. Thread: task. Suspends: no. */
+ROTOR_API int rotor_task_set(int key, void *value);
+/* rotor_task_get - the calling task's value for key, NULL if unset, off a task, or a bad
+ * key. A new task starts with every value unset. Thread: task. Suspends: no. */
+ROTOR_API void *rotor_task_get(int key);
+/*
+ * rotor_worker_local - the calling worker's object for key, created on first use by
+ * create(arg) on that worker (the same object for every task there). *out receives it.
+ * Returns 0, -EINVAL (bad key, create NULL), -ENOMEM (create returned NULL), -EPERM off a
+ * worker. The key's destructor runs on it when the worker exits. Thread: worker.
+ * Suspends: no (create must not suspend).
+ */
+ROTOR_API int rotor_worker_local(int key, void *(*create)(void *arg), void *arg, void **out);
 
 /* ---- Stats --------------------------------------------------------------------------- */
 

@@ -22,6 +22,30 @@
 void rotor__msg_probe(struct rotor_runtime *rt);
 void rotor__msg_fini(struct rotor_runtime *rt);
 
+/* The list a debugger starts from: linked once a runtime is allocated, unlinked before it is
+ * freed. Nothing in the library reads it. */
+struct rotor_runtime *rotor__runtimes;
+static pthread_mutex_t runtimes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void registry_link(struct rotor_runtime *rt)
+{
+	pthread_mutex_lock(&runtimes_lock);
+	rt->dbg_next = rotor__runtimes;
+	rotor__runtimes = rt;
+	pthread_mutex_unlock(&runtimes_lock);
+}
+
+static void registry_unlink(struct rotor_runtime *rt)
+{
+	pthread_mutex_lock(&runtimes_lock);
+	for (struct rotor_runtime **p = &rotor__runtimes; *p; p = &(*p)->dbg_next)
+		if (*p == rt) {
+			*p = rt->dbg_next;
+			break;
+		}
+	pthread_mutex_unlock(&runtimes_lock);
+}
+
 __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, ...)
 {
 	va_list ap;
@@ -39,7 +63,7 @@ __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, .
 
 #define ROTOR__KNOWN_FLAGS                                                                         \
 	(ROTOR_NO_PIN | ROTOR_NO_DEFER_TASKRUN | ROTOR_NO_SINGLE_ISSUER | ROTOR_NO_RINGLESS_MSG |  \
-	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN | ROTOR_NO_SPIN)
+	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN | ROTOR_NO_SPIN | ROTOR_NO_STALL_CHECK)
 
 unsigned rotor__env_flags(void)
 {
@@ -69,6 +93,7 @@ unsigned rotor__env_flags(void)
 
 static void rt_free(struct rotor_runtime *rt)
 {
+	registry_unlink(rt);
 	for (int i = 0; rt->w && i < rt->n; i++) {
 		struct rotor__worker *w = rt->w[i];
 		if (!w)
@@ -126,8 +151,12 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 		c.spin_us = 20;
 	if (c.flags & ROTOR_NO_SPIN)
 		c.spin_us = 0;
-	if (c.spin_us > 1000000)
+	if (c.spin_us > 1000000 || c.offload_threads > 1024)
 		return -EINVAL;
+	if (!c.offload_threads)
+		c.offload_threads = 2;
+	if (!c.stall_ms)
+		c.stall_ms = 100;
 
 	struct rotor_runtime *rt = calloc(1, sizeof(*rt));
 	if (!rt)
@@ -168,6 +197,7 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 			rotor__queue_init(&w->tcache.give_back[j]);
 		}
 	}
+	registry_link(rt);
 	*out = rt;
 	return 0;
 nomem:
@@ -259,6 +289,8 @@ static void rt_join(struct rotor_runtime *rt)
 {
 	for (int i = rt->caller_w0 ? 1 : 0; i < rt->n; i++)
 		pthread_join(rt->w[i]->thread, NULL);
+	/* No task is left to wait for a job, so the pool is idle. */
+	rotor__offload_fini(rt);
 	/* Non-worker posters may still be leaving post_foreign(). */
 	while (atomic_load(&rt->foreign_active))
 		sched_yield();

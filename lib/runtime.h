@@ -39,11 +39,19 @@ struct rotor_runtime {
 	struct rotor__queue foreign_free;
 	void *task_chunks;
 
+	struct rotor__offload *offload; /* started on first rotor_offload, under lock */
+
 	int *cpus;
 	int ncpus;
 	_Atomic unsigned rr;
 	void *main_result;
+	struct rotor_runtime *dbg_next; /* the rotor__runtimes list */
 };
+
+/* Every runtime between create and destroy, for debuggers (tools/rotor-gdb.py). */
+extern struct rotor_runtime *rotor__runtimes;
+
+void rotor__offload_fini(struct rotor_runtime *rt);
 
 /* Begin stopping (idempotent). Thread: any. */
 void rotor__runtime_request_stop(struct rotor_runtime *rt);

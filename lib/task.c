@@ -6,6 +6,7 @@
 #include "task.h"
 #include "runtime.h"
 #include "worker.h"
+#include "probes.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -119,6 +120,7 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 	t->err = 0;
 	t->cancel_hook = NULL;
 	t->wait_obj = NULL;
+	t->locals = NULL;
 	t->tmr.idx = 0;
 	t->id = id;
 	t->future = NULL;
@@ -239,6 +241,7 @@ static void retire(struct rotor__worker *w, struct rotor_task *t)
 /* Publish the end of a task: result for the future, then wake the joiner. */
 static void complete(struct rotor_task *t, int err)
 {
+	rotor__task_locals_destroy(t);
 	t->err = err;
 	if (t->future)
 		rotor__future_resolve_task(t->future, t, err);
@@ -289,6 +292,7 @@ void rotor__task_slot_entry(void)
 		struct rotor_task *t = w->current;
 		t->flags |= ROTOR__TF_RAN;
 		t->result = t->fn(t->arg);
+		ROTOR_PROBE(task_exit, w->id, t, t->id);
 		complete(t, (t->flags & ROTOR__TF_CANCELLED) ? -ECANCELED : 0);
 		t->state = ROTOR__T_DONE;
 		/* The scheduler recycles this slot; when it is handed out again, execution
@@ -324,6 +328,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 		atomic_store_explicit(&t->name_state, 2, memory_order_relaxed);
 	}
 	t->future = fut;
+	ROTOR_PROBE(task_spawn, worker, t, t->id, fn, name);
 	atomic_store_explicit(&t->refs, 1u + (out != NULL) + (fut != NULL), memory_order_relaxed);
 	atomic_store_explicit(&t->handle, out ? ROTOR__H_HELD : ROTOR__H_NONE,
 	                      memory_order_relaxed);

@@ -90,6 +90,7 @@ struct rotor_task {
 	struct rotor_task *live_prev;
 	struct rotor_task *live_next;
 	uint32_t home; /* worker whose cache this struct returns to; UINT32_MAX: non-worker */
+	void **locals; /* task-local values, allocated on first set */
 	uint64_t id;
 	_Atomic uint32_t name_state; /* 0: default not formatted, 1: being formatted, 2: set */
 	char name[32];
@@ -126,6 +127,9 @@ struct rotor__cancel_req {
 
 /* Cancel t from any thread; the caller holds a reference. */
 int rotor__task_cancel_any(struct rotor_task *t);
+
+/* ---- local.c ---- */
+void rotor__task_locals_destroy(struct rotor_task *t);
 
 /* ---- future.c ---- */
 void rotor__future_resolve_task(struct rotor_future *f, struct rotor_task *t, int err);

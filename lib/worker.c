@@ -16,6 +16,7 @@
 #include "worker.h"
 #include "runtime.h"
 #include "task.h"
+#include "probes.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -86,6 +87,7 @@ fail:
 
 void rotor__worker_fini(struct rotor__worker *w)
 {
+	rotor__worker_locals_destroy(w);
 	rotor__callbacks_drop(w);
 	rotor__ring_fini(w);
 	rotor__stack_pool_fini(&w->stacks);
@@ -100,6 +102,7 @@ void rotor__worker_fini(struct rotor__worker *w)
 
 void rotor__switch_to_task(struct rotor__worker *w, struct rotor__slot *s)
 {
+	ROTOR_PROBE(switch_in, w->id, w->current, w->current->id);
 #ifdef ROTOR_ASAN
 	__sanitizer_start_switch_fiber(&sched_fake, s->lo, w->stacks.stack_size);
 #endif
@@ -115,6 +118,7 @@ void rotor__switch_to_task(struct rotor__worker *w, struct rotor__slot *s)
 /* From a task's stack back to the scheduler; returns when the slot is resumed. */
 void rotor__switch_to_sched(struct rotor__worker *w, struct rotor__slot *s)
 {
+	ROTOR_PROBE(switch_out, w->id, w->current, w->current->id);
 #ifdef ROTOR_ASAN
 	__sanitizer_start_switch_fiber(&s->asan_fake, sched_bottom, sched_size);
 #endif

@@ -87,6 +87,7 @@ struct rotor__worker {
 	uint64_t sent;
 	uint64_t recv;
 
+	void **locals; /* worker-local values (local.c) */
 	struct rotor_worker_stats stats; /* shared: written relaxed, read by anyone */
 	void *altstack;
 };
@@ -125,6 +126,8 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it);
 
 /* Give task structs freed here back to their home workers (one CAS per home). */
 void rotor__task_give_back(struct rotor__worker *w);
+
+void rotor__worker_locals_destroy(struct rotor__worker *w);
 
 /* ---- ring.c ---- */
 int rotor__ring_init(struct rotor__worker *w);

@@ -1,0 +1,143 @@
+/*
+ * The offload pool (run_in_executor): plain threads that run blocking calls for tasks. A
+ * job record lives on the waiting task's stack; the task is suspended without a cancel
+ * hook, so the record stays valid until the pool thread has written the result and woken
+ * the task through its worker's ring (the non-worker post path: inbox + doorbell). Room in
+ * the queue is a coroutine semaphore, so a task that finds it full waits, not its worker.
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct job {
+	struct job *next;
+	rotor_fn fn;
+	void *arg;
+	void *result;
+	struct rotor_task *task;
+};
+
+struct rotor__offload {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *head;
+	struct job **tail;
+	bool stop;
+	unsigned nthreads;
+	pthread_t *threads;
+	struct rotor_sem room;
+};
+
+static void *pool_main(void *arg)
+{
+	struct rotor__offload *p = arg;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->head && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (!p->head)
+			break;
+		struct job *j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = &p->head;
+		pthread_mutex_unlock(&p->lock);
+		rotor_sem_release(&p->room);
+		j->result = j->fn(j->arg);
+		/* Last touch of j: after the wake the task may return and its stack move on. */
+		rotor__task_wake(j->task, 0);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static void pool_free(struct rotor__offload *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p->threads);
+	free(p);
+}
+
+static int pool_create(struct rotor_runtime *rt, struct rotor__offload **out)
+{
+	struct rotor__offload *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	unsigned n = rt->cfg.offload_threads;
+	p->threads = calloc(n, sizeof(pthread_t));
+	if (!p->threads) {
+		free(p);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->tail = &p->head;
+	rotor_sem_init(&p->room, 64 * n);
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0)
+			break;
+		char name[16];
+		snprintf(name, sizeof(name), "rotor/off%u", i % 1000);
+		pthread_setname_np(p->threads[i], name);
+		p->nthreads++;
+	}
+	if (!p->nthreads) {
+		pool_free(p);
+		return -EAGAIN;
+	}
+	*out = p;
+	return 0;
+}
+
+void rotor__offload_fini(struct rotor_runtime *rt)
+{
+	if (rt->offload)
+		pool_free(rt->offload);
+	rt->offload = NULL;
+}
+
+int rotor_offload(rotor_fn fn, void *arg, void **result)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = w ? w->current : NULL;
+	if (!t)
+		return -EPERM;
+	if (!fn)
+		return -EINVAL;
+	if (t->flags & ROTOR__TF_CANCELLED)
+		return -ECANCELED;
+	struct rotor_runtime *rt = w->rt;
+	if (atomic_load(&rt->state) != ROTOR_RUNNING)
+		return -ESHUTDOWN;
+	pthread_mutex_lock(&rt->lock);
+	int r = rt->offload ? 0 : pool_create(rt, &rt->offload);
+	struct rotor__offload *p = rt->offload;
+	pthread_mutex_unlock(&rt->lock);
+	if (r < 0)
+		return r;
+	r = rotor_sem_acquire(&p->room);
+	if (r < 0)
+		return r;
+	struct job j = {.fn = fn, .arg = arg, .task = t};
+	pthread_mutex_lock(&p->lock);
+	*p->tail = &j;
+	p->tail = &j.next;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	/* No cancel hook: the job record must outlive the blocking call. */
+	rotor__suspend(w);
+	if (result)
+		*result = j.result;
+	return (t->flags & ROTOR__TF_CANCELLED) ? -ECANCELED : 0;
+}
