@@ -492,6 +492,8 @@ struct rotor_worker_stats {
 	uint64_t cq_overflows;
 	uint64_t stacks_in_use;
 	uint64_t stacks_total;
+	uint64_t stalls;      /* runs reported by the stall detector */
+	uint64_t tasks_alive; /* tasks_spawned - tasks_finished at the snapshot */
 };
 
 /* rotor_worker_stats - a snapshot of worker w's counters (read without locks; each field is

@@ -20,6 +20,7 @@
 #include "runtime.h"
 #include "task.h"
 #include "compat.h"
+#include "probes.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -209,6 +210,7 @@ size_t rotor__inbox_drain(struct rotor__worker *w)
 		rotor__deliver(w, fifo);
 		fifo = next;
 	}
+	ROTOR_PROBE(msg_recv, w->id, -1, n);
 	atomic_fetch_sub(&w->foreign_inflight, (uint32_t)n);
 	if (atomic_load(&w->foreign_waiters))
 		rotor__futex_wake(&w->foreign_inflight, INT_MAX);
@@ -269,6 +271,7 @@ void rotor__flush_outboxes(struct rotor__worker *w)
 		/* Success needs no CQE here; an error CQE hands the batch back to us. */
 		io_uring_sqe_set_data64(sqe, rotor__tag(head, ROTOR__TAG_POSTED));
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		ROTOR_PROBE(msg_post, w->id, i, n);
 		ob->posted++;
 		w->sent++;
 		w->out_pending--;
@@ -297,6 +300,7 @@ static void msg_received(struct rotor__worker *w, struct io_uring_cqe *cqe)
 		it = next;
 		n++;
 	}
+	ROTOR_PROBE(msg_recv, w->id, sender, n);
 	ROTOR_STAT_ADD(w->stats.items_in, n);
 }
 

@@ -282,6 +282,7 @@ static int rt_start(struct rotor_runtime *rt)
 		return r;
 	}
 	rotor__msg_probe(rt);
+	rotor__stall_start(rt);
 	return 0;
 }
 
@@ -291,6 +292,7 @@ static void rt_join(struct rotor_runtime *rt)
 		pthread_join(rt->w[i]->thread, NULL);
 	/* No task is left to wait for a job, so the pool is idle. */
 	rotor__offload_fini(rt);
+	rotor__stall_stop(rt);
 	/* Non-worker posters may still be leaving post_foreign(). */
 	while (atomic_load(&rt->foreign_active))
 		sched_yield();
@@ -489,5 +491,7 @@ int rotor_worker_stats(const struct rotor_runtime *rt, int i, struct rotor_worke
 	out->cq_overflows = ROTOR_STAT_READ(s->cq_overflows);
 	out->stacks_in_use = ROTOR_STAT_READ(s->stacks_in_use);
 	out->stacks_total = ROTOR_STAT_READ(s->stacks_total);
+	out->stalls = ROTOR_STAT_READ(s->stalls);
+	out->tasks_alive = out->tasks_spawned - out->tasks_finished;
 	return 0;
 }

@@ -41,6 +41,12 @@ struct rotor_runtime {
 
 	struct rotor__offload *offload; /* started on first rotor_offload, under lock */
 
+	pthread_t stall_thread; /* the stall detector's monitor (stall.c) */
+	pthread_mutex_t stall_lock;
+	pthread_cond_t stall_cond;
+	bool stall_running;
+	bool stall_stop;
+
 	int *cpus;
 	int ncpus;
 	_Atomic unsigned rr;

@@ -274,7 +274,9 @@ void rotor__task_run(struct rotor__worker *w, struct rotor_task *t)
 	t->state = ROTOR__T_RUNNING;
 	w->current = t;
 	ROTOR_STAT_INC(w->stats.switches);
+	rotor__stall_run_begin(w, t, t->slot->lo, (char *)t->slot + sizeof(struct rotor__slot));
 	rotor__switch_to_task(w, t->slot);
+	rotor__stall_run_end(w);
 	w->current = NULL;
 	if (t->state == ROTOR__T_DONE) {
 		rotor__stack_put(&w->stacks, t->slot);

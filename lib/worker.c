@@ -76,6 +76,17 @@ int rotor__worker_init(struct rotor__worker *w)
 	r = rotor__overflow_thread_init(&w->altstack);
 	if (r < 0)
 		goto fail;
+	pthread_attr_t attr;
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		void *lo;
+		size_t size;
+		if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+			w->sched_stack_lo = (uintptr_t)lo;
+			w->sched_stack_hi = (uintptr_t)lo + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	w->thread = pthread_self();
 #ifdef ROTOR_TSAN
 	w->tsan_sched_fiber = __tsan_get_current_fiber();
 #endif
@@ -165,7 +176,10 @@ static void run_ready(struct rotor__worker *w)
 			rotor__task_run(w, rotor__container_of(it, struct rotor_task, item));
 			break;
 		case ROTOR__ITEM_CALLBACK:
+			rotor__stall_run_begin(w, NULL, (void *)w->sched_stack_lo,
+			                       (void *)w->sched_stack_hi);
 			rotor__callback_run(w, it);
+			rotor__stall_run_end(w);
 			break;
 		default:
 			ROTOR_PANIC("w%d: bad item kind %u", w->id, it->kind);

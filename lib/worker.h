@@ -15,6 +15,8 @@
 #include "stack.h"
 #include "timer.h"
 
+#define ROTOR__STALL_FRAMES 32
+
 struct rotor__counter {
 	_Atomic uint64_t v;
 	char pad[56];
@@ -88,6 +90,22 @@ struct rotor__worker {
 	uint64_t recv;
 
 	void **locals; /* worker-local values (local.c) */
+
+	/* Stall detector (stall.c): run_seq is shared (odd while a task or callback runs);
+	 * the stall_seen and stall_reported fields belong to the monitor thread. */
+	_Atomic uint64_t run_seq;
+	uint64_t run_seq_local;
+	struct rotor_task *stall_task; /* NULL: a callback */
+	uintptr_t stall_stack_lo;
+	uintptr_t stall_stack_hi;
+	uint64_t stall_seen_seq;
+	int64_t stall_seen_at;
+	uint64_t stall_reported_seq;
+	_Atomic int stall_captured;
+	int stall_nframes;
+	void *stall_frames[ROTOR__STALL_FRAMES];
+	uintptr_t sched_stack_lo; /* the worker thread's own stack, for callbacks */
+	uintptr_t sched_stack_hi;
 	struct rotor_worker_stats stats; /* shared: written relaxed, read by anyone */
 	void *altstack;
 };
@@ -128,6 +146,12 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it);
 void rotor__task_give_back(struct rotor__worker *w);
 
 void rotor__worker_locals_destroy(struct rotor__worker *w);
+
+/* ---- stall.c ---- */
+void rotor__stall_run_begin(struct rotor__worker *w, struct rotor_task *t, void *lo, void *hi);
+void rotor__stall_run_end(struct rotor__worker *w);
+int rotor__stall_start(struct rotor_runtime *rt);
+void rotor__stall_stop(struct rotor_runtime *rt);
 
 /* ---- ring.c ---- */
 int rotor__ring_init(struct rotor__worker *w);

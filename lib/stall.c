@@ -1,0 +1,205 @@
+/*
+ * The stall detector: asyncio debug mode's slow-callback warning, done for a runtime of
+ * threads. Each worker bumps run_seq when a task or callback starts running and again when
+ * it stops (odd: something runs): two relaxed stores, no clock read on the hot path. A
+ * monitor thread per runtime looks every stall_ms / 4 and remembers when it first saw each
+ * odd value; one still there stall_ms later is a stall. It then signals the worker thread,
+ * whose handler walks the frame pointers of the interrupted code into a buffer of the
+ * worker's (nothing else: async-signal context), and prints task, worker, how long (at
+ * least) and the symbolized backtrace itself, outside the handler. The stalled task keeps
+ * running. At most one report per run, ROTOR__STALL_REPORTS_PER_SEC in all.
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <execinfo.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+
+#define ROTOR__STALL_REPORTS_PER_SEC 5
+
+static int stall_signal(void)
+{
+	return SIGRTMIN + 7;
+}
+
+/* The interrupted code's pc and frame pointer. */
+static void regs_of(const ucontext_t *uc, uintptr_t *pc, uintptr_t *fp)
+{
+#if defined(__x86_64__)
+	*pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	*fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+#elif defined(__aarch64__)
+	*pc = (uintptr_t)uc->uc_mcontext.pc;
+	*fp = (uintptr_t)uc->uc_mcontext.regs[29];
+#else
+	(void)uc;
+	*pc = *fp = 0;
+#endif
+}
+
+static void on_stall_signal(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)si;
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w)
+		return;
+	uintptr_t pc, fp;
+	regs_of(ctx, &pc, &fp);
+	/* Walk only within the stack the code runs on, so a foreign frame chain (code built
+	 * without frame pointers) ends the walk instead of faulting. */
+	uintptr_t lo = w->stall_stack_lo, hi = w->stall_stack_hi;
+	int n = 0;
+	w->stall_frames[n++] = (void *)pc;
+	while (n < ROTOR__STALL_FRAMES && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
+		uintptr_t next = ((uintptr_t *)fp)[0];
+		uintptr_t ret = ((uintptr_t *)fp)[1];
+		if (!ret)
+			break;
+		w->stall_frames[n++] = (void *)ret;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	w->stall_nframes = n;
+	atomic_store_explicit(&w->stall_captured, 1, memory_order_release);
+}
+
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void install_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_stall_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(stall_signal(), &sa, NULL);
+}
+
+void rotor__stall_run_begin(struct rotor__worker *w, struct rotor_task *t, void *lo, void *hi)
+{
+	w->stall_task = t;
+	w->stall_stack_lo = (uintptr_t)lo;
+	w->stall_stack_hi = (uintptr_t)hi;
+	atomic_store_explicit(&w->run_seq, ++w->run_seq_local, memory_order_release);
+}
+
+void rotor__stall_run_end(struct rotor__worker *w)
+{
+	atomic_store_explicit(&w->run_seq, ++w->run_seq_local, memory_order_relaxed);
+}
+
+static void report(struct rotor_runtime *rt, struct rotor__worker *w, int64_t held_ns)
+{
+	ROTOR_STAT_INC(w->stats.stalls);
+	/* Ask the worker thread where it is; give it a moment to answer. */
+	atomic_store(&w->stall_captured, 0);
+	int have_bt = 0;
+	if (pthread_kill(w->thread, stall_signal()) == 0) {
+		for (int i = 0; i < 2000 && !atomic_load(&w->stall_captured); i++) {
+			struct timespec ts = {0, 50000};
+			nanosleep(&ts, NULL);
+		}
+		have_bt = atomic_load_explicit(&w->stall_captured, memory_order_acquire);
+	}
+	/* Task memory is type-stable: if the task ended meanwhile this still reads a name. */
+	struct rotor_task *t = w->stall_task;
+	char name[64];
+	if (t)
+		snprintf(name, sizeof(name), "task %s", rotor_task_name(t));
+	else
+		snprintf(name, sizeof(name), "a callback");
+	fprintf(stderr,
+	        "rotor: w%d: stall: %s has held worker %d for at least %lld ms without "
+	        "yielding (threshold %u ms)%s\n",
+	        w->id, name, w->id, (long long)(held_ns / 1000000), rt->cfg.stall_ms,
+	        have_bt ? "; backtrace:" : "");
+	if (have_bt) {
+		fflush(stderr);
+		backtrace_symbols_fd(w->stall_frames, w->stall_nframes, 2);
+	}
+}
+
+static void *monitor_main(void *arg)
+{
+	struct rotor_runtime *rt = arg;
+	int64_t threshold = (int64_t)rt->cfg.stall_ms * 1000000;
+	int64_t period = threshold / 4 > 1000000 ? threshold / 4 : 1000000;
+	int64_t window = 0;
+	int in_window = 0;
+	pthread_mutex_lock(&rt->stall_lock);
+	while (!rt->stall_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t wake = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + period;
+		ts.tv_sec = wake / 1000000000;
+		ts.tv_nsec = wake % 1000000000;
+		pthread_cond_timedwait(&rt->stall_cond, &rt->stall_lock, &ts);
+		if (rt->stall_stop)
+			break;
+		int64_t now = rotor_now();
+		for (int i = 0; i < rt->n; i++) {
+			struct rotor__worker *w = rt->w[i];
+			uint64_t seq = atomic_load_explicit(&w->run_seq, memory_order_acquire);
+			if (!(seq & 1) || seq != w->stall_seen_seq) {
+				/* Idle, or a new run since the last look: start its clock. */
+				w->stall_seen_seq = seq;
+				w->stall_seen_at = now;
+				continue;
+			}
+			if (now - w->stall_seen_at < threshold || w->stall_reported_seq == seq)
+				continue;
+			w->stall_reported_seq = seq;
+			if (now - window > 1000000000) {
+				window = now;
+				in_window = 0;
+			}
+			if (in_window++ >= ROTOR__STALL_REPORTS_PER_SEC)
+				continue;
+			pthread_mutex_unlock(&rt->stall_lock);
+			report(rt, w, now - w->stall_seen_at);
+			pthread_mutex_lock(&rt->stall_lock);
+		}
+	}
+	pthread_mutex_unlock(&rt->stall_lock);
+	return NULL;
+}
+
+int rotor__stall_start(struct rotor_runtime *rt)
+{
+	if (rt->cfg.flags & ROTOR_NO_STALL_CHECK)
+		return 0;
+	pthread_once(&handler_once, install_handler);
+	pthread_mutex_init(&rt->stall_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt->stall_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&rt->stall_thread, NULL, monitor_main, rt) != 0)
+		return 0; /* no detector; not fatal */
+	pthread_setname_np(rt->stall_thread, "rotor/stall");
+	rt->stall_running = true;
+	return 0;
+}
+
+void rotor__stall_stop(struct rotor_runtime *rt)
+{
+	if (!rt->stall_running)
+		return;
+	pthread_mutex_lock(&rt->stall_lock);
+	rt->stall_stop = true;
+	pthread_cond_signal(&rt->stall_cond);
+	pthread_mutex_unlock(&rt->stall_lock);
+	pthread_join(rt->stall_thread, NULL);
+	pthread_mutex_destroy(&rt->stall_lock);
+	pthread_cond_destroy(&rt->stall_cond);
+	rt->stall_running = false;
+}
