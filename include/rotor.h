@@ -434,6 +434,28 @@ ROTOR_API int rotor_chan_try_recv(struct rotor_chan *ch, void **v);
  * -EALREADY if it was closed. Thread: any. Suspends: no. */
 ROTOR_API int rotor_chan_close(struct rotor_chan *ch);
 
+enum rotor_select_op {
+	ROTOR_SELECT_RECV = 1,
+	ROTOR_SELECT_SEND = 2,
+};
+
+struct rotor_select_case {
+	struct rotor_chan *ch;
+	int op;      /* ROTOR_SELECT_RECV or ROTOR_SELECT_SEND */
+	void *value; /* SEND: the value; RECV: receives it */
+	int result;  /* out, for the case that completed: 0, or -EPIPE (closed) */
+};
+
+/*
+ * rotor_chan_select - wait until one of n channel operations can complete, complete exactly
+ * that one, and return its index; cases[i].result says 0 or -EPIPE (a receive from a
+ * closed, drained channel, or a send to a closed one, completes with -EPIPE). When several
+ * are ready the lowest index wins. Returns the index, -ETIMEDOUT (deadline; ROTOR_FOREVER
+ * for none, a past deadline polls), -ECANCELED, -EINVAL (n == 0, bad case), -EPERM off a
+ * task. Thread: task. Suspends: yes.
+ */
+ROTOR_API int rotor_chan_select(struct rotor_select_case *cases, size_t n, int64_t deadline);
+
 /* ---- Offload pool ------------------------------------------------------------------------ */
 
 /*

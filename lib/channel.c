@@ -9,6 +9,7 @@
 #include "task.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 
 struct rotor_chan {
@@ -47,14 +48,30 @@ int rotor_chan_destroy(struct rotor_chan *ch)
 	return 0;
 }
 
+/* Lock held: the first waiter that is ours to complete. A select's waiter is claimed for
+ * its case (and skipped if another case of that select won already). */
+static struct rotor__waiter *pop_claim(struct rotor__waitq *q)
+{
+	struct rotor__waiter *wt;
+	while ((wt = rotor__waitq_pop(q))) {
+		if (!wt->sel)
+			return wt;
+		int open = -1;
+		if (atomic_compare_exchange_strong(&wt->sel->winner, &open, wt->index))
+			return wt;
+	}
+	return NULL;
+}
+
 /* Lock held. 0 sent (*wake: a receiver to resume), -EAGAIN full, -EPIPE closed. */
 static int send_locked(struct rotor_chan *ch, void *v, struct rotor__waiter **wake)
 {
 	if (ch->closed)
 		return -EPIPE;
-	struct rotor__waiter *rw = rotor__waitq_pop(&ch->receivers);
+	struct rotor__waiter *rw = pop_claim(&ch->receivers);
 	if (rw) {
 		rw->data = v;
+		rw->res = 0;
 		*wake = rw;
 		return 0;
 	}
@@ -72,16 +89,18 @@ static int recv_locked(struct rotor_chan *ch, void **v, struct rotor__waiter **w
 		*v = ch->buf[ch->head];
 		ch->head = (ch->head + 1) % ch->cap;
 		ch->count--;
-		struct rotor__waiter *sw = rotor__waitq_pop(&ch->senders);
+		struct rotor__waiter *sw = pop_claim(&ch->senders);
 		if (sw) {
 			ch->buf[(ch->head + ch->count++) % ch->cap] = sw->data;
+			sw->res = 0;
 			*wake = sw;
 		}
 		return 0;
 	}
-	struct rotor__waiter *sw = rotor__waitq_pop(&ch->senders);
+	struct rotor__waiter *sw = pop_claim(&ch->senders);
 	if (sw) {
 		*v = sw->data;
+		sw->res = 0;
 		*wake = sw;
 		return 0;
 	}
@@ -179,7 +198,8 @@ int rotor_chan_close(struct rotor_chan *ch)
 	}
 	ch->closed = true;
 	struct rotor__waiter *list = NULL, **tail = &list, *wt;
-	while ((wt = rotor__waitq_pop(&ch->receivers)) || (wt = rotor__waitq_pop(&ch->senders))) {
+	while ((wt = pop_claim(&ch->receivers)) || (wt = pop_claim(&ch->senders))) {
+		wt->res = -EPIPE;
 		*tail = wt;
 		tail = &wt->next;
 		*tail = NULL;
@@ -188,7 +208,183 @@ int rotor_chan_close(struct rotor_chan *ch)
 	while (list) {
 		wt = list;
 		list = wt->next;
-		rotor__waiter_wake(wt, -EPIPE);
+		/* A select reads the result from its waiter; a plain waiter from the wake. */
+		rotor__waiter_wake(wt, wt->sel ? 0 : -EPIPE);
 	}
 	return 0;
+}
+
+/* ---- select ---- */
+
+#define SELECT_MAX     64
+#define SELECT_ABORTED INT_MAX
+
+/* Lock of c->ch held: try c's operation now. 1 done (result set, *wake maybe), 0 not ready. */
+static int try_case_locked(struct rotor_select_case *c, struct rotor__waiter **wake)
+{
+	int r = c->op == ROTOR_SELECT_SEND ? send_locked(c->ch, c->value, wake)
+	                                   : recv_locked(c->ch, &c->value, wake);
+	if (r == -EAGAIN)
+		return 0;
+	c->result = r;
+	return 1;
+}
+
+/* Deadline or cancellation of a selecting task: it wins the select only if no case has. */
+static void select_abort(struct rotor_task *t, int res)
+{
+	struct rotor__select *sel = t->wait_obj;
+	int open = -1;
+	if (!atomic_compare_exchange_strong(&sel->winner, &open, SELECT_ABORTED))
+		return; /* a case won: its wake-up is on the way */
+	struct rotor__worker *w = rotor__worker_self();
+	t->cancel_hook = NULL;
+	rotor__timer_disarm(&w->timers, &t->tmr);
+	t->wait_res = res;
+	t->state = ROTOR__T_READY;
+	rotor__runq_push(w, &t->item);
+}
+
+static void select_timeout(struct rotor__timer *tm)
+{
+	select_abort(rotor__container_of(tm, struct rotor_task, tmr), -ETIMEDOUT);
+}
+
+static void select_cancel(struct rotor_task *t)
+{
+	select_abort(t, -ECANCELED);
+}
+
+/* Lock of c->ch held: would c's operation complete now (possibly against a waiter that
+ * turns out to be a select already won elsewhere: then the retry below finds it gone)? */
+static bool case_ready_locked(const struct rotor_select_case *c)
+{
+	const struct rotor_chan *ch = c->ch;
+	if (ch->closed)
+		return true;
+	if (c->op == ROTOR_SELECT_SEND)
+		return ch->count < ch->cap || !rotor__waitq_empty(&ch->receivers);
+	return ch->count > 0 || !rotor__waitq_empty(&ch->senders);
+}
+
+static void unqueue(struct rotor__waiter *wt)
+{
+	rotor__spin_lock(wt->lock);
+	if (wt->queued) {
+		if (wt->prev)
+			wt->prev->next = wt->next;
+		else
+			wt->q->head = wt->next;
+		if (wt->next)
+			wt->next->prev = wt->prev;
+		else
+			wt->q->tail = wt->prev;
+		wt->queued = false;
+	}
+	rotor__spin_unlock(wt->lock);
+}
+
+int rotor_chan_select(struct rotor_select_case *cases, size_t n, int64_t deadline)
+{
+	if (!cases || n == 0 || n > SELECT_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!cases[i].ch ||
+		    (cases[i].op != ROTOR_SELECT_SEND && cases[i].op != ROTOR_SELECT_RECV))
+			return -EINVAL;
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = w ? w->current : NULL;
+	if (!t)
+		return -EPERM;
+	struct rotor__waiter wts[SELECT_MAX];
+	for (;;) {
+		/* Pass 1: the first case ready now completes. */
+		for (size_t i = 0; i < n; i++) {
+			struct rotor__waiter *wake = NULL;
+			rotor__spin_lock(&cases[i].ch->lock);
+			int done = try_case_locked(&cases[i], &wake);
+			rotor__spin_unlock(&cases[i].ch->lock);
+			if (wake)
+				rotor__waiter_wake(wake, 0);
+			if (done)
+				return (int)i;
+		}
+		if (deadline != ROTOR_FOREVER && deadline <= rotor_now())
+			return -ETIMEDOUT;
+		if (t->flags & ROTOR__TF_CANCELLED)
+			return -ECANCELED;
+
+		/* Pass 2: a waiter on every case, each queued under its channel's lock after a
+		 * last look. A waker completes a case only after claiming the select. */
+		struct rotor__select sel;
+		atomic_init(&sel.winner, -1);
+		size_t queued = 0;
+		bool became_ready = false;
+		for (size_t i = 0; i < n; i++) {
+			struct rotor_chan *ch = cases[i].ch;
+			rotor__spin_lock(&ch->lock);
+			if (atomic_load(&sel.winner) != -1) {
+				rotor__spin_unlock(&ch->lock);
+				break;
+			}
+			if (case_ready_locked(&cases[i])) {
+				rotor__spin_unlock(&ch->lock);
+				became_ready = true;
+				break;
+			}
+			struct rotor__waiter *wt = &wts[i];
+			wt->task = t;
+			wt->q = cases[i].op == ROTOR_SELECT_SEND ? &ch->senders : &ch->receivers;
+			wt->lock = &ch->lock;
+			wt->data = cases[i].value;
+			wt->sel = &sel;
+			wt->index = (int)i;
+			wt->res = 0;
+			wt->next = NULL;
+			wt->prev = wt->q->tail;
+			if (wt->q->tail)
+				wt->q->tail->next = wt;
+			else
+				wt->q->head = wt;
+			wt->q->tail = wt;
+			wt->queued = true;
+			queued = i + 1;
+			rotor__spin_unlock(&ch->lock);
+		}
+		int r = 0;
+		int open = -1;
+		if (became_ready &&
+		    atomic_compare_exchange_strong(&sel.winner, &open, SELECT_ABORTED)) {
+			/* Nobody has claimed us: withdraw and let pass 1 take the ready case. */
+			for (size_t i = 0; i < queued; i++)
+				unqueue(&wts[i]);
+			continue;
+		}
+		if (atomic_load(&sel.winner) != -1) {
+			/* Claimed by a waker already: its wake-up is on the way; take it. */
+			rotor__suspend(w);
+		} else {
+			/* A waker, the deadline or a cancellation resumes us, exactly once. */
+			t->wait_obj = &sel;
+			t->cancel_hook = select_cancel;
+			if (deadline != ROTOR_FOREVER) {
+				t->tmr.fire = select_timeout;
+				(void)rotor__timer_arm(&w->timers, &t->tmr, deadline);
+			}
+			r = rotor__suspend(w);
+			t->cancel_hook = NULL;
+			t->wait_obj = NULL;
+			rotor__timer_disarm(&w->timers, &t->tmr);
+		}
+		/* Take back every waiter still queued (wakers skip those of a won select). */
+		for (size_t i = 0; i < queued; i++)
+			unqueue(&wts[i]);
+		int win = atomic_load(&sel.winner);
+		if (win == SELECT_ABORTED)
+			return r;
+		cases[win].result = wts[win].res;
+		if (cases[win].op == ROTOR_SELECT_RECV && wts[win].res == 0)
+			cases[win].value = wts[win].data;
+		return win;
+	}
 }

@@ -108,6 +108,7 @@ static int waitq_block(struct rotor__waitq *q, struct rotor__spin *lock, struct 
 	wt->task = t;
 	wt->q = q;
 	wt->lock = lock;
+	wt->sel = NULL;
 	enqueue(q, wt);
 	t->wait_obj = wt;
 	t->cancel_hook = cancellable ? waiter_cancel : NULL;

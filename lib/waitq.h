@@ -42,6 +42,16 @@ struct rotor__waiter {
 	struct rotor__spin *lock;
 	void *data; /* a value handed over by the waker (channels) or by the waiter */
 	bool queued;
+	/* A select's waiter (one per case, all on the selecting task's stack): a waker must
+	 * claim the select (CAS winner from -1 to index) before using it, and skips it if
+	 * another case won. NULL for a plain waiter. */
+	struct rotor__select *sel;
+	int index;
+	int res; /* the result for the selecting task (0, -EPIPE) */
+};
+
+struct rotor__select {
+	_Atomic int winner; /* -1: open; >= 0: the case that completed; INT_MAX: aborted */
 };
 
 struct rotor__waitq {

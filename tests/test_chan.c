@@ -247,3 +247,175 @@ Test(chan, misuse, .timeout = 10)
 	cr_assert_eq(rotor_chan_try_recv(c, NULL), -EINVAL);
 	cr_assert_eq(rotor_chan_destroy(c), 0);
 }
+
+/* ---- select ---- */
+
+static struct rotor_chan *a, *b;
+
+static void *sends_to_b_later(void *arg)
+{
+	rotor_sleep(5 * MS);
+	CHECK(rotor_chan_send(b, arg) == 0);
+	return NULL;
+}
+
+static void *select_main(void *arg)
+{
+	CHECK(rotor_chan_create(1, &a) == 0);
+	CHECK(rotor_chan_create(1, &b) == 0);
+	struct rotor_select_case c[2] = {{.ch = a, .op = ROTOR_SELECT_RECV},
+	                                 {.ch = b, .op = ROTOR_SELECT_RECV}};
+	/* Nothing ready: a past deadline polls. */
+	CHECK(rotor_chan_select(c, 2, 0) == -ETIMEDOUT);
+	CHECK(rotor_chan_select(c, 2, rotor_now() + 2 * MS) == -ETIMEDOUT);
+	/* Both ready: the lowest index wins, the other value stays. */
+	CHECK(rotor_chan_send(a, (void *)1) == 0);
+	CHECK(rotor_chan_send(b, (void *)2) == 0);
+	CHECK(rotor_chan_select(c, 2, ROTOR_FOREVER) == 0 && c[0].value == (void *)1 &&
+	      c[0].result == 0);
+	CHECK(rotor_chan_select(c, 2, ROTOR_FOREVER) == 1 && c[1].value == (void *)2);
+	/* Wait on both; a sender on another worker completes case 1, and case 0's waiter is
+	 * withdrawn (a later value on a stays for a plain receive). */
+	struct rotor_task_attr at = {.worker = 1};
+	struct rotor_task *t;
+	CHECK(rotor_spawn_attr(&at, sends_to_b_later, (void *)7, &t) == 0);
+	CHECK(rotor_chan_select(c, 2, ROTOR_FOREVER) == 1 && c[1].value == (void *)7);
+	CHECK(rotor_join(t, NULL) == 0);
+	CHECK(rotor_chan_try_send(a, (void *)8) == 0);
+	void *v = NULL;
+	CHECK(rotor_chan_try_recv(a, &v) == 0 && v == (void *)8);
+	/* A send case on a full channel, next to a receive that is ready. */
+	CHECK(rotor_chan_send(a, (void *)9) == 0);
+	struct rotor_select_case s2[2] = {{.ch = a, .op = ROTOR_SELECT_SEND, .value = (void *)10},
+	                                  {.ch = a, .op = ROTOR_SELECT_RECV}};
+	CHECK(rotor_chan_select(s2, 2, ROTOR_FOREVER) == 1 && s2[1].value == (void *)9);
+	CHECK(rotor_chan_select(s2, 2, ROTOR_FOREVER) == 0);
+	CHECK(rotor_chan_try_recv(a, &v) == 0 && v == (void *)10);
+	/* A closed channel completes its case with -EPIPE. */
+	CHECK(rotor_chan_close(b) == 0);
+	CHECK(rotor_chan_select(c, 2, ROTOR_FOREVER) == 1 && c[1].result == -EPIPE);
+	CHECK(rotor_chan_destroy(a) == 0);
+	CHECK(rotor_chan_destroy(b) == 0);
+	return arg;
+}
+
+Test(chan, select_picks_a_ready_case_and_withdraws_the_others, .timeout = 10)
+{
+	run(2, select_main, NULL);
+}
+
+static atomic_int select_rc;
+
+static void *selects_forever(void *arg)
+{
+	struct rotor_select_case c[2] = {{.ch = a, .op = ROTOR_SELECT_RECV},
+	                                 {.ch = b, .op = ROTOR_SELECT_RECV}};
+	atomic_store(&select_rc, rotor_chan_select(c, 2, ROTOR_FOREVER));
+	return arg;
+}
+
+static void *select_cancel_main(void *arg)
+{
+	CHECK(rotor_chan_create(0, &a) == 0);
+	CHECK(rotor_chan_create(0, &b) == 0);
+	struct rotor_task_attr at = {.worker = 1};
+	struct rotor_task *t;
+	CHECK(rotor_spawn_attr(&at, selects_forever, NULL, &t) == 0);
+	rotor_sleep(5 * MS);
+	CHECK(rotor_cancel(t) == 0);
+	CHECK(rotor_join(t, NULL) == -ECANCELED);
+	CHECK(atomic_load(&select_rc) == -ECANCELED);
+	/* Its waiters are gone from both channels. */
+	CHECK(rotor_chan_try_send(a, NULL) == -EAGAIN && rotor_chan_try_send(b, NULL) == -EAGAIN);
+	CHECK(rotor_chan_destroy(a) == 0 && rotor_chan_destroy(b) == 0);
+	return arg;
+}
+
+Test(chan, cancelled_select_withdraws_from_every_channel, .timeout = 10)
+{
+	run(2, select_cancel_main, NULL);
+}
+
+/* Many selectors on two channels against producers on both workers: every value received
+ * exactly once. */
+enum { SEL_PRODUCERS = 4, SEL_PER = 50000, SELECTORS = 4 };
+static unsigned char *sel_seen;
+static atomic_long sel_got, sel_dupes;
+
+static void *produce_to(void *arg)
+{
+	intptr_t p = (intptr_t)arg;
+	struct rotor_chan *dst = p % 2 ? b : a;
+	for (intptr_t i = 0; i < SEL_PER; i++)
+		CHECK(rotor_chan_send(dst, (void *)(p * SEL_PER + i + 1)) == 0);
+	return NULL;
+}
+
+static void *select_consumer(void *arg)
+{
+	int open = 2;
+	bool a_open = true, b_open = true;
+	while (open) {
+		struct rotor_select_case c[2];
+		size_t n = 0;
+		if (a_open)
+			c[n++] = (struct rotor_select_case){.ch = a, .op = ROTOR_SELECT_RECV};
+		if (b_open)
+			c[n++] = (struct rotor_select_case){.ch = b, .op = ROTOR_SELECT_RECV};
+		int k = rotor_chan_select(c, n, ROTOR_FOREVER);
+		CHECK(k >= 0);
+		if (k < 0)
+			break;
+		if (c[k].result == -EPIPE) {
+			if (c[k].ch == a)
+				a_open = false;
+			else
+				b_open = false;
+			open--;
+			continue;
+		}
+		intptr_t i = (intptr_t)c[k].value - 1;
+		if (i < 0 || i >= SEL_PRODUCERS * SEL_PER ||
+		    __atomic_exchange_n(&sel_seen[i], 1, __ATOMIC_RELAXED))
+			atomic_fetch_add(&sel_dupes, 1);
+		atomic_fetch_add(&sel_got, 1);
+	}
+	return arg;
+}
+
+static void *select_stress_main(void *arg)
+{
+	CHECK(rotor_chan_create((size_t)(intptr_t)arg, &a) == 0);
+	CHECK(rotor_chan_create((size_t)(intptr_t)arg, &b) == 0);
+	struct rotor_task *p[SEL_PRODUCERS], *c[SELECTORS];
+	for (int i = 0; i < SELECTORS; i++) {
+		struct rotor_task_attr at = {.worker = i % 2};
+		CHECK(rotor_spawn_attr(&at, select_consumer, NULL, &c[i]) == 0);
+	}
+	for (int i = 0; i < SEL_PRODUCERS; i++) {
+		struct rotor_task_attr at = {.worker = (i / 2) % 2};
+		CHECK(rotor_spawn_attr(&at, produce_to, (void *)(intptr_t)i, &p[i]) == 0);
+	}
+	CHECK(rotor_gather(p, SEL_PRODUCERS, ROTOR_FOREVER, NULL, NULL) == 0);
+	CHECK(rotor_chan_close(a) == 0 && rotor_chan_close(b) == 0);
+	CHECK(rotor_gather(c, SELECTORS, ROTOR_FOREVER, NULL, NULL) == 0);
+	CHECK(rotor_chan_destroy(a) == 0 && rotor_chan_destroy(b) == 0);
+	return NULL;
+}
+
+Test(chan, selectors_across_workers_lose_and_duplicate_nothing, .timeout = 60)
+{
+	static const intptr_t caps[] = {16, 0};
+	for (int k = 0; k < 2; k++) {
+		sel_seen = calloc(SEL_PRODUCERS * SEL_PER, 1);
+		atomic_store(&sel_got, 0);
+		atomic_store(&sel_dupes, 0);
+		run(2, select_stress_main, (void *)caps[k]);
+		cr_assert_eq(atomic_load(&sel_got), SEL_PRODUCERS * SEL_PER, "cap %ld: %ld got",
+		             (long)caps[k], atomic_load(&sel_got));
+		cr_assert_eq(atomic_load(&sel_dupes), 0);
+		for (long i = 0; i < SEL_PRODUCERS * SEL_PER; i++)
+			cr_assert(sel_seen[i], "cap %ld: value %ld lost", (long)caps[k], i);
+		free(sel_seen);
+	}
+}
