@@ -391,6 +391,16 @@ ROTOR_API int rotor_waitgroup_wait_until(struct rotor_waitgroup *g, int64_t dead
 ROTOR_API int rotor_join_until(struct rotor_task *t, int64_t deadline, void **result);
 
 /*
+ * rotor_wait_any - asyncio.wait(FIRST_COMPLETED): wait until one of n tasks has ended and
+ * return the lowest index of an ended one (not joined: join or detach it as usual). Every
+ * handle must be held (not detached, joined, or being joined). Returns the index,
+ * -ETIMEDOUT, -ECANCELED, -EINVAL (n == 0, a released handle, the caller itself), -EBUSY
+ * (another task joins one of them), -ENOMEM, -EPERM off a task. Thread: worker task.
+ * Suspends: yes.
+ */
+ROTOR_API int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline);
+
+/*
  * rotor_gather - asyncio.gather: join n tasks in order, storing each result in results[i]
  * (results may be NULL) and each join's return in errs[i] (errs may be NULL). Returns 0 when
  * every task ended uncancelled, else the first non-zero join result; -ETIMEDOUT if the

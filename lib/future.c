@@ -67,6 +67,37 @@ void rotor__event_init(struct rotor__event *ev)
 	atomic_init(&ev->fstate, 0);
 }
 
+/* A wait-any token parked in `waiter` (tag bit 1): several events point at one token; the
+ * first event set claims it and wakes its task. Heap-allocated and reference counted, as
+ * setters may still touch it after the task has resumed and left. */
+struct rotor__anywait {
+	_Atomic uint32_t claimed;
+	_Atomic uint32_t refs;
+	struct rotor_task *task;
+};
+#define ANYWAIT_TAG ((uintptr_t)2)
+
+static void anywait_release(struct rotor__anywait *a)
+{
+	if (atomic_fetch_sub(&a->refs, 1) == 1)
+		free(a);
+}
+
+/* What an event's setter took out of `waiter`: wake a task, or claim a wait-any. */
+static void wake_waiter(uintptr_t w)
+{
+	if (w <= ROTOR__EVENT_DONE)
+		return;
+	if (w & ANYWAIT_TAG) {
+		struct rotor__anywait *a = (struct rotor__anywait *)(w & ~ANYWAIT_TAG);
+		if (!atomic_exchange(&a->claimed, 1))
+			rotor__task_wake(a->task, 0);
+		anywait_release(a);
+		return;
+	}
+	rotor__task_wake((struct rotor_task *)w, 0);
+}
+
 int rotor__event_set(struct rotor__event *ev)
 {
 	uint32_t old = atomic_exchange(&ev->fstate, 1);
@@ -74,9 +105,7 @@ int rotor__event_set(struct rotor__event *ev)
 		return -EALREADY;
 	if (old == 2)
 		rotor__futex_wake(&ev->fstate, INT_MAX);
-	uintptr_t w = atomic_exchange(&ev->waiter, ROTOR__EVENT_DONE);
-	if (w > ROTOR__EVENT_DONE)
-		rotor__task_wake((struct rotor_task *)w, 0);
+	wake_waiter(atomic_exchange(&ev->waiter, ROTOR__EVENT_DONE));
 	return 0;
 }
 
@@ -84,7 +113,7 @@ void rotor__event_set_owner(struct rotor__event *ev)
 {
 	struct rotor__worker *w = rotor__worker_self();
 	uintptr_t cur = atomic_load_explicit(&ev->waiter, memory_order_relaxed);
-	if (cur > ROTOR__EVENT_DONE) {
+	if (cur > ROTOR__EVENT_DONE && !(cur & ANYWAIT_TAG)) {
 		struct rotor_task *t = (struct rotor_task *)cur;
 		if (t->rt == w->rt && t->item.worker == (uint32_t)w->id) {
 			/* Registered by a task of this very thread: nobody else can change
@@ -98,9 +127,105 @@ void rotor__event_set_owner(struct rotor__event *ev)
 		}
 	}
 	atomic_store_explicit(&ev->fstate, 1, memory_order_release);
-	cur = atomic_exchange(&ev->waiter, ROTOR__EVENT_DONE);
-	if (cur > ROTOR__EVENT_DONE)
-		rotor__task_wake((struct rotor_task *)cur, 0);
+	wake_waiter(atomic_exchange(&ev->waiter, ROTOR__EVENT_DONE));
+}
+
+static void anywait_abort(struct rotor_task *t, int res)
+{
+	struct rotor__anywait *a = t->wait_obj;
+	if (atomic_exchange(&a->claimed, 1))
+		return; /* an event claimed it: its wake-up is on the way */
+	struct rotor__worker *w = rotor__worker_self();
+	t->cancel_hook = NULL;
+	rotor__timer_disarm(&w->timers, &t->tmr);
+	t->wait_res = res;
+	t->state = ROTOR__T_READY;
+	rotor__runq_push(w, &t->item);
+}
+
+static void anywait_timeout(struct rotor__timer *tm)
+{
+	anywait_abort(rotor__container_of(tm, struct rotor_task, tmr), -ETIMEDOUT);
+}
+
+static void anywait_cancel(struct rotor_task *t)
+{
+	anywait_abort(t, -ECANCELED);
+}
+
+int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *self = w ? w->current : NULL;
+	if (!self)
+		return -EPERM;
+	if (!tasks || n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!tasks[i] || tasks[i] == self || tasks[i]->rt != w->rt)
+			return -EINVAL;
+		uint32_t h = atomic_load(&tasks[i]->handle);
+		if (h != ROTOR__H_HELD)
+			return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (rotor__event_is_set(&tasks[i]->done))
+			return (int)i;
+	if (self->flags & ROTOR__TF_CANCELLED)
+		return -ECANCELED;
+	if (deadline != ROTOR_FOREVER && deadline <= rotor_now())
+		return -ETIMEDOUT;
+	struct rotor__anywait *a = malloc(sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	atomic_init(&a->claimed, 0);
+	atomic_init(&a->refs, 1);
+	a->task = self;
+	uintptr_t token = (uintptr_t)a | ANYWAIT_TAG;
+	size_t parked = 0;
+	int r = 0;
+	for (; parked < n; parked++) {
+		uintptr_t exp = 0;
+		atomic_fetch_add(&a->refs, 1);
+		if (!atomic_compare_exchange_strong(&tasks[parked]->done.waiter, &exp, token)) {
+			atomic_fetch_sub(&a->refs, 1);
+			if (exp != ROTOR__EVENT_DONE)
+				r = -EBUSY; /* someone joins it */
+			break;              /* ended meanwhile (or busy): no need to sleep */
+		}
+	}
+	bool wake_pending = false;
+	if (parked < n) {
+		/* Claim it ourselves, unless an event already did (then its wake comes). */
+		wake_pending = atomic_exchange(&a->claimed, 1);
+	} else {
+		self->wait_obj = a;
+		self->cancel_hook = anywait_cancel;
+		if (deadline != ROTOR_FOREVER) {
+			self->tmr.fire = anywait_timeout;
+			(void)rotor__timer_arm(&w->timers, &self->tmr, deadline);
+		}
+		r = rotor__suspend(w);
+		self->cancel_hook = NULL;
+		self->wait_obj = NULL;
+		rotor__timer_disarm(&w->timers, &self->tmr);
+	}
+	if (wake_pending)
+		rotor__suspend(w);
+	/* Take the token back from every event still holding it (each such event's reference
+	 * is ours to drop); an event that took it drops its own. */
+	for (size_t i = 0; i < parked; i++) {
+		uintptr_t exp = token;
+		if (atomic_compare_exchange_strong(&tasks[i]->done.waiter, &exp, 0))
+			atomic_fetch_sub(&a->refs, 1);
+	}
+	anywait_release(a);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (rotor__event_is_set(&tasks[i]->done))
+			return (int)i;
+	return -EAGAIN; /* not reached: a claim means an event was set */
 }
 
 /* Timeout or cancellation of a waiting task: take it back from the event if the setter

@@ -412,3 +412,58 @@ Test(sync, gather_and_join_until, .timeout = 30)
 {
 	run(2, gather_main, NULL);
 }
+
+/* ---- wait_any ---- */
+
+static void *wait_any_main(void *arg)
+{
+	struct rotor_task *t[3];
+	intptr_t ms[3] = {40, 5, 20};
+	for (int i = 0; i < 3; i++)
+		t[i] = spawn_on(i % 2, sleeps_arg_ms, (void *)ms[i]);
+	CHECK(rotor_wait_any(t, 3, rotor_now() + 1 * MS) == -ETIMEDOUT);
+	CHECK(rotor_wait_any(t, 3, ROTOR_FOREVER) == 1);
+	void *r = NULL;
+	CHECK(rotor_join(t[1], &r) == 0 && (intptr_t)r == 1005);
+	struct rotor_task *rest[2] = {t[0], t[2]};
+	CHECK(rotor_wait_any(rest, 2, ROTOR_FOREVER) == 1);
+	/* Already ended: returns at once, lowest index first. */
+	rotor_sleep(30 * MS);
+	CHECK(rotor_wait_any(rest, 2, 0) == 0);
+	CHECK(rotor_gather(rest, 2, ROTOR_FOREVER, NULL, NULL) == 0);
+	/* Misuse: a released handle. */
+	CHECK(rotor_wait_any(rest, 2, ROTOR_FOREVER) == -EINVAL);
+	return arg;
+}
+
+Test(sync, wait_any_returns_the_first_task_to_end, .timeout = 30)
+{
+	run(2, wait_any_main, NULL);
+}
+
+static atomic_int wait_any_rc;
+
+static void *waits_any_forever(void *arg)
+{
+	atomic_store(&wait_any_rc, rotor_wait_any(arg, 2, ROTOR_FOREVER));
+	return NULL;
+}
+
+static void *wait_any_cancel_main(void *arg)
+{
+	struct rotor_task *t[2] = {spawn_on(0, sleeps_arg_ms, (void *)(intptr_t)100),
+				   spawn_on(1, sleeps_arg_ms, (void *)(intptr_t)100)};
+	struct rotor_task *w = spawn_on(1, waits_any_forever, t);
+	rotor_sleep(5 * MS);
+	CHECK(rotor_cancel(w) == 0);
+	CHECK(rotor_join(w, NULL) == -ECANCELED);
+	CHECK(atomic_load(&wait_any_rc) == -ECANCELED);
+	/* Its tokens were taken back: the tasks can be joined normally. */
+	CHECK(rotor_gather(t, 2, ROTOR_FOREVER, NULL, NULL) == 0);
+	return arg;
+}
+
+Test(sync, cancelled_wait_any_leaves_the_tasks_joinable, .timeout = 30)
+{
+	run(2, wait_any_cancel_main, NULL);
+}
