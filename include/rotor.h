@@ -533,6 +533,14 @@ struct rotor_worker_stats {
 ROTOR_API int rotor_worker_stats(const struct rotor_runtime *rt, int w,
                                  struct rotor_worker_stats *out);
 
+/*
+ * rotor_stats_format - every worker's counters as text (one line per worker) or, with
+ * json != 0, one JSON object {"workers":[{...},...]}, written into buf (always
+ * NUL-terminated when len > 0). Returns the length the whole text needs (excluding the
+ * NUL; compare with len, as snprintf), or -EINVAL. Thread: any. Suspends: no.
+ */
+ROTOR_API int rotor_stats_format(const struct rotor_runtime *rt, char *buf, size_t len, int json);
+
 #ifdef __cplusplus
 }
 #endif

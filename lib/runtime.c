@@ -495,3 +495,47 @@ int rotor_worker_stats(const struct rotor_runtime *rt, int i, struct rotor_worke
 	out->tasks_alive = out->tasks_spawned - out->tasks_finished;
 	return 0;
 }
+
+int rotor_stats_format(const struct rotor_runtime *rt, char *buf, size_t len, int json)
+{
+	if (!rt || (!buf && len))
+		return -EINVAL;
+	static const char *const names[] = {
+	    "tasks_spawned", "tasks_finished", "tasks_alive",   "switches",
+	    "sqes",          "cqes",           "enters",        "msgs_out",
+	    "msgs_in",       "items_out",      "items_in",      "post_retries",
+	    "cq_overflows",  "stalls",         "stacks_in_use", "stacks_total"};
+	size_t n = 0;
+#define PUT(...)                                                                                   \
+	do {                                                                                       \
+		int k_ = snprintf(buf ? buf + (n < len ? n : len) : NULL, n < len ? len - n : 0,   \
+		                  __VA_ARGS__);                                                    \
+		if (k_ < 0)                                                                        \
+			return -EINVAL;                                                            \
+		n += (size_t)k_;                                                                   \
+	} while (0)
+	if (len)
+		buf[0] = 0;
+	if (json)
+		PUT("{\"workers\":[");
+	for (int i = 0; i < rt->n; i++) {
+		struct rotor_worker_stats s;
+		rotor_worker_stats(rt, i, &s);
+		const uint64_t v[] = {
+		    s.tasks_spawned, s.tasks_finished, s.tasks_alive,   s.switches,
+		    s.sqes,          s.cqes,           s.enters,        s.msgs_out,
+		    s.msgs_in,       s.items_out,      s.items_in,      s.post_retries,
+		    s.cq_overflows,  s.stalls,         s.stacks_in_use, s.stacks_total};
+		if (json)
+			PUT("%s{\"worker\":%d", i ? "," : "", i);
+		else
+			PUT("w%d", i);
+		for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
+			PUT(json ? ",\"%s\":%llu" : " %s=%llu", names[k], (unsigned long long)v[k]);
+		PUT(json ? "}" : "\n");
+	}
+	if (json)
+		PUT("]}");
+#undef PUT
+	return n > INT32_MAX ? -EINVAL : (int)n;
+}

@@ -772,3 +772,32 @@ Test(runtime, worker_stats_count_cross_worker_posts, .timeout = 10)
 	cr_assert_eq(rotor_run(&cfg, main_spawns_onto_worker_1, NULL, NULL), 0);
 	ASSERT_CHECKS();
 }
+
+/* ---- rotor_stats_format ------------------------------------------------------------------ */
+
+Test(runtime, stats_format_text_and_json, .timeout = 20)
+{
+	struct rotor_config cfg = {.workers = 2};
+	struct rotor_runtime *rt = NULL;
+	cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
+	void *res;
+	cr_assert_eq(rotor_call(rt, 1, yields_three_times, P(3), &res), 0);
+	char small[8];
+	int need = rotor_stats_format(rt, small, sizeof(small), 0);
+	cr_assert_gt(need, (int)sizeof(small));
+	cr_assert_eq(strlen(small), sizeof(small) - 1, "truncated and terminated");
+	char *text = malloc((size_t)need + 1);
+	cr_assert_eq(rotor_stats_format(rt, text, (size_t)need + 1, 0), need);
+	cr_assert(strstr(text, "w0 tasks_spawned=") && strstr(text, "\nw1 tasks_spawned="),
+		  "%s", text);
+	cr_assert(strstr(text, "w1 tasks_spawned=1 tasks_finished=1 tasks_alive=0"), "%s", text);
+	free(text);
+	need = rotor_stats_format(rt, NULL, 0, 1);
+	char *json = malloc((size_t)need + 1);
+	cr_assert_eq(rotor_stats_format(rt, json, (size_t)need + 1, 1), need);
+	cr_assert(!strncmp(json, "{\"workers\":[{\"worker\":0,\"tasks_spawned\":", 40), "%s", json);
+	cr_assert(strstr(json, "},{\"worker\":1,") && json[need - 1] == '}', "%s", json);
+	free(json);
+	cr_assert_eq(rotor_stats_format(NULL, NULL, 0, 0), -EINVAL);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+}
