@@ -9,6 +9,7 @@
 #include "task.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,27 +24,49 @@ struct job {
 struct rotor__offload {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct job *head;
+	struct job *_Atomic head; /* written under lock; polled without it */
 	struct job **tail;
+	unsigned sleepers; /* pool threads in cond_wait (under lock) */
+	unsigned spin_us;
 	bool stop;
 	unsigned nthreads;
 	pthread_t *threads;
 	struct rotor_sem room;
 };
 
+/* Poll for a job before sleeping, as workers do: a futex wake-up of a sleeping pool thread
+ * costs microseconds on a VM, more than most offloaded calls. */
+static void spin_for_job(struct rotor__offload *p)
+{
+	int64_t until = rotor_now() + (int64_t)p->spin_us * 1000;
+	while (!atomic_load_explicit(&p->head, memory_order_relaxed) && rotor_now() < until) {
+		for (int i = 0; i < 32; i++)
+			rotor__cpu_relax();
+		sched_yield();
+	}
+}
+
 static void *pool_main(void *arg)
 {
 	struct rotor__offload *p = arg;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->head && !p->stop)
+		if (!p->head && !p->stop && p->spin_us) {
+			pthread_mutex_unlock(&p->lock);
+			spin_for_job(p);
+			pthread_mutex_lock(&p->lock);
+		}
+		while (!p->head && !p->stop) {
+			p->sleepers++;
 			pthread_cond_wait(&p->cond, &p->lock);
+			p->sleepers--;
+		}
 		if (!p->head)
 			break;
 		struct job *j = p->head;
 		p->head = j->next;
 		if (!p->head)
-			p->tail = &p->head;
+			p->tail = (struct job **)&p->head;
 		pthread_mutex_unlock(&p->lock);
 		rotor_sem_release(&p->room);
 		j->result = j->fn(j->arg);
@@ -82,7 +105,8 @@ static int pool_create(struct rotor_runtime *rt, struct rotor__offload **out)
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
-	p->tail = &p->head;
+	p->tail = (struct job **)&p->head;
+	p->spin_us = rt->cfg.spin_us;
 	rotor_sem_init(&p->room, 64 * n);
 	for (unsigned i = 0; i < n; i++) {
 		if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0)
@@ -131,9 +155,14 @@ int rotor_offload(rotor_fn fn, void *arg, void **result)
 		return r;
 	struct job j = {.fn = fn, .arg = arg, .task = t};
 	pthread_mutex_lock(&p->lock);
-	*p->tail = &j;
+	if (p->tail == (struct job **)&p->head)
+		atomic_store_explicit(&p->head, &j, memory_order_relaxed);
+	else
+		*p->tail = &j;
 	p->tail = &j.next;
-	pthread_cond_signal(&p->cond);
+	/* A polling pool thread sees the job without a wake-up. */
+	if (p->sleepers)
+		pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	/* No cancel hook: the job record must outlive the blocking call. */
 	rotor__suspend(w);
