@@ -92,6 +92,77 @@ static void *foreign_submitter(void *arg)
 	return NULL;
 }
 
+/* ---- coordination primitives across workers ---- */
+
+static struct rotor_mutex mu;
+static long guarded;
+static struct rotor_chan *ch_a, *ch_b;
+static atomic_long chan_sum;
+
+static void *triple_plus_one(void *arg)
+{
+	return (void *)((uintptr_t)arg * 3 + 1);
+}
+
+static void *lock_and_send(void *arg)
+{
+	for (int i = 0; i < 200; i++) {
+		CHECK(rotor_mutex_lock(&mu) == 0);
+		guarded++;
+		if (i % 50 == 0)
+			rotor_yield();
+		CHECK(rotor_mutex_unlock(&mu) == 0);
+		CHECK(rotor_chan_send(i % 2 ? ch_b : ch_a, (void *)(uintptr_t)(i + 1)) == 0);
+	}
+	void *r = NULL;
+	CHECK(rotor_offload(triple_plus_one, (void *)(uintptr_t)3, &r) == 0 && (uintptr_t)r == 10);
+	return arg;
+}
+
+static void *select_receiver(void *arg)
+{
+	int open = 2;
+	while (open) {
+		struct rotor_select_case c[2] = {{.ch = ch_a, .op = ROTOR_SELECT_RECV},
+		                                 {.ch = ch_b, .op = ROTOR_SELECT_RECV}};
+		int k = rotor_chan_select(c, 2, ROTOR_FOREVER);
+		CHECK(k >= 0);
+		if (k < 0)
+			break;
+		if (c[k].result == -EPIPE) {
+			open = 0; /* both close together below */
+			continue;
+		}
+		atomic_fetch_add(&chan_sum, (long)(uintptr_t)c[k].value);
+	}
+	return arg;
+}
+
+static void *coordination(void *arg)
+{
+	enum { SENDERS = 8, RECEIVERS = 3 };
+	rotor_mutex_init(&mu);
+	CHECK(rotor_chan_create(4, &ch_a) == 0 && rotor_chan_create(0, &ch_b) == 0);
+	struct rotor_task *s[SENDERS], *r[RECEIVERS];
+	for (int i = 0; i < RECEIVERS; i++) {
+		struct rotor_task_attr a = {.worker = i % 2};
+		CHECK(rotor_spawn_attr(&a, select_receiver, NULL, &r[i]) == 0);
+	}
+	for (int i = 0; i < SENDERS; i++) {
+		struct rotor_task_attr a = {.worker = (i + 1) % 2};
+		CHECK(rotor_spawn_attr(&a, lock_and_send, NULL, &s[i]) == 0);
+	}
+	CHECK(rotor_wait_any(s, SENDERS, ROTOR_FOREVER) >= 0);
+	CHECK(rotor_gather(s, SENDERS, ROTOR_FOREVER, NULL, NULL) == 0);
+	CHECK(rotor_chan_close(ch_a) == 0 && rotor_chan_close(ch_b) == 0);
+	CHECK(rotor_gather(r, RECEIVERS, ROTOR_FOREVER, NULL, NULL) == 0);
+	CHECK(guarded == SENDERS * 200L);
+	CHECK(atomic_load(&chan_sum) == SENDERS * (200L * 201 / 2));
+	rotor_chan_destroy(ch_a);
+	rotor_chan_destroy(ch_b);
+	return arg;
+}
+
 int main(void)
 {
 	struct rotor_config cfg = {.workers = 2, .msg_inflight = 2};
@@ -108,6 +179,7 @@ int main(void)
 		CHECK(rotor_submit(rt, ROTOR_WORKER_ANY, sleeper, NULL, &f) == 0);
 		rotor_future_destroy(f);
 	}
+	CHECK(rotor_call(rt, 0, coordination, NULL, NULL) == 0);
 	CHECK(rotor_runtime_destroy(rt) == 0);
 	long expect = 3L * 50 * 20 * 64;
 	CHECK(atomic_load(&ran) == expect);
