@@ -109,7 +109,8 @@ ROTOR_API int rotor_runtime_stop(struct rotor_runtime *rt);
  * rotor_runtime_destroy - stop (if not yet), wait for every worker thread to exit, free
  * every ring, stack and task. Handles into this runtime are invalid afterwards.
  * Returns 0, or -EDEADLK when called from one of the runtime's own workers.
- * Thread: any non-worker thread. Suspends: no (blocks).
+ * Thread: any thread that is not one of rt's workers (from another runtime's worker it blocks
+ * that worker). Suspends: no (blocks).
  */
 ROTOR_API int rotor_runtime_destroy(struct rotor_runtime *rt);
 
@@ -149,7 +150,8 @@ struct rotor_task_attr {
  * is detached; otherwise *out is a handle that must be given to rotor_join() or
  * rotor_detach() exactly once.
  * Returns 0, -ENOMEM, -EPERM (not called on a worker), -ESHUTDOWN (runtime stopping).
- * Thread: worker. Suspends: no (the new task runs at a later turn of the loop).
+ * Thread: worker. Suspends: no (the new task runs once the caller suspends or yields;
+ * tasks made ready during a loop turn run in that turn, up to a budget of 128 items).
  */
 ROTOR_API int rotor_spawn(rotor_fn fn, void *arg, struct rotor_task **out);
 
@@ -166,8 +168,10 @@ ROTOR_API int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, 
  * rotor_join - wait for a task to end; *result (may be NULL) receives its result. Releases
  * the handle. Returns 0; -ECANCELED if the task was cancelled (the result is still stored if
  * the task ran); -EINVAL if the handle was already joined or detached, or another task is
- * joining it; -EDEADLK for a task joining itself; -EPERM off a worker. If the joining task is
- * itself cancelled while waiting it gets -ECANCELED and the handle stays valid.
+ * joining it; -EBUSY while a rotor_wait_any waits on it; -ENOMEM if the task could not get a
+ * stack (it never ran); -EDEADLK for a task joining itself; -EPERM off a task. If the joining
+ * task is itself cancelled while waiting it gets -ECANCELED and the handle stays valid
+ * (rotor_task_cancelled() tells the two -ECANCELED cases apart).
  * Thread: worker (any worker of the task's runtime). Suspends: yes.
  */
 ROTOR_API int rotor_join(struct rotor_task *t, void **result);
@@ -209,7 +213,7 @@ ROTOR_API int rotor_task_cancelled(void);
 /* ---- Callbacks and timers ------------------------------------------------------------ */
 
 /*
- * rotor_call_soon - run fn(arg) on the calling worker at its next loop turn (call_soon).
+ * rotor_call_soon - run fn(arg) on the calling worker after what is ready now (call_soon).
  * Callbacks run on the worker's own stack: they must not suspend (suspending calls return
  * -EPERM there), and a slow one stalls every task of that worker.
  * Returns 0, -ENOMEM, -EPERM off a worker. Thread: worker. Suspends: no.

@@ -210,7 +210,7 @@ size_t rotor__inbox_drain(struct rotor__worker *w)
 		rotor__deliver(w, fifo);
 		fifo = next;
 	}
-	ROTOR_PROBE(msg_recv, w->id, -1, n);
+	ROTOR_PROBE(inbox_recv, w->id, n);
 	atomic_fetch_sub(&w->foreign_inflight, (uint32_t)n);
 	if (atomic_load(&w->foreign_waiters))
 		rotor__futex_wake(&w->foreign_inflight, INT_MAX);

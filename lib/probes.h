@@ -10,8 +10,9 @@
  *   switch_out (worker, task, id)            the task yields, waits or has ended
  *   task_exit  (worker, task, id)            the task's function has returned
  *   msg_post   (sender, target, items)       one MSG_RING batch of items leaves a worker
- *   msg_recv   (receiver, sender, items)     a batch arrives; sender -1: a thread that is
- *                                            no worker (the inbox)
+ *   msg_recv   (receiver, sender, items)     a batch from another worker arrives
+ *   inbox_recv (receiver, items)             items posted by threads that are no worker
+ *                                            are taken from the inbox
  *
  * The arguments are values at hand (no string is formatted), so an unattached probe costs a
  * nop and a load or two. List them with `readelf -n librotor.so`; bench/PROFILING.md shows

@@ -76,7 +76,8 @@ unsigned rotor__env_flags(void)
 	             {"ringless_msg", ROTOR_NO_RINGLESS_MSG},
 	             {"guard_madvise", ROTOR_NO_GUARD_MADVISE},
 	             {"coop_taskrun", ROTOR_NO_COOP_TASKRUN},
-	             {"spin", ROTOR_NO_SPIN}};
+	             {"spin", ROTOR_NO_SPIN},
+	             {"stall_check", ROTOR_NO_STALL_CHECK}};
 	const char *env = getenv("ROTOR_DISABLE");
 	unsigned flags = 0;
 	while (env && *env) {
