@@ -85,7 +85,7 @@ static void install_handler(void)
 
 void rotor__stall_run_begin(struct rotor__worker *w, struct rotor_task *t, void *lo, void *hi)
 {
-	w->stall_task = t;
+	atomic_store_explicit(&w->stall_task, t, memory_order_relaxed);
 	w->stall_stack_lo = (uintptr_t)lo;
 	w->stall_stack_hi = (uintptr_t)hi;
 	atomic_store_explicit(&w->run_seq, ++w->run_seq_local, memory_order_release);
@@ -110,7 +110,7 @@ static void report(struct rotor_runtime *rt, struct rotor__worker *w, int64_t he
 		have_bt = atomic_load_explicit(&w->stall_captured, memory_order_acquire);
 	}
 	/* Task memory is type-stable: if the task ended meanwhile this still reads a name. */
-	struct rotor_task *t = w->stall_task;
+	struct rotor_task *t = atomic_load_explicit(&w->stall_task, memory_order_relaxed);
 	char name[64];
 	if (t)
 		snprintf(name, sizeof(name), "task %s", rotor_task_name(t));

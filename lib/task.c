@@ -327,7 +327,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 	if (name) {
 		strncpy(t->name, name, sizeof(t->name) - 1);
 		t->name[sizeof(t->name) - 1] = 0;
-		atomic_store_explicit(&t->name_state, 2, memory_order_relaxed);
+		atomic_store_explicit(&t->name_state, 2, memory_order_release);
 	}
 	t->future = fut;
 	ROTOR_PROBE(task_spawn, worker, t, t->id, fn, name);

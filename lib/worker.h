@@ -95,7 +95,7 @@ struct rotor__worker {
 	 * the stall_seen and stall_reported fields belong to the monitor thread. */
 	_Atomic uint64_t run_seq;
 	uint64_t run_seq_local;
-	struct rotor_task *stall_task; /* NULL: a callback */
+	struct rotor_task *_Atomic stall_task; /* shared: NULL for a callback */
 	uintptr_t stall_stack_lo;
 	uintptr_t stall_stack_hi;
 	uint64_t stall_seen_seq;
