@@ -5,24 +5,90 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <linux/perf_event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+/* The inherited instruction counter (--instructions), or -1. */
+static int counter_fd = -1;
+
 static void print_usage(const char *bench, const char *usage)
 {
 	printf("usage: bench_%s [--json] [--quick] [--reps N] [--peers DIR] [--python PATH]\n"
+	       "       [--instructions]\n"
 	       "%s\n"
 	       "  --json    one JSON object per metric and baseline on stdout\n"
 	       "  --quick   a short run (a few seconds)\n"
 	       "  --reps N  repetitions of each side (alternated), max %d\n"
 	       "  --peers   directory of the peer programs (default: <this program's dir>/peers)\n"
-	       "  --python  python interpreter for the asyncio peer\n",
+	       "  --python  python interpreter for the asyncio peer\n"
+	       "  --instructions  count retired instructions per operation where the machine\n"
+	       "            has a hardware counter (perf_event_open)\n",
 	       bench, usage, BENCH_MAX_REPS);
+}
+
+/* Open the process-wide counter before any thread or child exists, so that all inherit it.
+ * Returns 0, or -errno with *scope unset. */
+static int open_counter(const char **scope)
+{
+	struct perf_event_attr a;
+	const char *env = getenv("BENCH_COUNTER");
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	if (env && strcmp(env, "task-clock") == 0) {
+		a.type = PERF_TYPE_SOFTWARE;
+		a.config = PERF_COUNT_SW_TASK_CLOCK;
+	} else {
+		a.type = PERF_TYPE_HARDWARE;
+		a.config = PERF_COUNT_HW_INSTRUCTIONS;
+	}
+	a.inherit = 1;
+	a.exclude_hv = 1;
+	a.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+	*scope = "user+kernel";
+	long fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+		/* perf_event_paranoid 2 (the default) lets a user count only user space. */
+		a.exclude_kernel = 1;
+		*scope = "user only (perf_event_paranoid)";
+		fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	counter_fd = (int)fd;
+	return 0;
+}
+
+int64_t bench_instructions(void)
+{
+	uint64_t v[3]; /* value, time enabled, time running */
+
+	if (counter_fd < 0 || read(counter_fd, v, sizeof(v)) != (ssize_t)sizeof(v) || v[2] == 0)
+		return -1;
+	/* Scaled as perf stat scales a counter that was multiplexed with others. */
+	if (v[2] < v[1])
+		return (int64_t)((double)v[0] * (double)v[1] / (double)v[2]);
+	return (int64_t)v[0];
+}
+
+double bench_instr_per_op(int64_t i0, int64_t i1, double ops)
+{
+	if (i0 < 0 || i1 < 0 || ops <= 0)
+		return -1;
+	return (double)(i1 - i0) / ops;
+}
+
+void bench_add_instr(struct bench_series *s, double per_op)
+{
+	if (per_op >= 0 && s->ni < BENCH_MAX_REPS)
+		s->instr[s->ni++] = per_op;
 }
 
 static void set_default_peer_dir(struct bench_ctx *b)
@@ -49,10 +115,13 @@ void bench_init(struct bench_ctx *b, const char *bench, const char *usage, int d
 	set_default_peer_dir(b);
 	snprintf(b->python, sizeof(b->python), "%s",
 	         access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3");
+	int instructions = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--json") == 0) {
 			b->json = 1;
+		} else if (strcmp(a, "--instructions") == 0) {
+			instructions = 1;
 		} else if (strcmp(a, "--quick") == 0) {
 			b->quick = 1;
 		} else if (strcmp(a, "--reps") == 0 && i + 1 < argc) {
@@ -76,6 +145,20 @@ void bench_init(struct bench_ctx *b, const char *bench, const char *usage, int d
 		b->reps = BENCH_MAX_REPS;
 	/* Keep the human table in order with the peers' output when piped. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (instructions) {
+		const char *scope = NULL;
+		int rc = open_counter(&scope);
+		b->instructions = rc == 0;
+		if (rc == 0)
+			bench_note(b, "instruction counts: %s%s, all threads", scope,
+			           getenv("BENCH_COUNTER") ? " (BENCH_COUNTER: a software clock)"
+			                                   : "");
+		else
+			bench_note(b,
+			           "instruction counts: not supported on this machine "
+			           "(perf_event_open: %s)",
+			           strerror(-rc));
+	}
 }
 
 int64_t bench_now(void)
@@ -104,17 +187,22 @@ static int compare_doubles(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-double bench_median(const struct bench_series *s)
+static double median_of(const double *v, int n)
 {
 	double sorted[BENCH_MAX_REPS];
 
-	if (s->n == 0)
+	if (n == 0)
 		return 0;
-	memcpy(sorted, s->v, sizeof(double) * (size_t)s->n);
-	qsort(sorted, (size_t)s->n, sizeof(double), compare_doubles);
-	if (s->n % 2)
-		return sorted[s->n / 2];
-	return (sorted[s->n / 2 - 1] + sorted[s->n / 2]) / 2;
+	memcpy(sorted, v, sizeof(double) * (size_t)n);
+	qsort(sorted, (size_t)n, sizeof(double), compare_doubles);
+	if (n % 2)
+		return sorted[n / 2];
+	return (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+double bench_median(const struct bench_series *s)
+{
+	return median_of(s->v, s->n);
 }
 
 static double series_min(const struct bench_series *s)
@@ -156,7 +244,22 @@ static void print_series(FILE *f, const struct bench_series *s)
 	        bench_median(s), series_min(s), series_max(s));
 	for (int i = 0; i < s->n; i++)
 		fprintf(f, " %.2f", s->v[i]);
+	if (s->ni > 0)
+		fprintf(f, "  instructions/op: median %.1f", median_of(s->instr, s->ni));
 	fputc('\n', f);
+}
+
+/* "min":x,"max":y,"reps":n[,"instr":i] of one side, keys prefixed by `pre`. */
+static void json_spread(const char *pre, const struct bench_series *s)
+{
+	if (s->n == 0) {
+		printf("\"%smin\":null,\"%smax\":null,\"%sreps\":0,", pre, pre, pre);
+		return;
+	}
+	printf("\"%smin\":%.3f,\"%smax\":%.3f,\"%sreps\":%d,", pre, series_min(s), pre,
+	       series_max(s), pre, s->n);
+	if (s->ni > 0)
+		printf("\"%sinstr\":%.1f,", pre, median_of(s->instr, s->ni));
 }
 
 void bench_report(struct bench_ctx *b, const char *metric, const char *unit,
@@ -169,13 +272,19 @@ void bench_report(struct bench_ctx *b, const char *metric, const char *unit,
 	FILE *f = b->json ? stderr : stdout;
 
 	if (b->json && rotor->n > 0) {
-		printf("{\"bench\":\"%s\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%.3f,"
-		       "\"baseline\":\"%s\",",
-		       b->bench, metric, unit, rv, base->impl);
-		if (have_ratio)
-			printf("\"baseline_value\":%.3f,\"ratio\":%.4f}\n", bv, rv / bv);
+		printf("{\"bench\":\"%s\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%.3f,",
+		       b->bench, metric, unit, rv);
+		json_spread("", rotor);
+		printf("\"baseline\":\"%s\",", base->impl);
+		if (base->n > 0)
+			printf("\"baseline_value\":%.3f,", bv);
 		else
-			printf("\"baseline_value\":null,\"ratio\":null}\n");
+			printf("\"baseline_value\":null,");
+		json_spread("baseline_", base);
+		if (have_ratio)
+			printf("\"ratio\":%.4f}\n", rv / bv);
+		else
+			printf("\"ratio\":null}\n");
 	}
 	if (strcmp(b->last_metric, metric) != 0) {
 		fprintf(f, "  %s [%s]\n", metric, unit);

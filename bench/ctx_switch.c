@@ -15,6 +15,9 @@
 
 static long rounds;
 
+/* Instructions per switch of the last run, -1: not counted. */
+static double instr;
+
 /* ---- rotor's switch ---- */
 static struct rotor__ctx main_ctx, co_ctx;
 
@@ -28,10 +31,11 @@ static double run_rotor(char *stack)
 {
 	rotor__ctx_init(&co_ctx, stack, stack + STACK, co_entry);
 	rotor__ctx_switch(&main_ctx, &co_ctx);
-	int64_t t0 = bench_now();
+	int64_t t0 = bench_now(), i0 = bench_instructions();
 	for (long i = 0; i < rounds; i++)
 		rotor__ctx_switch(&main_ctx, &co_ctx);
-	int64_t t1 = bench_now();
+	int64_t i1 = bench_instructions(), t1 = bench_now();
+	instr = bench_instr_per_op(i0, i1, (double)(2 * rounds));
 	return (double)(t1 - t0) / (double)(2 * rounds);
 }
 
@@ -53,10 +57,11 @@ static double run_ucontext(char *stack)
 	makecontext(&uc_co, uc_entry, 0);
 	swapcontext(&uc_main, &uc_co);
 	long n = rounds / 20 + 1;
-	int64_t t0 = bench_now();
+	int64_t t0 = bench_now(), i0 = bench_instructions();
 	for (long i = 0; i < n; i++)
 		swapcontext(&uc_main, &uc_co);
-	int64_t t1 = bench_now();
+	int64_t i1 = bench_instructions(), t1 = bench_now();
+	instr = bench_instr_per_op(i0, i1, (double)(2 * n));
 	return (double)(t1 - t0) / (double)(2 * n);
 }
 
@@ -80,10 +85,11 @@ static double run_boost(char *stack)
 {
 	fcontext_t co = make_fcontext(stack + STACK, STACK, fc_entry);
 	transfer_t t = jump_fcontext(co, NULL);
-	int64_t t0 = bench_now();
+	int64_t t0 = bench_now(), i0 = bench_instructions();
 	for (long i = 0; i < rounds; i++)
 		t = jump_fcontext(t.fctx, NULL);
-	int64_t t1 = bench_now();
+	int64_t i1 = bench_instructions(), t1 = bench_now();
+	instr = bench_instr_per_op(i0, i1, (double)(2 * rounds));
 	return (double)(t1 - t0) / (double)(2 * rounds);
 }
 #endif
@@ -103,9 +109,12 @@ int main(int argc, char **argv)
 	struct bench_series bo = {.impl = "boost-jump_fcontext"};
 	for (int i = 0; i < b.reps; i++) {
 		bench_add(&r, run_rotor(stack));
+		bench_add_instr(&r, instr);
 		bench_add(&u, run_ucontext(stack));
+		bench_add_instr(&u, instr);
 #ifdef ROTOR_HAVE_BOOST_CONTEXT
 		bench_add(&bo, run_boost(stack));
+		bench_add_instr(&bo, instr);
 #endif
 	}
 #ifndef ROTOR_HAVE_BOOST_CONTEXT

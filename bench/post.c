@@ -25,6 +25,7 @@ struct post_result {
 	double tasks_per_s;
 	double wall_ns;
 	double cpu_ns;
+	double instr;   /* instructions per task, -1: not counted */
 	double per_msg; /* rotor: tasks per MSG_RING message from worker 0 (its counters) */
 };
 
@@ -102,9 +103,9 @@ static void *measure_post(void *arg)
 	struct rotor_runtime *rt = rotor_runtime_current();
 	struct rotor_worker_stats s0, s1;
 	rotor_worker_stats(rt, 0, &s0);
-	int64_t t0 = bench_now(), c0 = bench_cpu();
+	int64_t t0 = bench_now(), c0 = bench_cpu(), i0 = bench_instructions();
 	r->err = post_all(&sink, r->n, r->k);
-	int64_t c1 = bench_cpu();
+	int64_t i1 = bench_instructions(), c1 = bench_cpu();
 	if (r->err < 0)
 		return NULL;
 	rotor_worker_stats(rt, 0, &s1);
@@ -115,6 +116,7 @@ static void *measure_post(void *arg)
 	r->res.tasks_per_s = (double)r->n * 1e9 / wall;
 	r->res.wall_ns = wall / (double)r->n;
 	r->res.cpu_ns = (double)(c1 - c0) / (double)r->n;
+	r->res.instr = bench_instr_per_op(i0, i1, (double)r->n);
 	return NULL;
 }
 
@@ -136,6 +138,7 @@ struct pingpong {
 	struct rotor_future **pong; /* set by worker 1, waited on worker 0 */
 	double rt_ns;
 	double cpu_ns;
+	double instr;
 	int err;
 };
 
@@ -178,11 +181,12 @@ static void *measure_pingpong(void *arg)
 	pp->err = play_rounds(pp, 0, WARM_ROUNDS);
 	if (pp->err == 0) {
 		long n = pp->rounds - WARM_ROUNDS;
-		int64_t t0 = bench_now(), c0 = bench_cpu();
+		int64_t t0 = bench_now(), c0 = bench_cpu(), i0 = bench_instructions();
 		pp->err = play_rounds(pp, WARM_ROUNDS, pp->rounds);
-		int64_t t1 = bench_now(), c1 = bench_cpu();
+		int64_t i1 = bench_instructions(), t1 = bench_now(), c1 = bench_cpu();
 		pp->rt_ns = (double)(t1 - t0) / (double)n;
 		pp->cpu_ns = (double)(c1 - c0) / (double)n;
+		pp->instr = bench_instr_per_op(i0, i1, (double)n);
 	}
 	if (pp->err < 0)
 		rotor_cancel(t);
@@ -194,7 +198,7 @@ static void *measure_pingpong(void *arg)
 	return NULL;
 }
 
-static int run_rotor_pingpong(long rounds, double *rt_ns, double *cpu_ns)
+static int run_rotor_pingpong(long rounds, double *rt_ns, double *cpu_ns, double *instr)
 {
 	struct rotor_config cfg = {.workers = 2};
 	struct pingpong pp = {.rounds = rounds + WARM_ROUNDS};
@@ -216,6 +220,7 @@ static int run_rotor_pingpong(long rounds, double *rt_ns, double *cpu_ns)
 		rc = pp.err;
 	*rt_ns = pp.rt_ns;
 	*cpu_ns = pp.cpu_ns;
+	*instr = pp.instr;
 out:
 	for (long i = 0; pp.ping && pp.pong && i < pp.rounds; i++) {
 		if (pp.ping[i])
@@ -233,7 +238,7 @@ out:
 /* Handed from worker to worker: each hop's spawn orders its writes before the next hop. */
 struct hop_run {
 	long hops_left;
-	int64_t t0, c0;
+	int64_t t0, c0, i0;
 	long warm_hops;
 	struct rotor_future *done;
 	int err;
@@ -247,6 +252,7 @@ static void *hop_over(void *arg)
 	if (--h->hops_left == h->warm_hops) {
 		h->t0 = bench_now();
 		h->c0 = bench_cpu();
+		h->i0 = bench_instructions();
 	}
 	if (h->hops_left == 0) {
 		rotor_future_set(h->done, NULL);
@@ -267,7 +273,7 @@ static void *hop_over(void *arg)
 
 struct hop_measure {
 	long rounds;
-	double rt_ns, cpu_ns;
+	double rt_ns, cpu_ns, instr;
 	int err;
 };
 
@@ -284,16 +290,17 @@ static void *measure_hops(void *arg)
 	m->err = rotor_spawn_attr(&attr, hop_over, &h, NULL);
 	if (m->err == 0)
 		m->err = rotor_future_wait(h.done, ROTOR_FOREVER, NULL);
-	int64_t t1 = bench_now(), c1 = bench_cpu();
+	int64_t i1 = bench_instructions(), t1 = bench_now(), c1 = bench_cpu();
 	rotor_future_destroy(h.done);
 	if (m->err == 0)
 		m->err = h.err;
 	m->rt_ns = (double)(t1 - h.t0) / (double)m->rounds;
 	m->cpu_ns = (double)(c1 - h.c0) / (double)m->rounds;
+	m->instr = bench_instr_per_op(h.i0, i1, (double)m->rounds);
 	return NULL;
 }
 
-static int run_rotor_hops(long rounds, double *rt_ns, double *cpu_ns)
+static int run_rotor_hops(long rounds, double *rt_ns, double *cpu_ns, double *instr)
 {
 	struct rotor_config cfg = {.workers = 2};
 	struct hop_measure m = {.rounds = rounds};
@@ -301,6 +308,7 @@ static int run_rotor_hops(long rounds, double *rt_ns, double *cpu_ns)
 
 	*rt_ns = m.rt_ns;
 	*cpu_ns = m.cpu_ns;
+	*instr = m.instr;
 	return rc < 0 ? rc : m.err;
 }
 
@@ -315,7 +323,7 @@ struct mq_run {
 	struct mq_node *nodes; /* prealloc: warm + n nodes */
 	long count;            /* consumer's */
 	int warm_efd;          /* consumer -> producer: warm-up tasks all ran */
-	int64_t t0, c0, t_end;
+	int64_t t0, c0, i0, t_end;
 };
 
 static void bump_count(void *arg)
@@ -381,6 +389,7 @@ static void *produce_all(void *arg)
 		abort();
 	r->t0 = bench_now();
 	r->c0 = bench_cpu();
+	r->i0 = bench_instructions();
 	produce(r, r->warm, r->warm + r->n);
 	return NULL;
 }
@@ -404,11 +413,12 @@ static int run_mq_post(long n, int k, int prealloc, struct post_result *res)
 	pthread_create(&prod, NULL, produce_all, &r);
 	pthread_join(prod, NULL);
 	pthread_join(cons, NULL);
-	int64_t c1 = bench_cpu();
+	int64_t i1 = bench_instructions(), c1 = bench_cpu();
 	double wall = (double)(r.t_end - r.t0);
 	res->tasks_per_s = (double)n * 1e9 / wall;
 	res->wall_ns = wall / (double)n;
 	res->cpu_ns = (double)(c1 - r.c0) / (double)n;
+	res->instr = bench_instr_per_op(r.i0, i1, (double)n);
 out:
 	if (r.warm_efd >= 0)
 		close(r.warm_efd);
@@ -421,7 +431,7 @@ struct mq_pingpong {
 	struct mq to_a, to_b;
 	struct mq_node ping, pong; /* not on the threads' stacks: the last pong outlives B */
 	long rounds;
-	double rt_ns, cpu_ns;
+	double rt_ns, cpu_ns, instr;
 };
 
 static void do_nothing(void *arg)
@@ -445,25 +455,27 @@ static void *answer_mq_pings(void *arg)
 static void *play_mq_pings(void *arg)
 {
 	struct mq_pingpong *pp = arg;
-	int64_t t0 = 0, c0 = 0;
+	int64_t t0 = 0, c0 = 0, i0 = 0;
 
 	mq_pin_self(0);
 	for (long i = 0; i < pp->rounds + WARM_ROUNDS; i++) {
 		if (i == WARM_ROUNDS) {
 			t0 = bench_now();
 			c0 = bench_cpu();
+			i0 = bench_instructions();
 		}
 		pp->ping.next = NULL;
 		mq_push_chain(&pp->to_b, &pp->ping, &pp->ping);
 		struct mq_node *h = mq_take_all(&pp->to_a);
 		h->fn(h->arg);
 	}
+	pp->instr = bench_instr_per_op(i0, bench_instructions(), (double)pp->rounds);
 	pp->rt_ns = (double)(bench_now() - t0) / (double)pp->rounds;
 	pp->cpu_ns = (double)(bench_cpu() - c0) / (double)pp->rounds;
 	return NULL;
 }
 
-static int run_mq_pingpong(long rounds, double *rt_ns, double *cpu_ns)
+static int run_mq_pingpong(long rounds, double *rt_ns, double *cpu_ns, double *instr)
 {
 	struct mq_pingpong pp = {
 	    .rounds = rounds, .ping = {.fn = do_nothing}, .pong = {.fn = do_nothing}};
@@ -483,6 +495,7 @@ static int run_mq_pingpong(long rounds, double *rt_ns, double *cpu_ns)
 	pthread_join(b, NULL);
 	*rt_ns = pp.rt_ns;
 	*cpu_ns = pp.cpu_ns;
+	*instr = pp.instr;
 	mq_fini(&pp.to_a);
 	mq_fini(&pp.to_b);
 	return 0;
@@ -499,6 +512,9 @@ static void add_result(struct post_series *s, const struct post_result *r)
 	bench_add(&s->rate, r->tasks_per_s);
 	bench_add(&s->wall, r->wall_ns);
 	bench_add(&s->cpu, r->cpu_ns);
+	bench_add_instr(&s->rate, r->instr);
+	bench_add_instr(&s->wall, r->instr);
+	bench_add_instr(&s->cpu, r->instr);
 }
 
 static void init_series(struct post_series *s, const char *impl)
@@ -556,24 +572,30 @@ static int measure_pingpongs(struct bench_ctx *b, long rounds)
 	bench_note(b, "pingpong: %ld round trips per rep, %d reps (futures; spawned hops)", rounds,
 	           b->reps);
 	for (int rep = 0; rep < b->reps; rep++) {
-		double rt, cpu;
-		int rc = run_rotor_pingpong(rounds, &rt, &cpu);
+		double rt = 0, cpu = 0, in = -1;
+		int rc = run_rotor_pingpong(rounds, &rt, &cpu, &in);
 		if (rc < 0) {
 			bench_note(b, "  rotor ping-pong (futures) failed: %s", strerror(-rc));
 		} else {
 			bench_add(&fut, rt);
 			bench_add(&fut_cpu, cpu);
+			bench_add_instr(&fut, in);
+			bench_add_instr(&fut_cpu, in);
 		}
-		if (run_mq_pingpong(rounds, &rt, &cpu) == 0) {
+		if (run_mq_pingpong(rounds, &rt, &cpu, &in) == 0) {
 			bench_add(&mq, rt);
 			bench_add(&mq_cpu, cpu);
+			bench_add_instr(&mq, in);
+			bench_add_instr(&mq_cpu, in);
 		}
-		rc = run_rotor_hops(rounds, &rt, &cpu);
+		rc = run_rotor_hops(rounds, &rt, &cpu, &in);
 		if (rc < 0) {
 			bench_note(b, "  rotor ping-pong (hops) failed: %s", strerror(-rc));
 		} else {
 			bench_add(&hop, rt);
 			bench_add(&hop_cpu, cpu);
+			bench_add_instr(&hop, in);
+			bench_add_instr(&hop_cpu, in);
 		}
 	}
 	bench_report(b, "pingpong", "ns/roundtrip", &fut, &mq);

@@ -1,17 +1,38 @@
 #!/usr/bin/env bash
 # Run every benchmark program of BUILD_DIR/bench with its peers, collect their --json lines
 # into bench-results/<YYYYmmdd-HHMMSS>-<hostname>/results.jsonl (at the repo root), and
-# print one table: rotor's value, the baseline's, the ratio and the target where one is set.
+# print one table: rotor's median [min..max], the peer's (with its version), the ratio and
+# the target where one is set; then draw chart.png (gnuplot) beside it.
 #
-#   bench/run.sh BUILD_DIR [--quick] [--only NAME]
+#   bench/run.sh BUILD_DIR [--quick] [--only NAME] [--out DIR] [--no-build] [--no-instructions]
 #
-# The Go peers are built with `go build` into BUILD_DIR/bench/peers (where the programs look
-# for them). Each program runs under a time limit, so that a hang is reported, not waited on.
+#   --quick            a short run: every program in a few seconds, under a minute in all
+#   --only NAME        one program: spawn post submit million ctx_switch timers (or any
+#                      other bench_NAME the build has)
+#   --out DIR          write the results there instead of bench-results/<date>-<host>
+#   --no-build         do not rebuild stale programs (only warn)
+#   --no-instructions  do not count instructions even where the machine can
+#
+# The bench programs are (re)built first when BUILD_DIR is a CMake build; the Go peers are
+# built with `go build` (offline) into BUILD_DIR/bench/peers, where the programs look for
+# them. A missing peer (no Go, no Python, no Boost) is skipped with a message, never an
+# error. Each program runs under a time limit, so that a hang is reported, not waited on.
+# Exit status: 0 when every program ran, 1 when one failed or timed out (a MISSED target is
+# reported, not a failure), 2 on bad usage.
 set -u
 
+# The programs in this order, then any other bench_* program the build has.
+programs=(spawn post submit million ctx_switch timers)
+# Typical durations on the 2-vCPU development VM, in seconds, "quick full"; a later run on
+# this host replaces them with what it measured (durations.txt of the newest result).
+declare -A typical=(
+	[spawn]="1 5" [post]="1 9" [submit]="3 22"
+	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
+)
+typical_other="5 30"
+
 usage() {
-	echo "usage: $0 BUILD_DIR [--quick] [--only NAME]" >&2
-	echo "  NAME: spawn post submit million ctx_switch timers" >&2
+	sed -n '7,14p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -21,6 +42,9 @@ build=$1
 shift
 quick=
 only=
+out=
+do_build=1
+instructions=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=--quick ;;
@@ -29,15 +53,18 @@ while [ $# -gt 0 ]; do
 		only=$2
 		shift
 		;;
+	--out)
+		[ $# -ge 2 ] || usage
+		out=$2
+		shift
+		;;
+	--no-build) do_build= ;;
+	--no-instructions) instructions= ;;
 	*) usage ;;
 	esac
 	shift
 done
 
-case "$only" in
-"" | spawn | post | submit | million | ctx_switch | timers) ;;
-*) usage ;;
-esac
 [ -d "$build/bench" ] || {
 	echo "$0: $build/bench does not exist: configure and build first, e.g." >&2
 	echo "  cmake -S . -B $build -DROTOR_TESTS=OFF -DROTOR_EXAMPLES=OFF && cmake --build $build" >&2
@@ -47,70 +74,208 @@ build=$(cd "$build" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$build/bench
 peers=$bindir/peers
-out=$root/bench-results/$(date +%Y%m%d-%H%M%S)-$(hostname)
+host=$(hostname)
+[ -n "$out" ] || out=$root/bench-results/$(date +%Y%m%d-%H%M%S)-$host
 mkdir -p "$out" "$peers"
+out=$(cd "$out" && pwd)
 results=$out/results.jsonl
 : >"$results"
+mode=${quick:+quick}
+mode=${mode:-full}
 if [ -n "$quick" ]; then limit=60; else limit=600; fi
-
-{
-	echo "date: $(date -Is)"
-	echo "host: $(hostname)"
-	echo "kernel: $(uname -srm)"
-	echo "cpus: $(nproc)"
-	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)" \
-		"($(git -C "$root" status --porcelain 2>/dev/null | wc -l) paths changed since)"
-	echo "sources sha1: $(cat "$root"/lib/*.[chS] "$root"/lib/arch/*.S "$root"/bench/*.[ch] 2>/dev/null | sha1sum | cut -c1-12)"
-	echo "mode: ${quick:-full}"
-	command -v go >/dev/null && echo "go: $(go version)"
-	echo "python: $( (/usr/bin/python3 --version || python3 --version) 2>&1 | head -1)"
-} >"$out/meta.txt"
-
-load=$(cut -d' ' -f1 /proc/loadavg)
-echo "load: $load" >>"$out/meta.txt"
-if awk -v l="$load" 'BEGIN { exit !(l > 1.0) }'; then
-	echo "warning: load average $load: other work is running, figures will be noisy"
-fi
-
-# ---- peers ----------------------------------------------------------------------------------
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+
+# ---- build -----------------------------------------------------------------------------------
+if [ -n "$do_build" ] && [ -f "$build/CMakeCache.txt" ]; then
+	targets=()
+	# "... bench_x" from Makefiles, "bench_x: phony" from Ninja.
+	for t in $(cmake --build "$build" --target help 2>/dev/null | sed -n \
+		-e 's/^\.\.\. \(bench_[a-z0-9_]*\)$/\1/p' -e 's/^\(bench_[a-z0-9_]*\): .*/\1/p'); do
+		[ -z "$only" ] || [ "$t" = "bench_$only" ] && targets+=("$t")
+	done
+	if [ ${#targets[@]} -gt 0 ] &&
+		! cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >"$out/build.log" 2>&1; then
+		echo "build failed (see $out/build.log):" >&2
+		grep -m5 -E 'error|Error' "$out/build.log" >&2
+		exit 1
+	fi
+fi
+for exe in "$bindir"/bench_*; do
+	name=${exe##*/bench_}
+	[ -x "$exe" ] && [[ " ${programs[*]} " != *" $name "* ]] && programs+=("$name")
+done
+if [ -n "$only" ] && [[ " ${programs[*]} " != *" $only "* ]]; then
+	echo "$0: unknown program '$only' (one of: ${programs[*]})" >&2
+	rm -f "$out/build.log" "$results"
+	rmdir "$out" 2>/dev/null
+	exit 2
+fi
+selected=()
+for name in "${programs[@]}"; do want "$name" && selected+=("$name"); done
+
+# ---- peers and their versions ----------------------------------------------------------------
+python=/usr/bin/python3
+[ -x "$python" ] || python=$(command -v python3 || echo python3)
+py_version=$("$python" --version 2>&1 | sed -n 's/^Python /Python /p' | head -1)
+uv_version=$("$python" -c 'import uvloop; print(uvloop.__version__)' 2>/dev/null)
+glibc=$(ldd --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*$')
+boost=$(ldd "$bindir/bench_ctx_switch" 2>/dev/null | grep -o 'libboost_context\.so\.[0-9.]*' |
+	head -1 | sed 's/libboost_context\.so\./Boost /')
+go_version=
 if command -v go >/dev/null; then
 	# No network here: build offline, and keep a cache even where HOME is unset (CI).
 	export GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on
 	[ -n "${HOME:-}" ] || [ -n "${GOCACHE:-}" ] || export GOCACHE=$peers/gocache
-	for p in spawn million; do
-		want "$p" || continue
+	# Every peer (a go build is cached, so the ones this run does not need cost little).
+	for dir in "$root"/bench/peers/go/*/; do
+		p=$(basename "$dir")
 		if ! (cd "$root/bench/peers/go" && go build -o "$peers/$p" "./$p") 2>"$out/go-build-$p.log"; then
-			echo "go build $p failed (see $out/go-build-$p.log)" >&2
+			echo "go build $p failed (see $out/go-build-$p.log): its baseline is skipped" >&2
 			rm -f "$peers/$p"
 		fi
 		[ -s "$out/go-build-$p.log" ] || rm -f "$out/go-build-$p.log"
+		[ -x "$peers/$p" ] && go_version=$(go version "$peers/$p" | sed 's/.*: //')
 	done
 else
-	echo "skipped go: not installed"
+	# A peer left over from an earlier build would still run; say which Go built it.
+	if ls "$peers"/* >/dev/null 2>&1; then
+		echo "go not installed: the Go peers built earlier in $peers are used"
+	else
+		echo "go not installed: the Go baselines are skipped"
+	fi
+	for p in "$peers"/*; do
+		[ -x "$p" ] && go_version=$(go version "$p" 2>/dev/null | sed 's/.*: //') && break
+	done
+fi
+[ -n "$py_version" ] || echo "python3 not found: the asyncio baseline is skipped"
+if want ctx_switch && [ -z "$boost" ]; then
+	echo "Boost.Context not linked (libboost-context-dev): its baseline is skipped"
 fi
 
-# ---- programs -------------------------------------------------------------------------------
+# ---- what this run is ------------------------------------------------------------------------
+cpus_allowed=$(grep Cpus_allowed_list /proc/self/status | cut -f2)
+pinning="rotor pins each worker of a multi-worker runtime to one CPU (allowed: $cpus_allowed);"
+pinning+=" bench_post's pthread baselines are pinned to CPUs 0 and 1;"
+pinning+=" the thread pool, Go and Python peers run where the scheduler puts them"
+if [ -n "$instructions" ] && command -v perf >/dev/null; then
+	probe=$(perf stat -x, -e instructions true 2>&1 | grep instructions)
+	case "$probe" in
+	"<not supported>"* | "<not counted>"* | "")
+		instr_note="instruction counts: not supported on this machine (perf stat -e instructions: ${probe%%,*})"
+		instructions=
+		;;
+	*) instr_note="instruction counts: beside the times (instr/op, user+kernel, all threads)" ;;
+	esac
+elif [ -n "$instructions" ]; then
+	instr_note="instruction counts: asked of perf_event_open (perf not installed to check first)"
+else
+	instr_note="instruction counts: off (--no-instructions)"
+fi
+rotor_version=$(sed -n 's/^#define ROTOR_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' \
+	"$root/include/rotor.h" | paste -sd.)
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)
+changed=$(git -C "$root" status --porcelain 2>/dev/null | wc -l)
+load=$(cut -d' ' -f1 /proc/loadavg)
+{
+	echo "date: $(date -Is)"
+	echo "host: $host"
+	echo "kernel: $(uname -srm)"
+	echo "cpus: $(nproc) (allowed: $cpus_allowed)"
+	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+	echo "rotor: $rotor_version, commit $commit ($changed paths changed since)"
+	echo "sources sha1: $(cat "$root"/lib/*.[chS] "$root"/lib/arch/*.S "$root"/bench/*.[ch] 2>/dev/null | sha1sum | cut -c1-12)"
+	echo "build: $build ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null))"
+	echo "mode: $mode${only:+ (only $only)}"
+	echo "go: ${go_version:-not available}"
+	echo "python: ${py_version:-not available}${uv_version:+, uvloop $uv_version}"
+	echo "boost: ${boost:-not available}"
+	echo "glibc: ${glibc:-?}"
+	echo "pinning: $pinning"
+	echo "$instr_note"
+	echo "load: $load"
+} >"$out/meta.txt"
+
+echo "rotor $rotor_version ($commit), $mode run of ${selected[*]} on $host: $(nproc) CPUs, $(uname -r)"
+echo "pinning: $pinning"
+echo "$instr_note"
+if awk -v l="$load" 'BEGIN { exit !(l > 1.0) }'; then
+	echo "warning: load average $load: other work is running, figures will be noisy"
+fi
+
+# ---- progress --------------------------------------------------------------------------------
+# The newest earlier durations.txt of this mode on this host, if any, beats the built-in table.
+prev=$(ls -d "$root"/bench-results/*-"$host" 2>/dev/null | sort -r |
+	while read -r d; do [ -f "$d/durations.txt" ] && [ "$d" != "$out" ] && echo "$d/durations.txt"; done)
+estimate() { # name -> seconds
+	local f s
+	for f in $prev; do
+		s=$(awk -v n="$1" -v m="$mode" '$1 == n && $2 == m { print $3; exit }' "$f")
+		[ -n "$s" ] && {
+			echo "$s"
+			return
+		}
+	done
+	set -- ${typical[$1]:-$typical_other}
+	if [ "$mode" = quick ]; then echo "$1"; else echo "$2"; fi
+}
+fmt_s() { # seconds -> "1m05s" or "42 s"
+	if [ "$1" -ge 60 ]; then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%d s' "$1"; fi
+}
+left=0
+declare -A est
+for name in "${selected[@]}"; do
+	est[$name]=$(estimate "$name")
+	left=$((left + est[$name]))
+done
+echo "about $(fmt_s "$left") in all (estimated from typical durations)"
+ticker_pid=
+ticker() { # name est left_after: a live status line while a program runs (terminals only)
+	local t=0
+	while sleep 1; do
+		t=$((t + 1))
+		local rest=$(($2 - t))
+		[ $rest -ge 0 ] || rest=0
+		printf '\r   %s: %d s (typically %d s); about %s left in all   ' "$1" $t "$2" \
+			"$(fmt_s $((rest + $3)))"
+	done
+}
+
+# ---- programs --------------------------------------------------------------------------------
 failed=0
-for name in spawn post submit million ctx_switch timers; do
-	want "$name" || continue
+: >"$out/durations.txt"
+i=0
+for name in "${selected[@]}"; do
+	i=$((i + 1))
 	exe=$bindir/bench_$name
+	left=$((left - est[$name]))
 	if [ ! -x "$exe" ]; then
-		echo "skipped $name: $exe does not exist"
+		echo "[$i/${#selected[@]}] skipped $name: $exe does not exist"
 		continue
 	fi
-	echo "== $name ${quick}"
+	if [ "$left" -gt 0 ]; then then="then about $(fmt_s "$left") more"; else then="the last one"; fi
+	echo "[$i/${#selected[@]}] $name: typically $(fmt_s "${est[$name]}"), $then"
 	stale=$(find "$root/lib" "$root/include" "$root"/bench/{bench,mq}.[ch] "$root/bench/$name.c" \
 		-name '*.[chS]' -newer "$exe" 2>/dev/null | head -3)
 	[ -z "$stale" ] || echo "   warning: newer than $exe (rebuild?): ${stale//$'\n'/ }"
+	if [ -t 1 ]; then
+		ticker "$name" "${est[$name]}" "$left" &
+		ticker_pid=$!
+	fi
 	start=$(date +%s%N)
-	timeout --kill-after=10 "$limit" "$exe" --json $quick >"$out/$name.jsonl" 2>"$out/$name.log"
+	timeout --kill-after=10 "$limit" "$exe" --json $quick ${instructions:+--instructions} \
+		>"$out/$name.jsonl" 2>"$out/$name.log"
 	rc=$?
 	ms=$((($(date +%s%N) - start) / 1000000))
+	if [ -n "$ticker_pid" ]; then
+		kill "$ticker_pid" 2>/dev/null
+		wait "$ticker_pid" 2>/dev/null
+		ticker_pid=
+		printf '\r\033[K'
+	fi
+	echo "$name $mode $(((ms + 999) / 1000))" >>"$out/durations.txt"
 	# The log holds every repetition (the human tables); show only the notes here.
-	grep -E '^bench_|rror|anitizer|^rotor' "$out/$name.log" | sed 's/^/   /'
-	echo "   every repetition: $out/$name.log"
+	grep -E '^bench_|rror|anitizer|^rotor' "$out/$name.log" | grep -v 'instruction counts: not supported' |
+		sed 's/^/   /'
 	grep '^{' "$out/$name.jsonl" >>"$results"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		echo "   $name: TIMED OUT after ${limit}s (partial output kept in $out/$name.log)"
@@ -119,15 +284,20 @@ for name in spawn post submit million ctx_switch timers; do
 		echo "   $name: exit status $rc"
 		failed=1
 	fi
-	printf '   %s: %d.%03d s\n' "$name" $((ms / 1000)) $((ms % 1000))
+	printf '   %s: %d.%03d s; every repetition: %s\n' "$name" $((ms / 1000)) $((ms % 1000)) "$out/$name.log"
 done
 
-# ---- table ----------------------------------------------------------------------------------
+# ---- table -----------------------------------------------------------------------------------
 # Targets: bench/metric/baseline -> "ratio>=X", "ratio<=X" or "value<=X" (from the design).
+# Noise: a side whose max and min differ by more than 10% of its median is flagged with "!"
+# and listed below the table (noisy.txt), not hidden.
 echo
-echo "results: $results"
-awk '
-function field(line, key,    m, v) {
+: >"$out/noisy.txt"
+: >"$out/chart.dat"
+awk -v go="${go_version:-go ?}" -v py="${py_version:-Python ?}" -v uv="$uv_version" \
+	-v boost="${boost:-Boost ?}" -v glibc="glibc ${glibc:-?}" -v kernel="Linux $(uname -r | cut -d- -f1)" \
+	-v noisy_file="$out/noisy.txt" -v chart_file="$out/chart.dat" '
+function field(line, key,    v) {
 	if (match(line, "\"" key "\":(\"[^\"]*\"|[^,}]*)")) {
 		v = substr(line, RSTART + length(key) + 3, RLENGTH - length(key) - 3)
 		gsub(/"/, "", v)
@@ -135,11 +305,34 @@ function field(line, key,    m, v) {
 	}
 	return ""
 }
+function has(v) { return v != "" && v != "null" }
 function num(v) {
-	if (v == "" || v == "null") return "-"
+	if (!has(v)) return "-"
 	if (v + 0 >= 1e6) return sprintf("%.2fM", v / 1e6)
 	if (v + 0 >= 1e4) return sprintf("%.0f", v)
 	return sprintf("%.4g", v)
+}
+# "median [min..max]", with "!" when max - min > 10% of the median.
+function spread(v, lo, hi, who,    s) {
+	if (!has(v)) return "-"
+	s = num(v)
+	if (has(lo) && has(hi) && hi != lo) s = s " [" num(lo) ".." num(hi) "]"
+	if (has(lo) && has(hi) && v + 0 != 0 && (hi - lo) / v > 0.10) {
+		s = s "!"
+		key = b "/" m; what = sprintf("%s %.0f%%", who, 100 * (hi - lo) / v)
+		if (!(key in noisy)) order[++nnoisy] = key
+		if (index(", " noisy[key] ", ", ", " what ", ") == 0)
+			noisy[key] = noisy[key] (noisy[key] == "" ? "" : ", ") what
+	}
+	return s
+}
+function version(bl) {
+	if (bl ~ /^go/) return go
+	if (bl == "asyncio") return py
+	if (bl == "uvloop") return "uvloop " uv
+	if (bl ~ /^boost/) return boost
+	if (bl ~ /^kernel/) return kernel
+	return "C, " glibc # every other baseline is C in the program itself
 }
 BEGIN {
 	target["post/post_k64/mutex-eventfd-queue"] = "ratio>=1.0"
@@ -148,21 +341,89 @@ BEGIN {
 	target["submit/call_roundtrip/asyncio"] = "ratio<=0.2"
 	target["million/million_wall/go-goroutine"] = "ratio<=0.6"
 	target["million/million_rss/go-goroutine"] = "value<=5"
-	fmt = "%-10s %-20s %-12s %12s  %-30s %12s %8s  %-11s %s\n"
-	printf fmt, "bench", "metric", "unit", "rotor", "baseline", "baseline", "ratio", "target", ""
 }
-/^\{/ {
-	b = field($0, "bench"); m = field($0, "metric"); u = field($0, "unit")
-	v = field($0, "value"); bl = field($0, "baseline"); bv = field($0, "baseline_value")
-	r = field($0, "ratio")
-	t = target[b "/" m "/" bl]; verdict = ""
-	if (t != "") {
-		what = substr(t, 1, 5); op = substr(t, 6, 2); lim = substr(t, 8) + 0
-		x = (what == "ratio") ? r : v
-		if (x == "" || x == "null") verdict = "n/a"
-		else if (op == ">=") verdict = (x + 0 >= lim) ? "met" : "MISSED"
-		else verdict = (x + 0 <= lim) ? "met" : "MISSED"
+/^\{/ { line[++n] = $0; if (has(field($0, "instr")) || has(field($0, "baseline_instr"))) instr = 1 }
+END {
+	fmt = "%-10s %-19s %-13s %-24s %-44s %-24s %7s  %-11s %-6s"
+	ifmt = " %9s %9s"
+	printf fmt, "bench", "metric", "unit", "rotor [min..max]", "baseline (version)", \
+		"baseline [min..max]", "ratio", "target", ""
+	if (instr) printf ifmt, "instr/op", "base i/op"
+	printf "\n"
+	for (k = 1; k <= n; k++) {
+		$0 = line[k]
+		b = field($0, "bench"); m = field($0, "metric"); u = field($0, "unit")
+		v = field($0, "value"); bl = field($0, "baseline"); bv = field($0, "baseline_value")
+		r = field($0, "ratio")
+		t = target[b "/" m "/" bl]; verdict = ""
+		if (t != "") {
+			what = substr(t, 1, 5); op = substr(t, 6, 2); lim = substr(t, 8) + 0
+			x = (what == "ratio") ? r : v
+			if (!has(x)) verdict = "n/a"
+			else if (op == ">=") verdict = (x + 0 >= lim) ? "met" : "MISSED"
+			else verdict = (x + 0 <= lim) ? "met" : "MISSED"
+		}
+		vers = has(bv) ? version(bl) : "not measured"
+		rs = spread(v, field($0, "min"), field($0, "max"), "rotor")
+		bs = spread(bv, field($0, "baseline_min"), field($0, "baseline_max"), bl)
+		printf fmt, b, m, u, rs, bl (vers != "" ? " (" vers ")" : ""), bs, num(r), t, verdict
+		if (instr) printf ifmt, num(field($0, "instr")), num(field($0, "baseline_instr"))
+		printf "\n"
+		# The chart: how many times better rotor is (higher is better for rates and counts).
+		if (has(r) && r + 0 > 0) {
+			adv = (u ~ /\/s$/ || u == "tasks") ? r : 1 / r
+			printf "%s/%s vs %s\t%g\t%s\n", b, m, bl, adv, \
+				(rs bs) ~ /!/ ? "noisy" : "ok" > chart_file
+		}
 	}
-	printf fmt, b, m, u, num(v), bl, num(bv), num(r), t, verdict
+	# One line per figure; a rotor series reported against several baselines appears once.
+	for (k = 1; k <= nnoisy; k++) print order[k] ": " noisy[order[k]] > noisy_file
 }' "$results" | tee "$out/table.txt"
+if [ -s "$out/noisy.txt" ]; then
+	echo
+	echo "warning: noisy figures, marked ! above: max - min is more than 10% of the median (other"
+	echo "work on the machine, or too few repetitions); rerun before trusting these ratios:"
+	sed 's/^/   /' "$out/noisy.txt"
+fi
+[ -n "$instructions" ] || echo "$instr_note"
+
+# ---- chart -----------------------------------------------------------------------------------
+if [ ! -s "$out/chart.dat" ]; then
+	echo "chart: nothing to draw (no figure with a baseline)"
+elif ! command -v gnuplot >/dev/null; then
+	echo "chart: skipped (gnuplot not installed: apt-get install gnuplot-nox)"
+else
+	rows=$(wc -l <"$out/chart.dat")
+	# Whole decades around every bar, at least 0.1x..10x.
+	xrange=$(awk -F'\t' '{ if (NR == 1 || $2 < lo) lo = $2; if ($2 > hi) hi = $2 }
+		END { l = 0.1; while (l > lo / 3) l /= 10; h = 10; while (h < hi * 3) h *= 10; print l ":" h }' \
+		"$out/chart.dat")
+	# One horizontal bar per figure, first at the top; log scale centred on 1x.
+	gnuplot >"$out/gnuplot.log" 2>&1 <<EOF
+set terminal pngcairo size 1100,$((150 + 22 * rows)) font "sans,9"
+set output "$out/chart.png"
+set title "rotor $rotor_version ($commit) against its peers: $mode run on $host, $(date '+%Y-%m-%d %H:%M')\nhow many times better rotor is (medians; left of 1x the peer is better; ! noisy: max - min over 10%)"
+set datafile separator "\t"
+set logscale x 10
+set format x "%gx"
+set xrange [$xrange]
+set grid xtics
+set yrange [$rows - 0.4:-0.6]
+set ytics noenhanced nomirror
+set key off
+set lmargin 46
+plot "$out/chart.dat" using (1):0:(\$2 < 1 ? \$2 : 1):(\$2 < 1 ? 1 : \$2):(\$0 - 0.38):(\$0 + 0.38):(\$2 >= 1 ? 0x2e8b57 : 0xcd3333):ytic(1) \
+	with boxxyerror fill solid 0.8 lc rgb variable, \
+	"$out/chart.dat" using (\$2 >= 1 ? \$2 * 1.1 : NaN):0:(sprintf("%.3gx%s", \$2, strcol(3) eq "noisy" ? " !" : "")) \
+	with labels left font "sans,8", \
+	"$out/chart.dat" using (\$2 < 1 ? \$2 / 1.1 : NaN):0:(sprintf("%s%.3gx", strcol(3) eq "noisy" ? "! " : "", \$2)) \
+	with labels right font "sans,8"
+EOF
+	if [ -s "$out/chart.png" ]; then
+		echo "chart: $out/chart.png"
+	else
+		echo "chart: gnuplot failed (see $out/gnuplot.log)"
+	fi
+fi
+echo "results: $out (table.txt, results.jsonl, meta.txt, one log per program)"
 exit $failed

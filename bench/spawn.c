@@ -18,6 +18,7 @@ struct spawn_run {
 	int batch; /* 1: spawn and join one at a time; else spawn `batch`, join them all */
 	double wall_ns_op;
 	double cpu_ns_op;
+	double instr_op; /* -1: not counted */
 	int err;
 };
 
@@ -53,11 +54,12 @@ static void *measure_spawn(void *arg)
 	r->err = spawn_and_join(BATCH * 10, r->batch);
 	if (r->err < 0)
 		return NULL;
-	int64_t t0 = bench_now(), c0 = bench_cpu();
+	int64_t t0 = bench_now(), c0 = bench_cpu(), i0 = bench_instructions();
 	r->err = spawn_and_join(r->n, r->batch);
-	int64_t t1 = bench_now(), c1 = bench_cpu();
+	int64_t i1 = bench_instructions(), t1 = bench_now(), c1 = bench_cpu();
 	r->wall_ns_op = (double)(t1 - t0) / (double)r->n;
 	r->cpu_ns_op = (double)(c1 - c0) / (double)r->n;
+	r->instr_op = bench_instr_per_op(i0, i1, (double)r->n);
 	return NULL;
 }
 
@@ -99,6 +101,8 @@ int main(int argc, char **argv)
 		} else {
 			bench_add(&one, r.wall_ns_op);
 			bench_add(&one_cpu, r.cpu_ns_op);
+			bench_add_instr(&one, r.instr_op);
+			bench_add_instr(&one_cpu, r.instr_op);
 		}
 		rc = run_rotor(n, BATCH, &r);
 		if (rc < 0) {
@@ -106,6 +110,8 @@ int main(int argc, char **argv)
 		} else {
 			bench_add(&bat, r.wall_ns_op);
 			bench_add(&bat_cpu, r.cpu_ns_op);
+			bench_add_instr(&bat, r.instr_op);
+			bench_add_instr(&bat_cpu, r.instr_op);
 		}
 		if (!go)
 			continue;

@@ -27,6 +27,8 @@ struct submit_result {
 	double cpu_ns; /* process CPU per submit */
 	double rt_us;  /* round trip */
 	double rt_cpu_us;
+	double instr_submit; /* instructions per submit, per round trip; -1: not counted */
+	double instr_rt;
 };
 
 static void *identity(void *arg)
@@ -77,20 +79,24 @@ static int run_rotor(struct rotor_runtime *rt, struct rotor_future **f, long n, 
 	int rc = submit_and_wait(rt, f, WARM);
 	if (rc < 0)
 		return rc;
-	int64_t t0 = bench_now(), c0 = bench_cpu();
+	int64_t t0 = bench_now(), c0 = bench_cpu(), i0 = bench_instructions();
 	rc = submit_and_wait(rt, f, n);
-	int64_t t1 = bench_now(), c1 = bench_cpu();
+	int64_t i1 = bench_instructions(), t1 = bench_now(), c1 = bench_cpu();
 	if (rc < 0)
 		return rc;
 	r->per_s = (double)n * 1e9 / (double)(t1 - t0);
 	r->cpu_ns = (double)(c1 - c0) / (double)n;
+	r->instr_submit = bench_instr_per_op(i0, i1, (double)n);
 	t0 = bench_now();
 	c0 = bench_cpu();
+	i0 = bench_instructions();
 	rc = call_each(rt, m);
+	i1 = bench_instructions();
 	t1 = bench_now();
 	c1 = bench_cpu();
 	r->rt_us = (double)(t1 - t0) / 1e3 / (double)m;
 	r->rt_cpu_us = (double)(c1 - c0) / 1e3 / (double)m;
+	r->instr_rt = bench_instr_per_op(i0, i1, (double)m);
 	return rc;
 }
 
@@ -218,22 +224,26 @@ static int run_pool(struct pool_job **j, long n, long m, struct submit_result *r
 
 	start_pool(&p);
 	rc = submit_and_wait_pool(&p, j, WARM);
-	int64_t t0 = bench_now(), c0 = bench_cpu();
+	int64_t t0 = bench_now(), c0 = bench_cpu(), i0 = bench_instructions();
 	if (rc == 0)
 		rc = submit_and_wait_pool(&p, j, n);
-	int64_t t1 = bench_now(), c1 = bench_cpu();
+	int64_t i1 = bench_instructions(), t1 = bench_now(), c1 = bench_cpu();
 	r->per_s = (double)n * 1e9 / (double)(t1 - t0);
 	r->cpu_ns = (double)(c1 - c0) / (double)n;
+	r->instr_submit = bench_instr_per_op(i0, i1, (double)n);
 	t0 = bench_now();
 	c0 = bench_cpu();
+	i0 = bench_instructions();
 	for (long i = 0; i < m && rc == 0; i++)
 		if (wait_pool_job(&p, submit_to_pool(&p, identity, (void *)(intptr_t)i)) !=
 		    (void *)(intptr_t)i)
 			rc = -EPROTO;
+	i1 = bench_instructions();
 	t1 = bench_now();
 	c1 = bench_cpu();
 	r->rt_us = (double)(t1 - t0) / 1e3 / (double)m;
 	r->rt_cpu_us = (double)(c1 - c0) / 1e3 / (double)m;
+	r->instr_rt = bench_instr_per_op(i0, i1, (double)m);
 	stop_pool(&p);
 	return rc;
 }
@@ -245,6 +255,8 @@ static int run_python(const struct bench_ctx *b, int uvloop, long n, long m,
 {
 	char cmd[8192], out[4096];
 
+	/* Out of process: its instructions are not counted. */
+	r->instr_submit = r->instr_rt = -1;
 	snprintf(cmd, sizeof(cmd), "'%s' '%s/peers/asyncio_submit.py' --n %ld --rt %ld%s",
 	         b->python, BENCH_SOURCE_DIR, n, m, uvloop ? " --uvloop" : "");
 	if (bench_run_peer(b, cmd, out, sizeof(out)) < 0)
@@ -283,6 +295,10 @@ static void add_result(struct submit_series *s, const struct submit_result *r)
 	bench_add(&s->cpu_ns, r->cpu_ns);
 	bench_add(&s->rt_us, r->rt_us);
 	bench_add(&s->rt_cpu_us, r->rt_cpu_us);
+	bench_add_instr(&s->per_s, r->instr_submit);
+	bench_add_instr(&s->cpu_ns, r->instr_submit);
+	bench_add_instr(&s->rt_us, r->instr_rt);
+	bench_add_instr(&s->rt_cpu_us, r->instr_rt);
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,7 @@ struct run {
 	int kernel;
 	double cpu_ns;
 	double slab_bytes;
+	double instr; /* instructions per sleep, -1: not counted */
 	long woke;
 };
 
@@ -67,7 +68,7 @@ static void round_of(struct run *r, double *cpu_ns, double *slab)
 {
 	woke = 0;
 	long slab0 = sunreclaim_kib();
-	int64_t c0 = bench_cpu();
+	int64_t c0 = bench_cpu(), i0 = bench_instructions();
 	for (long i = 0; i < r->n; i++)
 		rotor_spawn(r->kernel ? kernel_sleeper : heap_sleeper, NULL, NULL);
 	/* Two yields: the sleepers run (and arm) during the first turn. */
@@ -76,7 +77,8 @@ static void round_of(struct run *r, double *cpu_ns, double *slab)
 	long slab1 = sunreclaim_kib();
 	while (woke < r->n)
 		rotor_sleep(1000000);
-	int64_t c1 = bench_cpu();
+	int64_t i1 = bench_instructions(), c1 = bench_cpu();
+	r->instr = bench_instr_per_op(i0, i1, (double)r->n);
 	*slab = (double)(slab1 - slab0) * 1024.0 / (double)r->n;
 	/* The main task's 1 ms polling sleeps are noise next to n sleeps. */
 	*cpu_ns = (double)(c1 - c0) / (double)r->n;
@@ -126,6 +128,8 @@ int main(int argc, char **argv)
 			return 1;
 		bench_add(&hc, h.cpu_ns);
 		bench_add(&kc, k.cpu_ns);
+		bench_add_instr(&hc, h.instr);
+		bench_add_instr(&kc, k.instr);
 		bench_add(&hs, h.slab_bytes);
 		bench_add(&ks, k.slab_bytes);
 	}
