@@ -507,10 +507,11 @@ int rotor_stats_format(const struct rotor_runtime *rt, char *buf, size_t len, in
 	    "msgs_in",       "items_out",      "items_in",      "post_retries",
 	    "cq_overflows",  "stalls",         "stacks_in_use", "stacks_total"};
 	size_t n = 0;
+	char scratch[1]; /* where output past the end of buf (or without buf) is "written" */
 #define PUT(...)                                                                                   \
 	do {                                                                                       \
-		int k_ = snprintf(buf ? buf + (n < len ? n : len) : NULL, n < len ? len - n : 0,   \
-		                  __VA_ARGS__);                                                    \
+		bool room_ = buf && n < len;                                                       \
+		int k_ = snprintf(room_ ? buf + n : scratch, room_ ? len - n : 0, __VA_ARGS__);    \
 		if (k_ < 0)                                                                        \
 			return -EINVAL;                                                            \
 		n += (size_t)k_;                                                                   \
