@@ -7,7 +7,7 @@
 #   bench/run.sh BUILD_DIR [--quick] [--only NAME] [--out DIR] [--no-build] [--no-instructions]
 #
 #   --quick            a short run: every program in a few seconds, under a minute in all
-#   --only NAME        one program: spawn post submit million ctx_switch timers (or any
+#   --only NAME        one program: spawn post submit million sync ctx_switch timers (or any
 #                      other bench_NAME the build has)
 #   --out DIR          write the results there instead of bench-results/<date>-<host>
 #   --no-build         do not rebuild stale programs (only warn)
@@ -22,7 +22,7 @@
 set -u
 
 # The programs in this order, then any other bench_* program the build has.
-programs=(spawn post submit million ctx_switch timers)
+programs=(spawn post submit million sync ctx_switch timers)
 # Typical durations on the 2-vCPU development VM, in seconds, "quick full"; a later run on
 # this host replaces them with what it measured (durations.txt of the newest result).
 declare -A typical=(
@@ -341,6 +341,15 @@ BEGIN {
 	target["submit/call_roundtrip/asyncio"] = "ratio<=0.2"
 	target["million/million_wall/go-goroutine"] = "ratio<=0.6"
 	target["million/million_rss/go-goroutine"] = "value<=5"
+	target["ctx_switch/switch/boost-jump_fcontext"] = "ratio<=1.0"
+	target["ctx_switch/switch/swapcontext"] = "ratio<=0.05"
+	target["spawn/spawn_batch100/go-goroutine"] = "ratio<=0.4"
+	target["post/pingpong/mutex-eventfd-queue"] = "ratio<=1.0"
+	target["sync/mutex_lock_unlock/pthread-mutex"] = "value<=10"
+	target["sync/chan_send_recv_local/mutex-condvar-queue"] = "value<=50"
+	target["sync/chan_cross_worker/mutex-condvar-queue"] = "ratio>=2"
+	target["sync/chan_cross_worker/go-chan-gomaxprocs2"] = "ratio>=1.0"
+	target["sync/offload_roundtrip/mutex-condvar-pool"] = "ratio<=0.5"
 }
 /^\{/ { line[++n] = $0; if (has(field($0, "instr")) || has(field($0, "baseline_instr"))) instr = 1 }
 END {
