@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -510,6 +512,80 @@ ROTOR_API void *rotor_task_get(int key);
  * Suspends: no (create must not suspend).
  */
 ROTOR_API int rotor_worker_local(int key, void *(*create)(void *arg), void *arg, void **out);
+
+/* ---- I/O ----------------------------------------------------------------------------------- */
+
+/*
+ * File and socket operations. Each is one SQE on the calling worker's ring (two with a
+ * deadline: the operation and a linked timeout); only the calling task suspends. Every call
+ * takes an absolute deadline (ROTOR_FOREVER for none) and returns what the system call
+ * would (a count or 0) or a negative errno: the operation's own errors, plus -ETIMEDOUT when
+ * the deadline passed first, -ECANCELED when the task was cancelled (the operation is
+ * cancelled in the kernel and the call returns only after the kernel has let go of its
+ * buffers), -EPERM off a task. Thread: task. Suspends: yes.
+ */
+struct iovec;
+struct msghdr;
+struct statx;
+
+/* openat(AT_FDCWD, path, flags, mode): the new fd. */
+ROTOR_API int rotor_open(const char *path, int flags, unsigned mode, int64_t deadline);
+/* close(fd). */
+ROTOR_API int rotor_close(int fd, int64_t deadline);
+/* pread/pwrite at offset; offset -1 uses and advances the file position. Byte counts. */
+ROTOR_API ssize_t rotor_read(int fd, void *buf, size_t len, int64_t offset, int64_t deadline);
+ROTOR_API ssize_t rotor_write(int fd, const void *buf, size_t len, int64_t offset,
+                              int64_t deadline);
+ROTOR_API ssize_t rotor_readv(int fd, const struct iovec *iov, int iovcnt, int64_t offset,
+                              int64_t deadline);
+ROTOR_API ssize_t rotor_writev(int fd, const struct iovec *iov, int iovcnt, int64_t offset,
+                               int64_t deadline);
+/* fsync(fd), or fdatasync(fd) when datasync != 0. */
+ROTOR_API int rotor_fsync(int fd, int datasync, int64_t deadline);
+/* fallocate(fd, mode, offset, len). */
+ROTOR_API int rotor_fallocate(int fd, int mode, int64_t offset, int64_t len, int64_t deadline);
+/* statx(AT_FDCWD, path, flags, mask, out). */
+ROTOR_API int rotor_statx(const char *path, int flags, unsigned mask, struct statx *out,
+                          int64_t deadline);
+/* unlinkat(AT_FDCWD, path, flags) (AT_REMOVEDIR removes a directory), renameat2(old, new,
+ * flags), mkdirat(AT_FDCWD, path, mode). */
+ROTOR_API int rotor_unlink(const char *path, int flags, int64_t deadline);
+ROTOR_API int rotor_rename(const char *oldpath, const char *newpath, unsigned flags,
+                           int64_t deadline);
+ROTOR_API int rotor_mkdir(const char *path, unsigned mode, int64_t deadline);
+
+/* socket(domain, type, protocol): the new fd. */
+ROTOR_API int rotor_socket(int domain, int type, int protocol, int64_t deadline);
+/* connect(fd, addr, len). */
+ROTOR_API int rotor_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline);
+/* accept4(fd, addr, len, flags): the new fd (addr and len may be NULL). */
+ROTOR_API int rotor_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags,
+                           int64_t deadline);
+/* recv/send(fd, buf, len, flags): byte counts; recv returns 0 at end of stream. */
+ROTOR_API ssize_t rotor_recv(int fd, void *buf, size_t len, int flags, int64_t deadline);
+ROTOR_API ssize_t rotor_send(int fd, const void *buf, size_t len, int flags, int64_t deadline);
+ROTOR_API ssize_t rotor_recvmsg(int fd, struct msghdr *msg, int flags, int64_t deadline);
+ROTOR_API ssize_t rotor_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t deadline);
+/* shutdown(fd, how). */
+ROTOR_API int rotor_shutdown(int fd, int how, int64_t deadline);
+
+#define ROTOR_TCP_REUSEPORT (1u << 0) /* SO_REUSEPORT: a listener per worker on one port */
+
+/*
+ * rotor_tcp_listen - a listening TCP socket on host:port (IPv4 or IPv6 literal, or a name
+ * getaddrinfo resolves; NULL or "" for every address; port 0 picks a free one, see
+ * rotor_sock_port). SO_REUSEADDR always, SO_REUSEPORT with ROTOR_TCP_REUSEPORT. Returns the
+ * fd, -EINVAL (bad host), or the errno of socket/bind/listen. Thread: any. Suspends: no
+ * (name resolution may block: use literals on a worker).
+ */
+ROTOR_API int rotor_tcp_listen(const char *host, int port, int backlog, unsigned flags);
+/* rotor_tcp_dial - a TCP connection to host:port (each address getaddrinfo gives, in order,
+ * until one connects before the deadline). Returns the fd or a negative errno.
+ * Thread: task. Suspends: yes. */
+ROTOR_API int rotor_tcp_dial(const char *host, int port, int64_t deadline);
+/* rotor_sock_port - the local port a socket is bound to, or a negative errno.
+ * Thread: any. Suspends: no. */
+ROTOR_API int rotor_sock_port(int fd);
 
 /* ---- Stats --------------------------------------------------------------------------- */
 

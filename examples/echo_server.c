@@ -1,0 +1,167 @@
+/*
+ * A TCP echo server: one listener per worker on the same port (SO_REUSEPORT), a task per
+ * connection, graceful stop on SIGINT/SIGTERM (a task waits for the signal on a signalfd
+ * and stops the runtime: every task blocked in accept or recv is cancelled, connections are
+ * closed, the process exits 0).
+ *
+ *   echo_server [--port N] [--workers N] [--host ADDR] [--max-conns N]
+ *
+ * Prints "listening on HOST:PORT (N workers)" once it accepts. Port 0 picks a free port.
+ */
+#include <rotor.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 256
+
+static int listeners[MAX_WORKERS];
+static int sigfd = -1;
+static atomic_int conns;
+static int max_conns = 10000;
+
+static void *serve_connection(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[16384];
+	ssize_t n;
+	while ((n = rotor_recv(fd, buf, sizeof(buf), 0, ROTOR_FOREVER)) > 0) {
+		ssize_t off = 0;
+		while (off < n) {
+			ssize_t w = rotor_send(fd, buf + off, (size_t)(n - off), 0, ROTOR_FOREVER);
+			if (w <= 0)
+				goto out;
+			off += w;
+		}
+	}
+out:
+	close(fd);
+	atomic_fetch_sub(&conns, 1);
+	return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+	int l = listeners[rotor_worker_id()];
+	(void)arg;
+	for (;;) {
+		int fd = rotor_accept(l, NULL, NULL, 0, ROTOR_FOREVER);
+		if (fd == -ECANCELED)
+			break;
+		if (fd < 0) {
+			/* -EMFILE and friends: back off instead of spinning. */
+			if (rotor_sleep(10 * 1000 * 1000) == -ECANCELED)
+				break;
+			continue;
+		}
+		if (atomic_fetch_add(&conns, 1) >= max_conns) {
+			atomic_fetch_sub(&conns, 1);
+			close(fd);
+			continue;
+		}
+		if (rotor_spawn(serve_connection, (void *)(intptr_t)fd, NULL) < 0) {
+			atomic_fetch_sub(&conns, 1);
+			close(fd);
+		}
+	}
+	return NULL;
+}
+
+static void *wait_for_signal(void *arg)
+{
+	struct signalfd_siginfo si;
+	(void)arg;
+	ssize_t n = rotor_read(sigfd, &si, sizeof(si), -1, ROTOR_FOREVER);
+	if (n == (ssize_t)sizeof(si))
+		fprintf(stderr, "echo_server: signal %u, stopping\n", si.ssi_signo);
+	rotor_runtime_stop(rotor_runtime_current());
+	return NULL;
+}
+
+static void *main_task(void *arg)
+{
+	int workers = rotor_runtime_workers(rotor_runtime_current());
+	for (int i = 0; i < workers; i++) {
+		struct rotor_task_attr a = {.worker = i, .name = "accept"};
+		rotor_spawn_attr(&a, accept_loop, NULL, NULL);
+	}
+	struct rotor_task_attr s = {.worker = 0, .name = "signals"};
+	rotor_spawn_attr(&s, wait_for_signal, arg, NULL);
+	return NULL;
+}
+
+static void *run_forever(void *arg)
+{
+	main_task(arg);
+	/* The main task waits with the rest; the signal task stops the runtime. */
+	rotor_sleep(ROTOR_FOREVER);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *host = "127.0.0.1";
+	int port = 7000;
+	unsigned workers = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--port") && i + 1 < argc)
+			port = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--workers") && i + 1 < argc)
+			workers = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--host") && i + 1 < argc)
+			host = argv[++i];
+		else if (!strcmp(argv[i], "--max-conns") && i + 1 < argc)
+			max_conns = atoi(argv[++i]);
+		else {
+			fprintf(stderr,
+			        "usage: %s [--port N] [--workers N] [--host ADDR] "
+			        "[--max-conns N]\n",
+			        argv[0]);
+			return 2;
+		}
+	}
+	if (!workers)
+		workers = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (workers > MAX_WORKERS)
+		workers = MAX_WORKERS;
+	/* Signals go to the signalfd only: block them in every thread (inherited). */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		perror("echo_server: signalfd");
+		return 1;
+	}
+	for (unsigned i = 0; i < workers; i++) {
+		listeners[i] = rotor_tcp_listen(host, port, 1024, ROTOR_TCP_REUSEPORT);
+		if (listeners[i] < 0) {
+			fprintf(stderr, "echo_server: listen on %s:%d: %s\n", host, port,
+			        strerror(-listeners[i]));
+			return 1;
+		}
+		port = rotor_sock_port(listeners[i]); /* port 0: every worker on the one picked */
+	}
+	printf("listening on %s:%d (%u workers)\n", host, port, workers);
+	fflush(stdout);
+	struct rotor_config cfg = {.workers = workers};
+	int r = rotor_run(&cfg, run_forever, NULL, NULL);
+	for (unsigned i = 0; i < workers; i++)
+		close(listeners[i]);
+	close(sigfd);
+	if (r < 0) {
+		fprintf(stderr, "echo_server: %s\n", strerror(-r));
+		return 1;
+	}
+	printf("stopped\n");
+	return 0;
+}

@@ -1,0 +1,380 @@
+/*
+ * I/O operations. Each call prepares one SQE (plus a linked timeout for a deadline) whose
+ * user_data is an operation record on the calling task's stack, and suspends until that
+ * SQE's CQE. The record is safe because the task resumes only from that CQE: a deadline
+ * is a linked timeout that makes the kernel cancel the operation (its CQE still comes), and
+ * cancelling the task submits an ASYNC_CANCEL and keeps waiting for the operation's own
+ * CQE. The linked timeout's and the cancel's CQEs carry no pointer (TAG_IGNORE).
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct io_wait {
+	struct rotor__op op;
+	bool cancelled;
+};
+
+static void io_cancel(struct rotor_task *t)
+{
+	struct io_wait *iw = t->wait_obj;
+	struct rotor__worker *w = rotor__worker_self();
+	struct io_uring_sqe *sqe = rotor__sqe(w);
+	io_uring_prep_cancel64(sqe, rotor__tag(&iw->op, ROTOR__TAG_OP), 0);
+	io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
+	iw->cancelled = true;
+	/* The task stays suspended: the operation's own CQE resumes it. */
+}
+
+/* Begin an operation: the calling task's worker, or NULL with *err set. */
+static struct rotor__worker *io_begin(int *err)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = w ? w->current : NULL;
+	if (!t) {
+		*err = -EPERM;
+		return NULL;
+	}
+	if (t->flags & ROTOR__TF_CANCELLED) {
+		*err = -ECANCELED;
+		return NULL;
+	}
+	return w;
+}
+
+/* Submit sqe (prepared) with a deadline and wait for its CQE. */
+static int io_run(struct rotor__worker *w, struct io_uring_sqe *sqe, int64_t deadline)
+{
+	struct rotor_task *t = w->current;
+	struct io_wait iw = {.op = {.task = t}, .cancelled = false};
+	struct __kernel_timespec ts;
+	io_uring_sqe_set_data64(sqe, rotor__tag(&iw.op, ROTOR__TAG_OP));
+	if (deadline != ROTOR_FOREVER) {
+		/* The kernel reads ts while submitting, which happens while we are suspended. */
+		ts.tv_sec = deadline / 1000000000;
+		ts.tv_nsec = deadline % 1000000000;
+		sqe->flags |= IOSQE_IO_LINK;
+		struct io_uring_sqe *lt = rotor__sqe(w);
+		io_uring_prep_link_timeout(lt, &ts, IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data64(lt, ROTOR__TAG_IGNORE);
+	}
+	t->wait_obj = &iw;
+	t->cancel_hook = io_cancel;
+	rotor__suspend(w);
+	t->cancel_hook = NULL;
+	t->wait_obj = NULL;
+	int r = iw.op.res;
+	if (r == -ECANCELED && !iw.cancelled && deadline != ROTOR_FOREVER)
+		r = -ETIMEDOUT;
+	/* A task cancelled while the operation completed anyway keeps the result. */
+	return r;
+}
+
+/* The operation's SQE, with room kept for its linked timeout: a link must not be split
+ * across two submissions, or the kernel runs the operation without its deadline. */
+static struct io_uring_sqe *op_sqe(struct rotor__worker *w, int64_t deadline)
+{
+	if (deadline != ROTOR_FOREVER && io_uring_sq_space_left(&w->ring) < 2) {
+		io_uring_submit(&w->ring);
+		ROTOR_STAT_INC(w->stats.enters);
+	}
+	return rotor__sqe(w);
+}
+
+#define IO_PREP(w, err, sqe)                                                                       \
+	struct rotor__worker *w = io_begin(&err);                                                  \
+	if (!w)                                                                                    \
+		return err;                                                                        \
+	struct io_uring_sqe *sqe = op_sqe(w, deadline)
+
+int rotor_open(const char *path, int flags, unsigned mode, int64_t deadline)
+{
+	int err;
+	if (!path)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_openat(sqe, AT_FDCWD, path, flags | O_CLOEXEC, mode);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_close(int fd, int64_t deadline)
+{
+	/* Clean-up must work in a cancelled task: close at once rather than refuse. */
+	struct rotor_task *t = rotor_current();
+	if (t && (t->flags & ROTOR__TF_CANCELLED))
+		return close(fd) < 0 ? -errno : 0;
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_close(sqe, fd);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_read(int fd, void *buf, size_t len, int64_t offset, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_read(sqe, fd, buf, (unsigned)(len > 0x7ffff000 ? 0x7ffff000 : len),
+	                   (uint64_t)offset);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_write(int fd, const void *buf, size_t len, int64_t offset, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_write(sqe, fd, buf, (unsigned)(len > 0x7ffff000 ? 0x7ffff000 : len),
+	                    (uint64_t)offset);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_readv(int fd, const struct iovec *iov, int iovcnt, int64_t offset, int64_t deadline)
+{
+	int err;
+	if (iovcnt < 0)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)offset);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_writev(int fd, const struct iovec *iov, int iovcnt, int64_t offset, int64_t deadline)
+{
+	int err;
+	if (iovcnt < 0)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)offset);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_fsync(int fd, int datasync, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_fallocate(int fd, int mode, int64_t offset, int64_t len, int64_t deadline)
+{
+	int err;
+	if (offset < 0 || len <= 0)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_fallocate(sqe, fd, mode, (uint64_t)offset, (uint64_t)len);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_statx(const char *path, int flags, unsigned mask, struct statx *out, int64_t deadline)
+{
+	int err;
+	if (!path || !out)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_statx(sqe, AT_FDCWD, path, flags, mask, out);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_unlink(const char *path, int flags, int64_t deadline)
+{
+	int err;
+	if (!path)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_unlinkat(sqe, AT_FDCWD, path, flags);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_rename(const char *oldpath, const char *newpath, unsigned flags, int64_t deadline)
+{
+	int err;
+	if (!oldpath || !newpath)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_renameat(sqe, AT_FDCWD, oldpath, AT_FDCWD, newpath, flags);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_mkdir(const char *path, unsigned mode, int64_t deadline)
+{
+	int err;
+	if (!path)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_mkdirat(sqe, AT_FDCWD, path, mode);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_socket(int domain, int type, int protocol, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_socket(sqe, domain, type | SOCK_CLOEXEC, protocol, 0);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline)
+{
+	int err;
+	if (!addr)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_connect(sqe, fd, addr, len);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_accept(sqe, fd, addr, len, flags | SOCK_CLOEXEC);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_recv(int fd, void *buf, size_t len, int flags, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_recv(sqe, fd, buf, len > 0x7ffff000 ? 0x7ffff000 : len, flags);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_send(int fd, const void *buf, size_t len, int flags, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_send(sqe, fd, buf, len > 0x7ffff000 ? 0x7ffff000 : len, flags | MSG_NOSIGNAL);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_recvmsg(int fd, struct msghdr *msg, int flags, int64_t deadline)
+{
+	int err;
+	if (!msg)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t deadline)
+{
+	int err;
+	if (!msg)
+		return -EINVAL;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_shutdown(int fd, int how, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_shutdown(sqe, fd, how);
+	return io_run(w, sqe, deadline);
+}
+
+/* ---- TCP helpers ---- */
+
+static int resolve(const char *host, int port, int passive, struct addrinfo **out)
+{
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = (passive ? AI_PASSIVE : 0) | AI_NUMERICSERV;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (port < 0 || port > 65535)
+		return -EINVAL;
+	int r = getaddrinfo(host && *host ? host : NULL, portstr, &hints, out);
+	if (r == EAI_SYSTEM)
+		return -errno;
+	return r ? -EINVAL : 0;
+}
+
+int rotor_tcp_listen(const char *host, int port, int backlog, unsigned flags)
+{
+	struct addrinfo *ai;
+	int r = resolve(host, port, 1, &ai);
+	if (r < 0)
+		return r;
+	r = -EADDRNOTAVAIL;
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			r = -errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if ((flags & ROTOR_TCP_REUSEPORT) &&
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+			r = -errno;
+			close(fd);
+			continue;
+		}
+		if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
+		    listen(fd, backlog > 0 ? backlog : 511) < 0) {
+			r = -errno;
+			close(fd);
+			continue;
+		}
+		freeaddrinfo(ai);
+		return fd;
+	}
+	freeaddrinfo(ai);
+	return r;
+}
+
+int rotor_tcp_dial(const char *host, int port, int64_t deadline)
+{
+	int err;
+	if (!io_begin(&err))
+		return err;
+	struct addrinfo *ai;
+	int r = resolve(host, port, 0, &ai);
+	if (r < 0)
+		return r;
+	r = -EHOSTUNREACH;
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		int fd = rotor_socket(a->ai_family, SOCK_STREAM, 0, deadline);
+		if (fd < 0) {
+			r = fd;
+			break;
+		}
+		r = rotor_connect(fd, a->ai_addr, a->ai_addrlen, deadline);
+		if (r == 0) {
+			freeaddrinfo(ai);
+			return fd;
+		}
+		close(fd);
+		if (r == -ETIMEDOUT || r == -ECANCELED)
+			break;
+	}
+	freeaddrinfo(ai);
+	return r;
+}
+
+int rotor_sock_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -EAFNOSUPPORT;
+}

@@ -1,0 +1,89 @@
+/*
+ * The echo server example end to end: it prints its port, echoes for many concurrent
+ * clients on its workers, and stops cleanly (exit 0) on SIGTERM with connections open.
+ */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t start_server(int *port, FILE **out)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execl(ROTOR_EXAMPLES_DIR "/echo_server", "echo_server", "--port", "0", "--workers",
+		      "2", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	FILE *f = fdopen(fds[0], "r");
+	char line[256] = {0};
+	cr_assert_not_null(fgets(line, sizeof(line), f), "no output from echo_server");
+	cr_assert_eq(sscanf(line, "listening on 127.0.0.1:%d", port), 1, "%s", line);
+	*out = f; /* kept open: the server prints again when it stops */
+	return pid;
+}
+
+static int dial(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+Test(echo, echoes_for_many_clients_and_stops_on_sigterm, .timeout = 30)
+{
+	int port = 0;
+	FILE *out;
+	pid_t pid = start_server(&port, &out);
+	enum { N = 50 };
+	int fd[N];
+	for (int i = 0; i < N; i++)
+		fd[i] = dial(port);
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < N; i++) {
+			char msg[64];
+			int len = snprintf(msg, sizeof(msg), "client %d round %d", i, round);
+			cr_assert_eq(send(fd[i], msg, (size_t)len, 0), len);
+		}
+		for (int i = 0; i < N; i++) {
+			char want[64], got[64];
+			int len = snprintf(want, sizeof(want), "client %d round %d", i, round);
+			int have = 0;
+			while (have < len) {
+				ssize_t n = recv(fd[i], got + have, (size_t)(len - have), 0);
+				cr_assert_gt(n, 0, "connection %d closed early", i);
+				have += (int)n;
+			}
+			cr_assert(!memcmp(got, want, (size_t)len));
+		}
+	}
+	/* Stop with every connection still open. */
+	cr_assert_eq(kill(pid, SIGTERM), 0);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	char line[64] = {0};
+	cr_assert(fgets(line, sizeof(line), out) && !strcmp(line, "stopped\n"), "%s", line);
+	fclose(out);
+	/* The server closed its side of each connection. */
+	char c;
+	for (int i = 0; i < N; i++) {
+		cr_assert_leq(recv(fd[i], &c, 1, 0), 0);
+		close(fd[i]);
+	}
+}

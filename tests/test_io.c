@@ -1,0 +1,232 @@
+/*
+ * I/O operations: files (open, read/write at offsets and at the position, vectors, fsync,
+ * fallocate, statx, rename, unlink, mkdir) and sockets (listen, dial, accept, send/recv,
+ * msg forms, shutdown), deadlines (-ETIMEDOUT) and cancellation (-ECANCELED, the kernel's
+ * hold on the buffer ends before the call returns: run under ASan), errors as errnos.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <rotor.h>
+
+#define MS 1000000LL
+#define F  ROTOR_FOREVER
+
+static atomic_int failures;
+static atomic_int first_fail_line;
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			atomic_fetch_add(&failures, 1);                                            \
+			int z = 0;                                                                 \
+			atomic_compare_exchange_strong(&first_fail_line, &z, __LINE__);            \
+		}                                                                                  \
+	} while (0)
+
+static void run(int workers, rotor_fn fn, void *arg)
+{
+	atomic_store(&failures, 0);
+	atomic_store(&first_fail_line, 0);
+	struct rotor_config cfg = {.workers = (unsigned)workers};
+	cr_assert_eq(rotor_run(&cfg, fn, arg, NULL), 0);
+	cr_assert_eq(atomic_load(&failures), 0, "%d failed checks, first at line %d",
+	             atomic_load(&failures), atomic_load(&first_fail_line));
+}
+
+static char dir[64];
+
+static void *files_main(void *arg)
+{
+	char path[128], path2[128], sub[128];
+	snprintf(path, sizeof(path), "%s/a", dir);
+	snprintf(path2, sizeof(path2), "%s/b", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	int fd = rotor_open(path, O_RDWR | O_CREAT | O_TRUNC, 0600, F);
+	CHECK(fd >= 0);
+	CHECK(rotor_write(fd, "hello ", 6, -1, F) == 6); /* at the position */
+	CHECK(rotor_write(fd, "world", 5, -1, F) == 5);
+	CHECK(rotor_write(fd, "W", 1, 6, F) == 1); /* at an offset */
+	char buf[32] = {0};
+	CHECK(rotor_read(fd, buf, sizeof(buf), 0, F) == 11 && !memcmp(buf, "hello World", 11));
+	struct iovec iov[2] = {{"ab", 2}, {"cd", 2}};
+	CHECK(rotor_writev(fd, iov, 2, 11, F) == 4);
+	char x[2], y[2];
+	struct iovec rv[2] = {{x, 2}, {y, 2}};
+	CHECK(rotor_readv(fd, rv, 2, 11, F) == 4 && !memcmp(x, "ab", 2) && !memcmp(y, "cd", 2));
+	CHECK(rotor_fsync(fd, 0, F) == 0);
+	CHECK(rotor_fsync(fd, 1, F) == 0);
+	CHECK(rotor_fallocate(fd, 0, 0, 8192, F) == 0);
+	struct statx st;
+	CHECK(rotor_statx(path, 0, STATX_SIZE, &st, F) == 0 && st.stx_size == 8192);
+	CHECK(rotor_close(fd, F) == 0);
+	CHECK(rotor_close(fd, F) == -EBADF);
+	CHECK(rotor_rename(path, path2, 0, F) == 0);
+	CHECK(rotor_open(path, O_RDONLY, 0, F) == -ENOENT);
+	CHECK(rotor_mkdir(sub, 0700, F) == 0);
+	CHECK(rotor_mkdir(sub, 0700, F) == -EEXIST);
+	CHECK(rotor_unlink(sub, AT_REMOVEDIR, F) == 0);
+	CHECK(rotor_unlink(path2, 0, F) == 0);
+	CHECK(rotor_read(-1, buf, 1, 0, F) == -EBADF);
+	return arg;
+}
+
+Test(io, file_operations, .timeout = 20)
+{
+	snprintf(dir, sizeof(dir), "/tmp/rotor-io-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	run(1, files_main, NULL);
+	rmdir(dir);
+}
+
+/* ---- sockets ---- */
+
+static int listener;
+
+static void *echo_once(void *arg)
+{
+	int c = rotor_accept(listener, NULL, NULL, 0, F);
+	CHECK(c >= 0);
+	char buf[256];
+	ssize_t n;
+	while ((n = rotor_recv(c, buf, sizeof(buf), 0, F)) > 0)
+		CHECK(rotor_send(c, buf, (size_t)n, 0, F) == n);
+	CHECK(n == 0); /* the peer shut down its side */
+	CHECK(rotor_close(c, F) == 0);
+	return arg;
+}
+
+static void *sockets_main(void *arg)
+{
+	listener = rotor_tcp_listen("127.0.0.1", 0, 16, 0);
+	CHECK(listener >= 0);
+	int port = rotor_sock_port(listener);
+	CHECK(port > 0);
+	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task *server;
+	CHECK(rotor_spawn_attr(&a, echo_once, NULL, &server) == 0);
+	int fd = rotor_tcp_dial("127.0.0.1", port, rotor_now() + 1000 * MS);
+	CHECK(fd >= 0);
+	CHECK(rotor_send(fd, "ping", 4, 0, F) == 4);
+	char buf[16] = {0};
+	CHECK(rotor_recv(fd, buf, sizeof(buf), 0, F) == 4 && !memcmp(buf, "ping", 4));
+	struct iovec iov = {"msg!", 4};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	CHECK(rotor_sendmsg(fd, &mh, 0, F) == 4);
+	char in[8];
+	struct iovec riov = {in, sizeof(in)};
+	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1};
+	CHECK(rotor_recvmsg(fd, &rmh, MSG_WAITALL, rotor_now() + 1000 * MS) == 4 &&
+	      !memcmp(in, "msg!", 4));
+	/* Nothing more comes: a deadline ends the wait. */
+	int64_t t0 = rotor_now();
+	CHECK(rotor_recv(fd, buf, sizeof(buf), 0, t0 + 20 * MS) == -ETIMEDOUT);
+	CHECK(rotor_now() - t0 >= 20 * MS);
+	CHECK(rotor_shutdown(fd, SHUT_WR, F) == 0);
+	CHECK(rotor_recv(fd, buf, sizeof(buf), 0, F) == 0);
+	CHECK(rotor_join(server, NULL) == 0);
+	CHECK(rotor_close(fd, F) == 0);
+	/* Nobody connects: accept times out. */
+	CHECK(rotor_accept(listener, NULL, NULL, 0, rotor_now() + 10 * MS) == -ETIMEDOUT);
+	CHECK(rotor_close(listener, F) == 0);
+	CHECK(rotor_tcp_dial("127.0.0.1", port, rotor_now() + 1000 * MS) == -ECONNREFUSED);
+	return arg;
+}
+
+Test(io, tcp_echo_deadlines_and_shutdown_across_workers, .timeout = 20)
+{
+	run(2, sockets_main, NULL);
+}
+
+static atomic_int recv_rc;
+static char *recv_buf;
+
+static void *blocked_in_recv(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[64]; /* on this task's stack: the kernel must be done with it before we return */
+	recv_buf = buf;
+	atomic_store(&recv_rc, (int)rotor_recv(fd, buf, sizeof(buf), 0, F));
+	return NULL;
+}
+
+static void *cancel_main(void *arg)
+{
+	int l = rotor_tcp_listen("127.0.0.1", 0, 4, 0);
+	int port = rotor_sock_port(l);
+	int c = rotor_tcp_dial("127.0.0.1", port, F);
+	int s = rotor_accept(l, NULL, NULL, 0, F);
+	CHECK(c >= 0 && s >= 0);
+	struct rotor_task *t;
+	CHECK(rotor_spawn(blocked_in_recv, (void *)(intptr_t)s, &t) == 0);
+	rotor_sleep(5 * MS);
+	CHECK(rotor_cancel(t) == 0);
+	CHECK(rotor_join(t, NULL) == -ECANCELED);
+	CHECK(atomic_load(&recv_rc) == -ECANCELED);
+	/* Data sent now must not land in the dead task's buffer: the next recv gets it. */
+	CHECK(rotor_send(c, "late", 4, 0, F) == 4);
+	char buf[8] = {0};
+	CHECK(rotor_recv(s, buf, sizeof(buf), 0, rotor_now() + 1000 * MS) == 4 &&
+	      !memcmp(buf, "late", 4));
+	/* A cancelled task does not start new I/O. */
+	CHECK(rotor_cancel(rotor_current()) == 0);
+	CHECK(rotor_recv(s, buf, sizeof(buf), 0, F) == -ECANCELED);
+	close(c);
+	close(s);
+	close(l);
+	return arg;
+}
+
+Test(io, cancelling_a_task_in_recv_cancels_the_operation, .timeout = 20)
+{
+	run(1, cancel_main, NULL);
+}
+
+static void *stop_main(void *arg)
+{
+	int l = rotor_tcp_listen("127.0.0.1", 0, 4, 0);
+	CHECK(l >= 0);
+	*(int *)arg = l;
+	listener = l;
+	struct rotor_task_attr a = {.worker = 1};
+	/* A task blocked in accept when the runtime stops: cancelled, the stop completes. */
+	CHECK(rotor_spawn_attr(&a, echo_once, NULL, NULL) == 0);
+	rotor_sleep(5 * MS);
+	return arg;
+}
+
+Test(io, stop_cancels_tasks_blocked_in_io, .timeout = 20)
+{
+	int l = -1;
+	atomic_store(&failures, 0);
+	struct rotor_config cfg = {.workers = 2};
+	cr_assert_eq(rotor_run(&cfg, stop_main, &l, NULL), 0);
+	cr_assert_geq(l, 0);
+	close(l);
+}
+
+Test(io, errors_off_a_task_and_bad_arguments, .timeout = 10)
+{
+	char b[4];
+	cr_assert_eq(rotor_read(0, b, 1, 0, F), -EPERM);
+	cr_assert_eq(rotor_open(NULL, 0, 0, F), -EINVAL);
+	cr_assert_eq(rotor_tcp_listen("not an address", 0, 1, 0), -EINVAL);
+	cr_assert_eq(rotor_tcp_listen("127.0.0.1", 70000, 1, 0), -EINVAL);
+	int a = rotor_tcp_listen("127.0.0.1", 0, 1, ROTOR_TCP_REUSEPORT);
+	cr_assert_geq(a, 0);
+	int b2 = rotor_tcp_listen("127.0.0.1", rotor_sock_port(a), 1, ROTOR_TCP_REUSEPORT);
+	cr_assert_geq(b2, 0, "SO_REUSEPORT: a second listener on the port: %d", b2);
+	int c = rotor_tcp_listen("127.0.0.1", rotor_sock_port(a), 1, 0);
+	cr_assert_eq(c, -EADDRINUSE);
+	close(a);
+	close(b2);
+}
