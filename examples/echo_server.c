@@ -1,8 +1,8 @@
 /*
  * A TCP echo server: one listener per worker on the same port (SO_REUSEPORT), a task per
- * connection, graceful stop on SIGINT/SIGTERM (a task waits for the signal on a signalfd
- * and stops the runtime: every task blocked in accept or recv is cancelled, connections are
- * closed, the process exits 0).
+ * connection, graceful stop on SIGINT/SIGTERM (a task waits for the signal with
+ * rotor_signal_wait and stops the runtime: every task blocked in accept or recv is
+ * cancelled, connections are closed, the process exits 0).
  *
  *   echo_server [--port N] [--workers N] [--host ADDR] [--max-conns N]
  *
@@ -17,13 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #define MAX_WORKERS 256
 
 static int listeners[MAX_WORKERS];
-static int sigfd = -1;
 static atomic_int conns;
 static int max_conns = 10000;
 
@@ -76,11 +74,11 @@ static void *accept_loop(void *arg)
 
 static void *wait_for_signal(void *arg)
 {
-	struct signalfd_siginfo si;
+	static const int signals[] = {SIGINT, SIGTERM};
 	(void)arg;
-	ssize_t n = rotor_read(sigfd, &si, sizeof(si), -1, ROTOR_FOREVER);
-	if (n == (ssize_t)sizeof(si))
-		fprintf(stderr, "echo_server: signal %u, stopping\n", si.ssi_signo);
+	int sig = rotor_signal_wait(signals, 2, ROTOR_FOREVER);
+	if (sig > 0)
+		fprintf(stderr, "echo_server: signal %d, stopping\n", sig);
 	rotor_runtime_stop(rotor_runtime_current());
 	return NULL;
 }
@@ -131,17 +129,12 @@ int main(int argc, char **argv)
 		workers = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (workers > MAX_WORKERS)
 		workers = MAX_WORKERS;
-	/* Signals go to the signalfd only: block them in every thread (inherited). */
+	/* rotor_signal_wait receives them: block them in every thread (workers inherit). */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	sigfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sigfd < 0) {
-		perror("echo_server: signalfd");
-		return 1;
-	}
 	for (unsigned i = 0; i < workers; i++) {
 		listeners[i] = rotor_tcp_listen(host, port, 1024, ROTOR_TCP_REUSEPORT);
 		if (listeners[i] < 0) {
@@ -157,7 +150,6 @@ int main(int argc, char **argv)
 	int r = rotor_run(&cfg, run_forever, NULL, NULL);
 	for (unsigned i = 0; i < workers; i++)
 		close(listeners[i]);
-	close(sigfd);
 	if (r < 0) {
 		fprintf(stderr, "echo_server: %s\n", strerror(-r));
 		return 1;

@@ -569,6 +569,22 @@ ROTOR_API ssize_t rotor_sendmsg(int fd, const struct msghdr *msg, int flags, int
 /* shutdown(fd, how). */
 ROTOR_API int rotor_shutdown(int fd, int how, int64_t deadline);
 
+/* rotor_poll - wait until fd is ready for some of events (POLLIN, POLLOUT, ...; any fd,
+ * e.g. one another library owns). Returns the ready mask (revents, > 0). */
+ROTOR_API int rotor_poll(int fd, unsigned events, int64_t deadline);
+/* rotor_splice - splice(fd_in, off_in, fd_out, off_out, len, flags) (one side a pipe; an
+ * offset of -1 for a pipe or the file position): bytes moved. */
+ROTOR_API ssize_t rotor_splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len,
+                               unsigned flags, int64_t deadline);
+/*
+ * rotor_signal_wait - wait for one of the n signals listed (asyncio's add_signal_handler, as
+ * a coroutine) and return its number. The signals must be blocked in every thread, or the
+ * kernel delivers them the usual way: block them with pthread_sigmask before creating the
+ * runtime (workers inherit the mask). Also -EINVAL (signals NULL, n == 0, a signal number
+ * out of range), -EMFILE. Thread: task. Suspends: yes.
+ */
+ROTOR_API int rotor_signal_wait(const int *signals, size_t n, int64_t deadline);
+
 #define ROTOR_TCP_REUSEPORT (1u << 0) /* SO_REUSEPORT: a listener per worker on one port */
 
 /*

@@ -15,6 +15,8 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -282,6 +284,47 @@ int rotor_shutdown(int fd, int how, int64_t deadline)
 	IO_PREP(w, err, sqe);
 	io_uring_prep_shutdown(sqe, fd, how);
 	return io_run(w, sqe, deadline);
+}
+
+int rotor_poll(int fd, unsigned events, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_poll_add(sqe, fd, events);
+	return io_run(w, sqe, deadline);
+}
+
+ssize_t rotor_splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len,
+                     unsigned flags, int64_t deadline)
+{
+	int err;
+	IO_PREP(w, err, sqe);
+	io_uring_prep_splice(sqe, fd_in, off_in, fd_out, off_out,
+	                     (unsigned)(len > 0x7ffff000 ? 0x7ffff000 : len), flags);
+	return io_run(w, sqe, deadline);
+}
+
+int rotor_signal_wait(const int *signals, size_t n, int64_t deadline)
+{
+	int err;
+	if (!signals || n == 0)
+		return -EINVAL;
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < n; i++)
+		if (sigaddset(&set, signals[i]) < 0)
+			return -EINVAL;
+	if (!io_begin(&err))
+		return err;
+	int fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct signalfd_siginfo si;
+	ssize_t got = rotor_read(fd, &si, sizeof(si), -1, deadline);
+	close(fd);
+	if (got < 0)
+		return (int)got;
+	return got == (ssize_t)sizeof(si) ? (int)si.ssi_signo : -EIO;
 }
 
 /* ---- TCP helpers ---- */

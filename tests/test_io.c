@@ -8,6 +8,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -229,4 +233,67 @@ Test(io, errors_off_a_task_and_bad_arguments, .timeout = 10)
 	cr_assert_eq(c, -EADDRINUSE);
 	close(a);
 	close(b2);
+}
+
+/* ---- poll, splice, signals ---- */
+
+static void *poll_splice_main(void *arg)
+{
+	int p[2];
+	CHECK(pipe(p) == 0);
+	CHECK(rotor_poll(p[0], POLLIN, rotor_now() + 5 * MS) == -ETIMEDOUT);
+	CHECK(rotor_poll(p[1], POLLOUT, F) & POLLOUT);
+	CHECK(write(p[1], "spliced", 7) == 7);
+	CHECK(rotor_poll(p[0], POLLIN, F) & POLLIN);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/s", dir);
+	int fd = rotor_open(path, O_RDWR | O_CREAT | O_TRUNC, 0600, F);
+	CHECK(rotor_splice(p[0], -1, fd, 0, 7, 0, F) == 7);
+	char buf[8] = {0};
+	CHECK(rotor_read(fd, buf, 7, 0, F) == 7 && !memcmp(buf, "spliced", 7));
+	CHECK(rotor_close(fd, F) == 0);
+	CHECK(rotor_unlink(path, 0, F) == 0);
+	close(p[0]);
+	close(p[1]);
+	return arg;
+}
+
+Test(io, poll_and_splice, .timeout = 20)
+{
+	snprintf(dir, sizeof(dir), "/tmp/rotor-io-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	run(1, poll_splice_main, NULL);
+	rmdir(dir);
+}
+
+static void *raise_later(void *arg)
+{
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	kill(getpid(), SIGUSR1);
+	return arg;
+}
+
+static void *signal_main(void *arg)
+{
+	int sigs[2] = {SIGUSR1, SIGUSR2};
+	CHECK(rotor_signal_wait(sigs, 2, rotor_now() + 5 * MS) == -ETIMEDOUT);
+	pthread_t th;
+	pthread_create(&th, NULL, raise_later, NULL);
+	CHECK(rotor_signal_wait(sigs, 2, F) == SIGUSR1);
+	pthread_join(th, NULL);
+	CHECK(rotor_signal_wait(NULL, 1, F) == -EINVAL);
+	int bad = 999;
+	CHECK(rotor_signal_wait(&bad, 1, F) == -EINVAL);
+	return arg;
+}
+
+Test(io, signal_wait_as_a_coroutine, .timeout = 20)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it */
+	run(2, signal_main, NULL);
 }
