@@ -585,6 +585,24 @@ ROTOR_API ssize_t rotor_splice(int fd_in, int64_t off_in, int fd_out, int64_t of
  */
 ROTOR_API int rotor_signal_wait(const int *signals, size_t n, int64_t deadline);
 
+/*
+ * Multishot accept: one IORING_OP_ACCEPT that keeps producing connections (Linux 5.19+)
+ * instead of one operation per connection. An acceptor belongs to the worker that created
+ * it; connections that arrive while nobody asks wait in it (their fds owned by it).
+ * rotor_acceptor_create - arm it on listen_fd. Returns 0, -ENOMEM, -EPERM off a task.
+ *   Thread: task. Suspends: no.
+ * rotor_acceptor_next - the next connection's fd (SOCK_CLOEXEC), waiting for one; the
+ *   accept's errors (-EMFILE, ...), -ETIMEDOUT, -ECANCELED, -EBUSY (another task waits on
+ *   it), -EPERM (not on its worker). Thread: task on its worker. Suspends: yes.
+ * rotor_acceptor_destroy - cancel the accept in the kernel, wait for its last completion,
+ *   close the fds nobody took, free it. Returns 0, -EBUSY (a task waits on it), -EPERM.
+ *   Thread: task on its worker. Suspends: yes (briefly, not cancellable).
+ */
+struct rotor_acceptor;
+ROTOR_API int rotor_acceptor_create(int listen_fd, struct rotor_acceptor **out);
+ROTOR_API int rotor_acceptor_next(struct rotor_acceptor *a, int64_t deadline);
+ROTOR_API int rotor_acceptor_destroy(struct rotor_acceptor *a);
+
 #define ROTOR_TCP_REUSEPORT (1u << 0) /* SO_REUSEPORT: a listener per worker on one port */
 
 /*

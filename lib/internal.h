@@ -44,6 +44,7 @@ enum {
 	ROTOR__TAG_EXITSENT = 4,
 	ROTOR__TAG_IGNORE = 5,
 	ROTOR__TAG_DOORBELL = 6, /* MSG_RING received: the inbox has items */
+	ROTOR__TAG_ACCEPTOR = 7, /* a multishot accept's completion (io.c) */
 	ROTOR__TAG_MASK = 7,
 };
 

@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -420,4 +421,175 @@ int rotor_sock_port(int fd)
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	return -EAFNOSUPPORT;
+}
+
+/* ---- multishot accept ---- */
+
+struct rotor_acceptor {
+	struct rotor__worker *w;
+	int fd;
+	bool armed;   /* a multishot accept is in the kernel */
+	bool closing; /* destroy: cancel sent, waiting for the last completion */
+	int error;    /* an error the accept ended with, for the next caller */
+	int *ready;   /* fds accepted and not yet taken: a ring of cap entries */
+	unsigned head, count, cap;
+	struct rotor_task *waiter; /* next() or destroy() suspended on it */
+	int64_t deadline;
+};
+
+static void acceptor_arm(struct rotor_acceptor *a)
+{
+	struct io_uring_sqe *sqe = rotor__sqe(a->w);
+	io_uring_prep_multishot_accept(sqe, a->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, rotor__tag(a, ROTOR__TAG_ACCEPTOR));
+	a->armed = true;
+}
+
+static void acceptor_wake(struct rotor__worker *w, struct rotor_acceptor *a, int res)
+{
+	struct rotor_task *t = a->waiter;
+	if (!t)
+		return;
+	a->waiter = NULL;
+	t->cancel_hook = NULL;
+	rotor__timer_disarm(&w->timers, &t->tmr);
+	t->wait_res = res;
+	t->state = ROTOR__T_READY;
+	rotor__runq_push(w, &t->item);
+}
+
+void rotor__acceptor_complete(struct rotor__worker *w, struct rotor_acceptor *a,
+                              struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		a->armed = false;
+	if (cqe->res >= 0) {
+		if (a->closing || a->count == a->cap) {
+			/* Destroying, or a backlog nobody takes: do not hoard descriptors. */
+			close(cqe->res);
+		} else {
+			a->ready[(a->head + a->count++) % a->cap] = cqe->res;
+		}
+	} else if (cqe->res != -ECANCELED || !a->closing) {
+		a->error = cqe->res;
+	}
+	if (a->closing) {
+		if (!a->armed)
+			acceptor_wake(w, a, 0);
+		return;
+	}
+	acceptor_wake(w, a, 0);
+}
+
+static void acceptor_timeout(struct rotor__timer *tm)
+{
+	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
+	struct rotor_acceptor *a = t->wait_obj;
+	acceptor_wake(a->w, a, -ETIMEDOUT);
+}
+
+static void acceptor_cancel(struct rotor_task *t)
+{
+	struct rotor_acceptor *a = t->wait_obj;
+	acceptor_wake(a->w, a, -ECANCELED);
+}
+
+int rotor_acceptor_create(int listen_fd, struct rotor_acceptor **out)
+{
+	int err;
+	struct rotor__worker *w = io_begin(&err);
+	if (!w)
+		return err;
+	if (!out || listen_fd < 0)
+		return -EINVAL;
+	struct rotor_acceptor *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->cap = 256;
+	a->ready = malloc(sizeof(int) * a->cap);
+	if (!a->ready) {
+		free(a);
+		return -ENOMEM;
+	}
+	a->w = w;
+	a->fd = listen_fd;
+	acceptor_arm(a);
+	*out = a;
+	return 0;
+}
+
+int rotor_acceptor_next(struct rotor_acceptor *a, int64_t deadline)
+{
+	int err;
+	struct rotor__worker *w = io_begin(&err);
+	if (!w)
+		return err;
+	if (!a)
+		return -EINVAL;
+	if (a->w != w)
+		return -EPERM;
+	if (a->waiter)
+		return -EBUSY;
+	struct rotor_task *t = w->current;
+	for (;;) {
+		if (a->count) {
+			int fd = a->ready[a->head];
+			a->head = (a->head + 1) % a->cap;
+			a->count--;
+			return fd;
+		}
+		if (a->error) {
+			int e = a->error;
+			a->error = 0;
+			return e;
+		}
+		if (!a->armed)
+			acceptor_arm(a);
+		if (deadline != ROTOR_FOREVER && deadline <= rotor_now())
+			return -ETIMEDOUT;
+		a->waiter = t;
+		t->wait_obj = a;
+		t->cancel_hook = acceptor_cancel;
+		if (deadline != ROTOR_FOREVER) {
+			t->tmr.fire = acceptor_timeout;
+			(void)rotor__timer_arm(&w->timers, &t->tmr, deadline);
+		}
+		int r = rotor__suspend(w);
+		t->cancel_hook = NULL;
+		t->wait_obj = NULL;
+		rotor__timer_disarm(&w->timers, &t->tmr);
+		if (r < 0)
+			return r;
+	}
+}
+
+int rotor_acceptor_destroy(struct rotor_acceptor *a)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = w ? w->current : NULL;
+	if (!t)
+		return -EPERM;
+	if (!a)
+		return -EINVAL;
+	if (a->w != w)
+		return -EPERM;
+	if (a->waiter)
+		return -EBUSY;
+	a->closing = true;
+	if (a->armed) {
+		/* The kernel may still post into it: cancel, then wait for its last CQE. */
+		struct io_uring_sqe *sqe = rotor__sqe(w);
+		io_uring_prep_cancel64(sqe, rotor__tag(a, ROTOR__TAG_ACCEPTOR), 0);
+		io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
+		a->waiter = t;
+		while (a->armed) {
+			a->waiter = t;
+			rotor__suspend(w);
+		}
+	}
+	for (unsigned i = 0; i < a->count; i++)
+		close(a->ready[(a->head + i) % a->cap]);
+	free(a->ready);
+	free(a);
+	return 0;
 }

@@ -129,6 +129,9 @@ static void reap(struct rotor__worker *w)
 			break;
 		case ROTOR__TAG_IGNORE:
 			break;
+		case ROTOR__TAG_ACCEPTOR:
+			rotor__acceptor_complete(w, rotor__untag(ud), cqe);
+			break;
 		default:
 			rotor__msg_complete(w, cqe);
 			break;

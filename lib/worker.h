@@ -170,6 +170,11 @@ struct rotor__op {
 /* Issue sqe (already prepared) with op as its user_data, suspend until its CQE, return res. */
 int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rotor__op *op);
 
+/* ---- io.c ---- */
+struct rotor_acceptor;
+void rotor__acceptor_complete(struct rotor__worker *w, struct rotor_acceptor *a,
+			      struct io_uring_cqe *cqe);
+
 /* ---- msg.c ---- */
 /* Route an item to it->worker of rt from whatever thread this is. Returns 0 or -errno. */
 #define ROTOR__POST_WAIT 1u /* a non-worker sender waits for credit (else -EAGAIN) */

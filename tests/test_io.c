@@ -297,3 +297,74 @@ Test(io, signal_wait_as_a_coroutine, .timeout = 20)
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it */
 	run(2, signal_main, NULL);
 }
+
+/* ---- multishot accept ---- */
+
+static void *acceptor_main(void *arg)
+{
+	int l = rotor_tcp_listen("127.0.0.1", 0, 128, 0);
+	int port = rotor_sock_port(l);
+	struct rotor_acceptor *a;
+	CHECK(rotor_acceptor_create(l, &a) == 0);
+	CHECK(rotor_acceptor_next(a, rotor_now() + 5 * MS) == -ETIMEDOUT);
+	enum { N = 40 };
+	int c[N];
+	for (int i = 0; i < N; i++)
+		c[i] = rotor_tcp_dial("127.0.0.1", port, F);
+	/* One armed operation produced every connection. */
+	for (int i = 0; i < N; i++) {
+		int fd = rotor_acceptor_next(a, rotor_now() + 1000 * MS);
+		CHECK(fd >= 0);
+		CHECK(rotor_send(fd, "x", 1, 0, F) == 1);
+		char b;
+		CHECK(rotor_recv(c[i], &b, 1, 0, F) == 1); /* accepted in order of arrival */
+		close(fd);
+	}
+	/* Connections nobody takes are closed by destroy. */
+	int extra = rotor_tcp_dial("127.0.0.1", port, F);
+	rotor_sleep(5 * MS);
+	CHECK(rotor_acceptor_destroy(a) == 0);
+	char b;
+	CHECK(rotor_recv(extra, &b, 1, 0, rotor_now() + 1000 * MS) == 0); /* closed by the server */
+	for (int i = 0; i < N; i++)
+		close(c[i]);
+	close(extra);
+	close(l);
+	return arg;
+}
+
+Test(io, multishot_acceptor_accepts_many_with_one_operation, .timeout = 20)
+{
+	run(1, acceptor_main, NULL);
+}
+
+static atomic_int next_rc;
+static struct rotor_acceptor *shared_acceptor;
+
+static void *waits_for_connection(void *arg)
+{
+	atomic_store(&next_rc, rotor_acceptor_next(shared_acceptor, F));
+	return arg;
+}
+
+static void *acceptor_cancel_main(void *arg)
+{
+	int l = rotor_tcp_listen("127.0.0.1", 0, 16, 0);
+	CHECK(rotor_acceptor_create(l, &shared_acceptor) == 0);
+	struct rotor_task *t;
+	CHECK(rotor_spawn(waits_for_connection, NULL, &t) == 0);
+	rotor_sleep(2 * MS);
+	CHECK(rotor_acceptor_destroy(shared_acceptor) == -EBUSY); /* a task waits on it */
+	CHECK(rotor_acceptor_next(shared_acceptor, F) == -EBUSY);
+	CHECK(rotor_cancel(t) == 0);
+	CHECK(rotor_join(t, NULL) == -ECANCELED);
+	CHECK(atomic_load(&next_rc) == -ECANCELED);
+	CHECK(rotor_acceptor_destroy(shared_acceptor) == 0);
+	close(l);
+	return arg;
+}
+
+Test(io, acceptor_wait_cancelled_then_destroyed, .timeout = 20)
+{
+	run(1, acceptor_cancel_main, NULL);
+}
