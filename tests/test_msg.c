@@ -17,55 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MS   (1000 * 1000LL)
-#define SEC  (1000 * MS)
-#define P(x) ((void *)(uintptr_t)(x))
-#define U(p) ((uintptr_t)(p))
-
-/* A Criterion assertion must not unwind a coroutine or a worker thread: checks made there
- * are counted here, and the test's thread asserts that none failed. */
-static atomic_int check_failures;
-static char check_first[256];
-
-static void check_failed(int line, const char *expr, long long got, long long want)
-{
-	if (atomic_fetch_add(&check_failures, 1) == 0)
-		snprintf(check_first, sizeof(check_first), "line %d: %s: got %lld, want %lld", line,
-		         expr, got, want);
-}
-
-#define CHECK_EQ(got, want)                                                                        \
-	do {                                                                                       \
-		long long got_ = (long long)(got), want_ = (long long)(want);                      \
-		if (got_ != want_)                                                                 \
-			check_failed(__LINE__, #got " == " #want, got_, want_);                    \
-	} while (0)
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			check_failed(__LINE__, #cond, 0, 1);                                       \
-	} while (0)
-#define ASSERT_CHECKS()                                                                            \
-	cr_assert_eq(atomic_load(&check_failures), 0, "%d failed check(s), first: %s",             \
-	             atomic_load(&check_failures), check_first)
-
-__attribute__((unused)) static void pause_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-/* Polls (from a non-worker thread) until *v >= target; 0, or -ETIMEDOUT after timeout_ns. */
-__attribute__((unused)) static int wait_at_least(atomic_int *v, int target, int64_t timeout_ns)
-{
-	int64_t deadline = rotor_now() + timeout_ns;
-	while (atomic_load(v) < target) {
-		if (rotor_now() > deadline)
-			return -ETIMEDOUT;
-		pause_ms(1);
-	}
-	return 0;
-}
+#include "check.h"
 
 /* The tiny configuration every test here uses: a CQ of 8 entries overflows at once, and two
  * messages in flight per (sender, target) make every sender wait for room all the time. */
