@@ -38,7 +38,7 @@ entry() { # section task-name-regex
 fail=0
 checked="live and crashed"
 expect() { # section task-name-regex extended-regex what
-	if ! entry "$1" "$2" | grep -qE "$3"; then
+	if ! entry "$1" "$2" | grep -cE "$3" >/dev/null; then
 		echo "FAIL ($1): task \"$2\": no $4 (/$3/)"
 		fail=1
 	fi

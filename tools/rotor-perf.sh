@@ -86,7 +86,7 @@ fi
 }
 exe=$(readlink -f "$exe")
 shift
-has_probes() { readelf -n "$1" 2>/dev/null | grep -q 'Provider: rotor'; }
+has_probes() { readelf -n "$1" 2>/dev/null | grep -c 'Provider: rotor' >/dev/null; }
 probe_file=
 if has_probes "$exe"; then
 	probe_file=$exe

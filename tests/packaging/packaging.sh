@@ -136,7 +136,7 @@ install)
 	[ "$n" -gt 0 ] || fail "no man pages in man/"
 	if command -v man >/dev/null; then
 		# A .so stub must lead to its page once installed.
-		MANWIDTH=80 man -M "$prefix/$mandir" 3 rotor_spawn_attr 2>/dev/null | grep -q 'rotor_spawn_attr' ||
+		MANWIDTH=80 man -M "$prefix/$mandir" 3 rotor_spawn_attr 2>/dev/null | grep -c 'rotor_spawn_attr' >/dev/null ||
 			fail "man -M $prefix/$mandir 3 rotor_spawn_attr does not show the page"
 	else
 		echo "note: man(1) not installed; .so stubs not rendered"
@@ -159,7 +159,9 @@ pkgconfig)
 	"$ROTOR_CC" -Wall -Wextra -Werror -o "$tmp/app" "$tmp/readme/1.c" \
 		$(pkg-config --cflags --libs rotor) -Wl,-rpath,"$libpath" ||
 		fail "the README example does not build with pkg-config"
-	ldd "$tmp/app" | grep -q "$prefix/" || fail "the program did not link the installed librotor"
+	# grep -c reads everything: grep -q would exit early and, with pipefail, fail the pipe
+	# whenever ldd is still writing (SIGPIPE).
+	ldd "$tmp/app" | grep -c "$prefix/" >/dev/null || fail "the program did not link the installed librotor"
 	run_program "$tmp/app" "$tmp/readme/1.out" "README example built with pkg-config"
 	;;
 find_package)
@@ -175,7 +177,8 @@ find_package)
 		fail "find_package found another rotor: $(grep rotor_DIR "$tmp/configure.log")"
 	"$cmake" --build "$tmp/consumer/build" >"$tmp/build.log" 2>&1 ||
 		{ cat "$tmp/build.log" >&2; fail "find_package(rotor) consumer does not build"; }
-	ldd "$tmp/consumer/build/app" | grep -q "$prefix/" || fail "the program did not link the installed librotor"
+	ldd "$tmp/consumer/build/app" | grep -c "$prefix/" >/dev/null ||
+		fail "the program did not link the installed librotor"
 	run_program "$tmp/consumer/build/app" "$tmp/readme/1.out" "README example built with find_package(rotor)"
 	;;
 doc_programs)
