@@ -1,0 +1,684 @@
+/*
+ * A small HTTP/1.1 server: one listener per worker on the same port (SO_REUSEPORT), a task
+ * per connection, keep-alive and pipelining (every complete request of one read is answered
+ * in order, the answers sent together), static files read through the ring, and a graceful
+ * stop on SIGINT/SIGTERM as in echo_server.c.
+ *
+ *   http_server [--port N] [--workers N] [--host ADDR] [--root DIR] [--max-conns N]
+ *               [--idle-ms N]
+ *
+ *   GET /plaintext, GET /   200 "Hello, World!" (text/plain)
+ *   GET /static/<path>      the file <path> under --root (default: the current directory)
+ *
+ * Prints "listening on HOST:PORT (N workers)" once it accepts. Port 0 picks a free port.
+ * Responses carry no Date header, so the same request always gets the same bytes. A client
+ * that takes longer than --idle-ms (default 10000) to send a whole request is closed.
+ *
+ * parse_request() is a pure function over a byte buffer so that it can be fuzzed alone.
+ * Paths under /static/ are percent-decoded and then every component is checked: empty, "."
+ * and ".." components are refused with 400, so no request names a file outside --root (a
+ * symbolic link inside --root is followed: the root's owner decides what it points at).
+ */
+#include <rotor.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 256
+#define MAX_HEAD    8192 /* request line + header fields + the blank line */
+#define MAX_BODY    8192 /* a GET may carry a small body: read, then ignored */
+#define IN_CAP      (MAX_HEAD + MAX_BODY)
+#define OUT_CAP     (32 * 1024)
+#define NS_PER_MS   1000000LL
+
+/* ---- The parser -------------------------------------------------------------------------- */
+
+enum method { METHOD_GET = 1, METHOD_HEAD = 2 };
+
+struct request {
+	int method;         /* METHOD_GET or METHOD_HEAD */
+	const char *target; /* origin-form, points into the parsed buffer */
+	size_t target_len;
+	int minor;       /* HTTP/1.minor: 0 or 1 (1.2 and later are read as 1.1) */
+	bool keep_alive; /* the connection stays open after the response */
+	size_t body_len; /* Content-Length: the body follows the head and is consumed */
+};
+
+static bool is_tchar(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+		return true;
+	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* A field value may hold visible ASCII, SP, HTAB and obs-text; never CR, LF, NUL or CTLs. */
+static bool is_vchar_or_ws(unsigned char c)
+{
+	return c == '\t' || (c >= ' ' && c != 0x7f);
+}
+
+static bool token_eq(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && !strncasecmp(s, lit, n);
+}
+
+/* Connection: a comma-separated list of options; only close and keep-alive matter here. */
+static void parse_connection(const char *v, size_t n, bool *close, bool *keep)
+{
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		size_t e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (token_eq(v + s, e - s, "close"))
+			*close = true;
+		else if (token_eq(v + s, e - s, "keep-alive"))
+			*keep = true;
+	}
+}
+
+static int parse_method(const char *m, size_t n)
+{
+	static const char *const known[] = {"POST",    "PUT",   "DELETE", "CONNECT",
+	                                    "OPTIONS", "TRACE", "PATCH"};
+	if (n == 3 && !memcmp(m, "GET", 3))
+		return METHOD_GET;
+	if (n == 4 && !memcmp(m, "HEAD", 4))
+		return METHOD_HEAD;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i]) == n && !memcmp(m, known[i], n))
+			return -405;
+	return -400;
+}
+
+/* method SP request-target SP HTTP-version, CR already stripped. */
+static int parse_request_line(const char *l, size_t n, struct request *out)
+{
+	size_t i = 0;
+	while (i < n && is_tchar((unsigned char)l[i]))
+		i++;
+	if (i == 0 || i == n || l[i] != ' ')
+		return -400;
+	size_t mlen = i++;
+	size_t t = i;
+	while (i < n && (unsigned char)l[i] > ' ' && (unsigned char)l[i] < 0x7f)
+		i++;
+	if (i == t || i == n || l[i] != ' ' || l[t] != '/')
+		return -400;
+	out->target = l + t;
+	out->target_len = i - t;
+	const char *v = l + i + 1;
+	if (n - i - 1 != 8 || memcmp(v, "HTTP/", 5) || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
+	    v[7] < '0' || v[7] > '9')
+		return -400;
+	if (v[5] != '1')
+		return -505;
+	out->minor = v[7] == '0' ? 0 : 1;
+	int m = parse_method(l, mlen);
+	if (m < 0)
+		return m;
+	out->method = m;
+	return 0;
+}
+
+/*
+ * parse_request - parse one request at the start of buf[0..len). Returns the bytes it takes
+ * (head and body; the caller answers it and parses again from there), 0 when the request is
+ * not complete yet, or minus an HTTP status for a request that must be refused (the
+ * connection is then closed): -400 malformed, -405 a known method other than GET and HEAD,
+ * -413 body over MAX_BODY, -414 request line over MAX_HEAD, -431 head over MAX_HEAD, -501
+ * Transfer-Encoding, -505 HTTP major version other than 1. *out is set only on success.
+ * The result depends on the bytes alone, never on how they were split between reads.
+ */
+static int parse_request(const char *buf, size_t len, struct request *out)
+{
+	size_t lim = len < MAX_HEAD ? len : MAX_HEAD;
+	size_t pos = 0;
+	struct request req = {0};
+	bool have_line = false, conn_close = false, conn_keep = false, chunked = false;
+	bool have_length = false;
+	int hosts = 0;
+	unsigned long long length = 0;
+
+	/* RFC 9112 2.2: ignore empty lines before the request line. */
+	while (pos < lim && (buf[pos] == '\n' || buf[pos] == '\r')) {
+		if (buf[pos] == '\n')
+			pos++;
+		else if (pos + 1 == lim)
+			break;
+		else if (buf[pos + 1] == '\n')
+			pos += 2;
+		else
+			return -400;
+	}
+	for (;;) {
+		const char *nl = memchr(buf + pos, '\n', lim - pos);
+		if (!nl) {
+			if (len < MAX_HEAD)
+				return 0;
+			return have_line ? -431 : -414;
+		}
+		size_t end = (size_t)(nl - buf);
+		size_t cend = end > pos && buf[end - 1] == '\r' ? end - 1 : end;
+		const char *l = buf + pos;
+		size_t n = cend - pos;
+		pos = end + 1;
+		if (!have_line) {
+			int r = parse_request_line(l, n, &req);
+			if (r < 0)
+				return r;
+			have_line = true;
+			continue;
+		}
+		if (n == 0)
+			break; /* the blank line ends the head */
+		size_t i = 0;
+		while (i < n && is_tchar((unsigned char)l[i]))
+			i++;
+		if (i == 0 || i == n || l[i] != ':')
+			return -400; /* also obs-fold (a line starting with SP/HTAB) */
+		size_t name_len = i++;
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		size_t e = n;
+		while (e > i && (l[e - 1] == ' ' || l[e - 1] == '\t'))
+			e--;
+		for (size_t k = i; k < e; k++)
+			if (!is_vchar_or_ws((unsigned char)l[k]))
+				return -400;
+		const char *v = l + i;
+		size_t vlen = e - i;
+		if (token_eq(l, name_len, "host")) {
+			hosts++;
+		} else if (token_eq(l, name_len, "connection")) {
+			parse_connection(v, vlen, &conn_close, &conn_keep);
+		} else if (token_eq(l, name_len, "transfer-encoding")) {
+			chunked = true;
+		} else if (token_eq(l, name_len, "content-length")) {
+			unsigned long long x = 0;
+			if (vlen == 0 || vlen > 18)
+				return -400;
+			for (size_t k = 0; k < vlen; k++) {
+				if (v[k] < '0' || v[k] > '9')
+					return -400;
+				x = x * 10 + (unsigned)(v[k] - '0');
+			}
+			if (have_length && x != length)
+				return -400;
+			have_length = true;
+			length = x;
+		}
+	}
+	if (hosts > 1 || (req.minor == 1 && hosts == 0))
+		return -400; /* RFC 9112 3.2: exactly one Host in HTTP/1.1 */
+	if (chunked)
+		return have_length ? -400 : -501;
+	if (length > MAX_BODY)
+		return -413;
+	if (pos + length > len)
+		return 0;
+	req.body_len = (size_t)length;
+	req.keep_alive = !conn_close && (req.minor == 1 || conn_keep);
+	*out = req;
+	return (int)(pos + length);
+}
+
+/* ---- Connections -------------------------------------------------------------------------- */
+
+/* Each worker lists its live connections: a task cancelled before it first ran (the runtime
+ * stopping right after an accept) never runs, so main() frees what is left on the lists once
+ * every worker has exited. A connection stays on its worker, so no list needs a lock. */
+struct conn {
+	struct conn *prev, *next;
+	int worker;
+	int fd;
+	size_t in_len;
+	size_t out_len;
+	char in[IN_CAP];
+	char out[OUT_CAP];
+};
+
+static int listeners[MAX_WORKERS];
+static struct conn *live[MAX_WORKERS];
+static int sigfd = -1;
+static atomic_int conns;
+static int max_conns = 10000;
+static int64_t idle_ns = 10000 * NS_PER_MS;
+static const char *root = ".";
+
+enum { KEEP = 1, CLOSE = 0 }; /* after a response; a negative errno aborts */
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Internal Server Error";
+	}
+}
+
+static int flush(struct conn *c)
+{
+	size_t off = 0;
+	while (off < c->out_len) {
+		ssize_t w = rotor_send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL,
+		                       rotor_now() + idle_ns);
+		if (w <= 0)
+			return w < 0 ? (int)w : -EPIPE;
+		off += (size_t)w;
+	}
+	c->out_len = 0;
+	return 0;
+}
+
+static int append(struct conn *c, const void *p, size_t n)
+{
+	if (c->out_len + n > OUT_CAP) {
+		int r = flush(c);
+		if (r < 0)
+			return r;
+	}
+	memcpy(c->out + c->out_len, p, n); /* n <= OUT_CAP: headers and short bodies only */
+	c->out_len += n;
+	return 0;
+}
+
+/* The status line and the fixed header set; HTTP/1.0 keep-alive is said out loud. */
+static int append_head(struct conn *c, const struct request *req, int status, const char *type,
+                       size_t length, bool keep)
+{
+	char h[512];
+	const char *connection = !keep             ? "Connection: close\r\n"
+	                         : req->minor == 0 ? "Connection: keep-alive\r\n"
+	                                           : "";
+	int n = snprintf(h, sizeof(h),
+	                 "HTTP/1.1 %d %s\r\nServer: rotor\r\nContent-Type: %s\r\n"
+	                 "Content-Length: %zu\r\n%s%s\r\n",
+	                 status, reason(status), type, length, connection,
+	                 status == 405 ? "Allow: GET, HEAD\r\n" : "");
+	return append(c, h, (size_t)n);
+}
+
+/* A response with a short text body (HEAD gets the head only). */
+static int respond(struct conn *c, const struct request *req, int status, const char *type,
+                   const char *body, bool keep)
+{
+	size_t n = strlen(body);
+	int r = append_head(c, req, status, type, n, keep);
+	if (r == 0 && req->method != METHOD_HEAD)
+		r = append(c, body, n);
+	return r < 0 ? r : keep ? KEEP : CLOSE;
+}
+
+static int respond_error(struct conn *c, const struct request *req, int status, bool keep)
+{
+	char body[64];
+	snprintf(body, sizeof(body), "%s\n", reason(status));
+	return respond(c, req, status, "text/plain", body, keep);
+}
+
+static const char *content_type(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *dot = strrchr(slash ? slash : path, '.');
+	if (!dot)
+		return "application/octet-stream";
+	if (!strcmp(dot, ".txt"))
+		return "text/plain";
+	if (!strcmp(dot, ".html") || !strcmp(dot, ".htm"))
+		return "text/html";
+	if (!strcmp(dot, ".json"))
+		return "application/json";
+	return "application/octet-stream";
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* root "/" rel, percent-decoded, into dst; every component must be a plain name. Returns 0
+ * or minus a status (400: empty, ".", ".." or NUL; 414: too long). */
+static int static_path(const char *rel, size_t n, char *dst, size_t cap)
+{
+	size_t rlen = strlen(root);
+	if (rlen + n + 2 > cap)
+		return -414;
+	memcpy(dst, root, rlen);
+	size_t o = rlen;
+	dst[o++] = '/';
+	size_t comp = o;
+	for (size_t i = 0; i <= n; i++) {
+		char ch = i < n ? rel[i] : '/';
+		if (ch == '%') {
+			int hi = i + 2 < n ? hexval(rel[i + 1]) : -1;
+			int lo = hi >= 0 ? hexval(rel[i + 2]) : -1;
+			if (lo < 0)
+				return -400;
+			ch = (char)(hi * 16 + lo);
+			i += 2;
+			if (ch == 0)
+				return -400;
+		}
+		if (ch != '/') {
+			dst[o++] = ch;
+			continue;
+		}
+		size_t cl = o - comp;
+		if (cl == 0 || (cl == 1 && dst[comp] == '.') ||
+		    (cl == 2 && dst[comp] == '.' && dst[comp + 1] == '.'))
+			return -400;
+		if (i < n)
+			dst[o++] = '/';
+		comp = o;
+	}
+	dst[o] = 0;
+	return 0;
+}
+
+/* Header, then the file read through the ring into the output buffer, sent as it fills. */
+static int serve_static(struct conn *c, const struct request *req, const char *rel, size_t n)
+{
+	char path[PATH_MAX];
+	int r = static_path(rel, n, path, sizeof(path));
+	if (r < 0)
+		return respond_error(c, req, -r, false);
+	int fd = rotor_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0,
+	                    rotor_now() + idle_ns);
+	if (fd == -ECANCELED)
+		return fd;
+	if (fd == -EACCES || fd == -EPERM)
+		return respond_error(c, req, 403, req->keep_alive);
+	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -ENAMETOOLONG)
+		return respond_error(c, req, 404, req->keep_alive);
+	if (fd < 0)
+		return respond_error(c, req, 500, false);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rotor_close(fd, ROTOR_FOREVER);
+		return respond_error(c, req, 404, req->keep_alive);
+	}
+	size_t left = (size_t)st.st_size;
+	r = append_head(c, req, 200, content_type(path), left, req->keep_alive);
+	int64_t off = 0;
+	while (r == 0 && req->method == METHOD_GET && left > 0) {
+		if (c->out_len == OUT_CAP && (r = flush(c)) < 0)
+			break;
+		size_t room = OUT_CAP - c->out_len;
+		ssize_t got = rotor_read(fd, c->out + c->out_len, room < left ? room : left, off,
+		                         rotor_now() + idle_ns);
+		if (got <= 0)
+			r = got < 0 ? (int)got : -EIO; /* the promised length cannot be kept */
+		else {
+			c->out_len += (size_t)got;
+			left -= (size_t)got;
+			off += got;
+		}
+	}
+	rotor_close(fd, ROTOR_FOREVER);
+	return r < 0 ? r : req->keep_alive ? KEEP : CLOSE;
+}
+
+static int handle(struct conn *c, const struct request *req)
+{
+	const char *p = req->target;
+	size_t n = 0;
+	while (n < req->target_len && p[n] != '?' && p[n] != '#')
+		n++;
+	if ((n == 1 && p[0] == '/') || (n == 10 && !memcmp(p, "/plaintext", 10)))
+		return respond(c, req, 200, "text/plain", "Hello, World!", req->keep_alive);
+	if (n > 8 && !memcmp(p, "/static/", 8))
+		return serve_static(c, req, p + 8, n - 8);
+	return respond_error(c, req, 404, req->keep_alive);
+}
+
+/* After the last response: stop sending, then read and drop what the client still sends for
+ * a moment, so that the kernel does not answer unread data with a reset that would destroy
+ * the response before the client reads it. */
+static void linger(struct conn *c)
+{
+	int64_t limit = idle_ns < 2000 * NS_PER_MS ? idle_ns : 2000 * NS_PER_MS;
+	int64_t deadline = rotor_now() + limit;
+	if (rotor_shutdown(c->fd, SHUT_WR, deadline) < 0)
+		return;
+	while (rotor_recv(c->fd, c->in, IN_CAP, 0, deadline) > 0)
+		;
+}
+
+static void *serve_connection(void *arg)
+{
+	struct conn *c = arg;
+	/* The whole of a request must arrive by the deadline: a slow trickle does not renew it. */
+	int64_t deadline = rotor_now() + idle_ns;
+	int state = KEEP;
+	while (state == KEEP) {
+		ssize_t n = rotor_recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0, deadline);
+		if (n <= 0)
+			break; /* end of stream, idle deadline, cancelled (runtime stopping), error
+			        */
+		c->in_len += (size_t)n;
+		size_t off = 0;
+		while (state == KEEP && off < c->in_len) {
+			struct request req;
+			int r = parse_request(c->in + off, c->in_len - off, &req);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				struct request bad = {.method = METHOD_GET, .minor = 1};
+				state = respond_error(c, &bad, -r, false);
+				break;
+			}
+			off += (size_t)r;
+			state = handle(c, &req);
+		}
+		if (off > 0) {
+			memmove(c->in, c->in + off, c->in_len - off);
+			c->in_len -= off;
+			deadline = rotor_now() + idle_ns;
+		}
+		if (state >= 0 && flush(c) < 0)
+			break;
+		if (state == CLOSE)
+			linger(c);
+	}
+	rotor_close(c->fd, ROTOR_FOREVER);
+	if (c->next)
+		c->next->prev = c->prev;
+	*(c->prev ? &c->prev->next : &live[c->worker]) = c->next;
+	free(c);
+	atomic_fetch_sub(&conns, 1);
+	return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+	int w = rotor_worker_id();
+	(void)arg;
+	for (;;) {
+		int fd = rotor_accept(listeners[w], NULL, NULL, SOCK_CLOEXEC, ROTOR_FOREVER);
+		if (fd == -ECANCELED)
+			break;
+		if (fd == -ECONNABORTED)
+			continue;
+		if (fd < 0) {
+			/* -EMFILE, -ENFILE, -ENOBUFS: wait for connections to end, do not spin. */
+			if (rotor_sleep(20 * NS_PER_MS) == -ECANCELED)
+				break;
+			continue;
+		}
+		if (atomic_fetch_add(&conns, 1) >= max_conns) {
+			atomic_fetch_sub(&conns, 1);
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct conn *c = malloc(sizeof(*c));
+		if (!c || rotor_spawn(serve_connection, c, NULL) < 0) {
+			free(c);
+			close(fd);
+			atomic_fetch_sub(&conns, 1);
+			continue;
+		}
+		/* The new task runs only once this one suspends. */
+		c->prev = NULL;
+		c->next = live[w];
+		c->worker = w;
+		c->fd = fd;
+		c->in_len = 0;
+		c->out_len = 0;
+		if (live[w])
+			live[w]->prev = c;
+		live[w] = c;
+	}
+	return NULL;
+}
+
+static void *wait_for_signal(void *arg)
+{
+	struct signalfd_siginfo si;
+	(void)arg;
+	ssize_t n = rotor_read(sigfd, &si, sizeof(si), -1, ROTOR_FOREVER);
+	if (n == (ssize_t)sizeof(si))
+		fprintf(stderr, "http_server: signal %u, stopping\n", si.ssi_signo);
+	rotor_runtime_stop(rotor_runtime_current());
+	return NULL;
+}
+
+static void *run_forever(void *arg)
+{
+	int workers = rotor_runtime_workers(rotor_runtime_current());
+	for (int i = 0; i < workers; i++) {
+		struct rotor_task_attr a = {.worker = i, .name = "accept"};
+		rotor_spawn_attr(&a, accept_loop, NULL, NULL);
+	}
+	struct rotor_task_attr s = {.worker = 0, .name = "signals"};
+	rotor_spawn_attr(&s, wait_for_signal, arg, NULL);
+	/* The main task waits with the rest; the signal task stops the runtime. */
+	rotor_sleep(ROTOR_FOREVER);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *host = "127.0.0.1";
+	int port = 8080;
+	unsigned workers = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--port") && i + 1 < argc)
+			port = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--workers") && i + 1 < argc)
+			workers = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--host") && i + 1 < argc)
+			host = argv[++i];
+		else if (!strcmp(argv[i], "--root") && i + 1 < argc)
+			root = argv[++i];
+		else if (!strcmp(argv[i], "--max-conns") && i + 1 < argc)
+			max_conns = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--idle-ms") && i + 1 < argc)
+			idle_ns = atoll(argv[++i]) * NS_PER_MS;
+		else {
+			fprintf(stderr,
+			        "usage: %s [--port N] [--workers N] [--host ADDR] [--root DIR] "
+			        "[--max-conns N] [--idle-ms N]\n",
+			        argv[0]);
+			return 2;
+		}
+	}
+	struct stat st;
+	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "http_server: --root %s: not a directory\n", root);
+		return 1;
+	}
+	if (idle_ns <= 0)
+		idle_ns = 10000 * NS_PER_MS;
+	if (!workers)
+		workers = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (workers > MAX_WORKERS)
+		workers = MAX_WORKERS;
+	/* Signals go to the signalfd only: block them in every thread (inherited). A peer that
+	 * closes early must not kill the process: sends also pass MSG_NOSIGNAL. */
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		perror("http_server: signalfd");
+		return 1;
+	}
+	for (unsigned i = 0; i < workers; i++) {
+		listeners[i] = rotor_tcp_listen(host, port, 1024, ROTOR_TCP_REUSEPORT);
+		if (listeners[i] < 0) {
+			fprintf(stderr, "http_server: listen on %s:%d: %s\n", host, port,
+			        strerror(-listeners[i]));
+			return 1;
+		}
+		port = rotor_sock_port(listeners[i]); /* port 0: every worker on the one picked */
+	}
+	printf("listening on %s:%d (%u workers)\n", host, port, workers);
+	fflush(stdout);
+	struct rotor_config cfg = {.workers = workers};
+	int r = rotor_run(&cfg, run_forever, NULL, NULL);
+	for (unsigned i = 0; i < workers; i++) {
+		close(listeners[i]);
+		for (struct conn *c = live[i], *next; c; c = next) {
+			next = c->next;
+			close(c->fd);
+			free(c);
+		}
+	}
+	close(sigfd);
+	if (r < 0) {
+		fprintf(stderr, "http_server: %s\n", strerror(-r));
+		return 1;
+	}
+	printf("stopped\n");
+	return 0;
+}
