@@ -45,6 +45,12 @@ out:
 	return NULL;
 }
 
+static void drop_connection(void *arg)
+{
+	close((int)(intptr_t)arg);
+	atomic_fetch_sub(&conns, 1);
+}
+
 static void *accept_loop(void *arg)
 {
 	int l = listeners[rotor_worker_id()];
@@ -64,7 +70,11 @@ static void *accept_loop(void *arg)
 			close(fd);
 			continue;
 		}
-		if (rotor_spawn(serve_connection, (void *)(intptr_t)fd, NULL) < 0) {
+		/* discard: a connection whose task is cancelled before it runs (a stop right
+		 * after the accept) is still closed. */
+		struct rotor_task_attr a = {.worker = ROTOR_WORKER_SELF,
+		                            .discard = drop_connection};
+		if (rotor_spawn_attr(&a, serve_connection, (void *)(intptr_t)fd, NULL) < 0) {
 			atomic_fetch_sub(&conns, 1);
 			close(fd);
 		}

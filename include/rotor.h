@@ -145,6 +145,10 @@ struct rotor_task_attr {
 	int worker;       /* index, ROTOR_WORKER_SELF (the default when attr is NULL) or _ANY */
 	const char *name; /* copied (up to 31 bytes); NULL: "task-<id>" */
 	size_t reserved;  /* must be 0 */
+	/* Called with arg, on the task's worker, instead of fn if the task is cancelled before
+	 * it ever runs (a stop, or rotor_cancel right after spawn): what arg owns (a socket,
+	 * a buffer) is released even then. NULL: nothing. */
+	void (*discard)(void *arg);
 };
 
 /*

@@ -446,7 +446,7 @@ static int submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
 	int r = rotor_future_create(&f);
 	if (r < 0)
 		return r;
-	r = rotor__task_start(rt, worker, NULL, fn, arg, NULL, f, flags);
+	r = rotor__task_start(rt, worker, NULL, fn, arg, NULL, f, flags, NULL);
 	if (r < 0) {
 		future_release(f);
 		return r;

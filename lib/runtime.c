@@ -437,7 +437,7 @@ int rotor_run(const struct rotor_config *cfg, rotor_fn fn, void *arg, void **res
 		return r;
 	}
 	struct main_arg m = {fn, arg, NULL};
-	r = rotor__task_start(rt, 0, "main", main_task, &m, NULL, NULL, 0);
+	r = rotor__task_start(rt, 0, "main", main_task, &m, NULL, NULL, 0, NULL);
 	if (r < 0)
 		rotor__runtime_request_stop(rt);
 	rotor__worker_loop(rt->w[0]);

@@ -254,6 +254,8 @@ void rotor__task_run(struct rotor__worker *w, struct rotor_task *t)
 {
 	if (t->state == ROTOR__T_NEW) {
 		if (t->flags & ROTOR__TF_CANCELLED) {
+			if (t->discard)
+				t->discard(t->arg);
 			t->state = ROTOR__T_DONE;
 			complete(t, -ECANCELED);
 			retire(w, t);
@@ -304,7 +306,8 @@ void rotor__task_slot_entry(void)
 }
 
 int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, rotor_fn fn,
-                      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags)
+                      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags,
+                      void (*discard)(void *))
 {
 	struct rotor__worker *w = rotor__worker_self();
 	bool local_rt = w && w->rt == rt;
@@ -323,6 +326,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 	if (!t)
 		return -ENOMEM;
 	t->fn = fn;
+	t->discard = discard;
 	t->arg = arg;
 	if (name) {
 		strncpy(t->name, name, sizeof(t->name) - 1);
@@ -388,7 +392,8 @@ int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
 	if (!fn || (attr && attr->reserved))
 		return -EINVAL;
 	return rotor__task_start(w->rt, attr ? attr->worker : ROTOR_WORKER_SELF,
-	                         attr ? attr->name : NULL, fn, arg, out, NULL, 0);
+	                         attr ? attr->name : NULL, fn, arg, out, NULL, 0,
+	                         attr ? attr->discard : NULL);
 }
 
 int rotor_join(struct rotor_task *t, void **result)

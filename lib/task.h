@@ -72,6 +72,7 @@ struct rotor_task {
 	struct rotor_runtime *rt;
 	struct rotor__slot *slot;
 	rotor_fn fn;
+	void (*discard)(void *arg); /* instead of fn when cancelled before running */
 	void *arg;
 	void *result;
 	uint32_t state;
@@ -113,7 +114,8 @@ void rotor__task_run(struct rotor__worker *w, struct rotor_task *t);
 void rotor__task_slot_entry(void);
 /* Initialise and enqueue a new task from any thread. */
 int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, rotor_fn fn,
-                      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags);
+                      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags,
+                      void (*discard)(void *));
 /* Owner: a new task reached its worker. */
 void rotor__task_arrive(struct rotor__worker *w, struct rotor_task *t);
 /* Owner: cancel every live task (stop). */

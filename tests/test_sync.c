@@ -452,7 +452,7 @@ static void *waits_any_forever(void *arg)
 static void *wait_any_cancel_main(void *arg)
 {
 	struct rotor_task *t[2] = {spawn_on(0, sleeps_arg_ms, (void *)(intptr_t)100),
-				   spawn_on(1, sleeps_arg_ms, (void *)(intptr_t)100)};
+	                           spawn_on(1, sleeps_arg_ms, (void *)(intptr_t)100)};
 	struct rotor_task *w = spawn_on(1, waits_any_forever, t);
 	rotor_sleep(5 * MS);
 	CHECK(rotor_cancel(w) == 0);
@@ -466,4 +466,47 @@ static void *wait_any_cancel_main(void *arg)
 Test(sync, cancelled_wait_any_leaves_the_tasks_joinable, .timeout = 30)
 {
 	run(2, wait_any_cancel_main, NULL);
+}
+
+/* ---- discard: a task cancelled before it runs ---- */
+
+static atomic_int discarded, ran_anyway;
+
+static void discard_arg(void *arg)
+{
+	atomic_fetch_add(&discarded, (int)(intptr_t)arg);
+}
+
+static void *must_not_run(void *arg)
+{
+	atomic_fetch_add(&ran_anyway, 1);
+	return arg;
+}
+
+static void *discard_main(void *arg)
+{
+	struct rotor_task_attr a = {.worker = 1, .discard = discard_arg};
+	struct rotor_task *t;
+	CHECK(rotor_spawn_attr(&a, must_not_run, (void *)(intptr_t)7, &t) == 0);
+	CHECK(rotor_cancel(t) == 0);
+	CHECK(rotor_join(t, NULL) == -ECANCELED);
+	/* A task that runs never has discard called. */
+	CHECK(rotor_spawn_attr(&a, must_not_run, (void *)(intptr_t)100, &t) == 0);
+	CHECK(rotor_join(t, NULL) == 0);
+	/* Spawned and left when the runtime stops: discarded at the stop. */
+	for (int i = 0; i < 10; i++)
+		CHECK(rotor_spawn_attr(&a, must_not_run, (void *)(intptr_t)1000, NULL) == 0);
+	rotor_runtime_stop(rotor_runtime_current());
+	return arg;
+}
+
+Test(sync, discard_releases_what_an_unrun_task_owns, .timeout = 20)
+{
+	atomic_store(&discarded, 0);
+	atomic_store(&ran_anyway, 0);
+	run(2, discard_main, NULL);
+	/* 7 for the cancelled one; each of the 10 left at the stop either ran or was discarded. */
+	cr_assert_eq(atomic_load(&discarded) % 1000, 7, "discarded %d", atomic_load(&discarded));
+	cr_assert_eq(atomic_load(&discarded) / 1000 + (atomic_load(&ran_anyway) - 1), 10,
+	             "discarded %d, ran %d", atomic_load(&discarded), atomic_load(&ran_anyway));
 }
