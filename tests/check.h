@@ -67,4 +67,25 @@ __attribute__((unused)) static int wait_at_least(atomic_int *v, int target, int6
 	return 0;
 }
 
+/* Run fn as the main task of a fresh runtime of `workers` workers and assert that it
+ * started, ended, and that no CHECK failed on any task meanwhile. */
+__attribute__((unused)) static void run_checked(unsigned workers, rotor_fn fn, void *arg)
+{
+	atomic_store(&check_failures, 0);
+	check_first[0] = 0;
+	struct rotor_config cfg = {.workers = workers};
+	int rc = rotor_run(&cfg, fn, arg, NULL);
+	cr_assert_eq(rc, 0, "rotor_run: %d", rc);
+	ASSERT_CHECKS();
+}
+
+/* Spawn fn(arg) on worker `worker` and return its handle (a failure counts as a CHECK). */
+__attribute__((unused)) static struct rotor_task *spawn_on(int worker, rotor_fn fn, void *arg)
+{
+	struct rotor_task_attr a = {.worker = worker};
+	struct rotor_task *t = NULL;
+	CHECK(rotor_spawn_attr(&a, fn, arg, &t) == 0);
+	return t;
+}
+
 #endif

@@ -13,36 +13,7 @@
 
 #include <rotor.h>
 
-#define MS 1000000LL
-
-static atomic_int failures;
-static atomic_int first_fail_line;
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			atomic_fetch_add(&failures, 1);                                            \
-			int z = 0;                                                                 \
-			atomic_compare_exchange_strong(&first_fail_line, &z, __LINE__);            \
-		}                                                                                  \
-	} while (0)
-
-static void run(int workers, rotor_fn fn, void *arg)
-{
-	atomic_store(&failures, 0);
-	atomic_store(&first_fail_line, 0);
-	struct rotor_config cfg = {.workers = (unsigned)workers};
-	cr_assert_eq(rotor_run(&cfg, fn, arg, NULL), 0);
-	cr_assert_eq(atomic_load(&failures), 0, "%d failed checks, first at line %d",
-	             atomic_load(&failures), atomic_load(&first_fail_line));
-}
-
-static struct rotor_task *spawn_on(int worker, rotor_fn fn, void *arg)
-{
-	struct rotor_task_attr a = {.worker = worker};
-	struct rotor_task *t = NULL;
-	CHECK(rotor_spawn_attr(&a, fn, arg, &t) == 0);
-	return t;
-}
+#include "check.h"
 
 static struct rotor_chan *ch;
 
@@ -68,7 +39,7 @@ static void *fifo_main(void *arg)
 
 Test(chan, fifo_order_and_deadlines_on_one_worker, .timeout = 10)
 {
-	run(1, fifo_main, NULL);
+	run_checked(1, fifo_main, NULL);
 }
 
 /* ---- many producers and consumers across workers ---- */
@@ -124,7 +95,7 @@ Test(chan, a_million_messages_across_workers_none_lost_or_duplicated, .timeout =
 	static const size_t caps[] = {64, 1, 0};
 	for (size_t k = 0; k < 3; k++) {
 		seen = calloc(PRODUCERS * PER_PRODUCER, 1);
-		run(2, mpmc_main, (void *)(intptr_t)caps[k]);
+		run_checked(2, mpmc_main, (void *)(intptr_t)caps[k]);
 		cr_assert_eq(atomic_load(&received), PRODUCERS * PER_PRODUCER,
 		             "capacity %zu: %ld received", caps[k], atomic_load(&received));
 		cr_assert_eq(atomic_load(&dupes), 0, "capacity %zu: %ld duplicates", caps[k],
@@ -169,7 +140,7 @@ static void *close_main(void *arg)
 
 Test(chan, close_wakes_senders_and_receivers_drain_then_end, .timeout = 10)
 {
-	run(2, close_main, NULL);
+	run_checked(2, close_main, NULL);
 }
 
 /* ---- rendezvous, cancellation ---- */
@@ -200,7 +171,7 @@ static void *rendezvous_main(void *arg)
 
 Test(chan, rendezvous_and_cancelled_receiver, .timeout = 10)
 {
-	run(2, rendezvous_main, NULL);
+	run_checked(2, rendezvous_main, NULL);
 }
 
 static void *foreign_sender(void *arg)
@@ -233,7 +204,7 @@ static void *foreign_main(void *arg)
 
 Test(chan, a_foreign_thread_feeds_a_task, .timeout = 20)
 {
-	run(2, foreign_main, NULL);
+	run_checked(2, foreign_main, NULL);
 }
 
 Test(chan, misuse, .timeout = 10)
@@ -301,7 +272,7 @@ static void *select_main(void *arg)
 
 Test(chan, select_picks_a_ready_case_and_withdraws_the_others, .timeout = 10)
 {
-	run(2, select_main, NULL);
+	run_checked(2, select_main, NULL);
 }
 
 static atomic_int select_rc;
@@ -333,7 +304,7 @@ static void *select_cancel_main(void *arg)
 
 Test(chan, cancelled_select_withdraws_from_every_channel, .timeout = 10)
 {
-	run(2, select_cancel_main, NULL);
+	run_checked(2, select_cancel_main, NULL);
 }
 
 /* Many selectors on two channels against producers on both workers: every value received
@@ -410,7 +381,7 @@ Test(chan, selectors_across_workers_lose_and_duplicate_nothing, .timeout = 60)
 		sel_seen = calloc(SEL_PRODUCERS * SEL_PER, 1);
 		atomic_store(&sel_got, 0);
 		atomic_store(&sel_dupes, 0);
-		run(2, select_stress_main, (void *)caps[k]);
+		run_checked(2, select_stress_main, (void *)caps[k]);
 		cr_assert_eq(atomic_load(&sel_got), SEL_PRODUCERS * SEL_PER, "cap %ld: %ld got",
 		             (long)caps[k], atomic_load(&sel_got));
 		cr_assert_eq(atomic_load(&sel_dupes), 0);

@@ -14,28 +14,7 @@
 
 #include <rotor.h>
 
-#define MS 1000000LL
-
-static atomic_int failures;
-static atomic_int first_fail_line;
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			atomic_fetch_add(&failures, 1);                                            \
-			int z = 0;                                                                 \
-			atomic_compare_exchange_strong(&first_fail_line, &z, __LINE__);            \
-		}                                                                                  \
-	} while (0)
-
-static void run(int workers, rotor_fn fn, void *arg)
-{
-	atomic_store(&failures, 0);
-	atomic_store(&first_fail_line, 0);
-	struct rotor_config cfg = {.workers = (unsigned)workers, .offload_threads = 2};
-	cr_assert_eq(rotor_run(&cfg, fn, arg, NULL), 0);
-	cr_assert_eq(atomic_load(&failures), 0, "%d failed checks, first at line %d",
-	             atomic_load(&failures), atomic_load(&first_fail_line));
-}
+#include "check.h"
 
 static void *blocking_sleep(void *arg)
 {
@@ -73,7 +52,7 @@ static void *offload_main(void *arg)
 
 Test(offload, blocking_call_runs_off_the_worker, .timeout = 20)
 {
-	run(1, offload_main, NULL);
+	run_checked(1, offload_main, NULL);
 }
 
 static atomic_long sum;
@@ -105,7 +84,7 @@ static void *many_main(void *arg)
 
 Test(offload, thousands_of_jobs_from_tasks_on_two_workers, .timeout = 60)
 {
-	run(2, many_main, NULL);
+	run_checked(2, many_main, NULL);
 }
 
 static atomic_int offload_rc;
@@ -134,7 +113,7 @@ static void *cancel_main(void *arg)
 
 Test(offload, cancelled_task_waits_for_its_call, .timeout = 20)
 {
-	run(1, cancel_main, NULL);
+	run_checked(1, cancel_main, NULL);
 }
 
 Test(offload, off_a_task_is_eperm, .timeout = 10)
@@ -206,7 +185,7 @@ Test(local, per_task_values_and_one_object_per_worker, .timeout = 20)
 	cr_assert_geq(key_a, 0);
 	atomic_store(&destroyed, 0);
 	atomic_store(&sessions_made, 0);
-	run(2, locals_main, NULL);
+	run_checked(2, locals_main, NULL);
 	cr_assert_eq(atomic_load(&sessions_made), 2, "one session per worker: %d",
 	             atomic_load(&sessions_made));
 	/* The two worker sessions were destroyed when the workers exited. */

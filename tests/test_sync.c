@@ -12,38 +12,7 @@
 
 #include <rotor.h>
 
-#define MS 1000000LL
-
-static atomic_int failures;
-static atomic_int first_fail_line;
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			atomic_fetch_add(&failures, 1);                                            \
-			int z = 0;                                                                 \
-			atomic_compare_exchange_strong(&first_fail_line, &z, __LINE__);            \
-		}                                                                                  \
-	} while (0)
-#define ASSERT_CHECKS()                                                                            \
-	cr_assert_eq(atomic_load(&failures), 0, "%d failed checks, first at line %d",              \
-	             atomic_load(&failures), atomic_load(&first_fail_line))
-
-static void run(int workers, rotor_fn fn, void *arg)
-{
-	atomic_store(&failures, 0);
-	atomic_store(&first_fail_line, 0);
-	struct rotor_config cfg = {.workers = (unsigned)workers};
-	cr_assert_eq(rotor_run(&cfg, fn, arg, NULL), 0);
-	ASSERT_CHECKS();
-}
-
-static struct rotor_task *spawn_on(int worker, rotor_fn fn, void *arg)
-{
-	struct rotor_task_attr a = {.worker = worker};
-	struct rotor_task *t = NULL;
-	CHECK(rotor_spawn_attr(&a, fn, arg, &t) == 0);
-	return t;
-}
+#include "check.h"
 
 /* ---- mutex ---- */
 
@@ -82,8 +51,8 @@ static void *mutex_main(void *arg)
 
 Test(sync, mutex_excludes_across_workers, .timeout = 30)
 {
-	run(2, mutex_main, NULL);
-	run(3, mutex_main, NULL);
+	run_checked(2, mutex_main, NULL);
+	run_checked(3, mutex_main, NULL);
 }
 
 static void *holds_then_releases(void *arg)
@@ -120,7 +89,7 @@ static void *mutex_misuse_main(void *arg)
 
 Test(sync, mutex_errors_deadlines_and_handoff, .timeout = 30)
 {
-	run(2, mutex_misuse_main, NULL);
+	run_checked(2, mutex_misuse_main, NULL);
 }
 
 static atomic_int cancelled_lock_rc;
@@ -149,7 +118,7 @@ static void *mutex_cancel_main(void *arg)
 
 Test(sync, cancelled_mutex_waiter_leaves_it_consistent, .timeout = 30)
 {
-	run(2, mutex_cancel_main, NULL);
+	run_checked(2, mutex_cancel_main, NULL);
 }
 
 Test(sync, waits_off_a_task_are_eperm, .timeout = 10)
@@ -239,7 +208,7 @@ static void *cond_main(void *arg)
 
 Test(sync, condition_variable_producers_consumers_across_workers, .timeout = 30)
 {
-	run(2, cond_main, NULL);
+	run_checked(2, cond_main, NULL);
 }
 
 /* ---- semaphore ---- */
@@ -280,7 +249,7 @@ static void *sem_main(void *arg)
 
 Test(sync, semaphore_bounds_concurrency, .timeout = 30)
 {
-	run(2, sem_main, NULL);
+	run_checked(2, sem_main, NULL);
 }
 
 static void *releases_from_thread(void *arg)
@@ -304,7 +273,7 @@ static void *sem_foreign_main(void *arg)
 
 Test(sync, semaphore_released_by_a_foreign_thread, .timeout = 30)
 {
-	run(2, sem_foreign_main, NULL);
+	run_checked(2, sem_foreign_main, NULL);
 }
 
 /* ---- event and wait group ---- */
@@ -345,7 +314,7 @@ static void *event_main(void *arg)
 
 Test(sync, event_wakes_every_waiter_and_waitgroup_counts, .timeout = 30)
 {
-	run(2, event_main, NULL);
+	run_checked(2, event_main, NULL);
 }
 
 static atomic_int cancelled_wait_rc;
@@ -372,7 +341,7 @@ static void *event_cancel_main(void *arg)
 
 Test(sync, cancelled_event_waiter, .timeout = 30)
 {
-	run(2, event_cancel_main, NULL);
+	run_checked(2, event_cancel_main, NULL);
 }
 
 /* ---- join_until and gather ---- */
@@ -410,7 +379,7 @@ static void *gather_main(void *arg)
 
 Test(sync, gather_and_join_until, .timeout = 30)
 {
-	run(2, gather_main, NULL);
+	run_checked(2, gather_main, NULL);
 }
 
 /* ---- wait_any ---- */
@@ -438,7 +407,7 @@ static void *wait_any_main(void *arg)
 
 Test(sync, wait_any_returns_the_first_task_to_end, .timeout = 30)
 {
-	run(2, wait_any_main, NULL);
+	run_checked(2, wait_any_main, NULL);
 }
 
 static atomic_int wait_any_rc;
@@ -465,7 +434,7 @@ static void *wait_any_cancel_main(void *arg)
 
 Test(sync, cancelled_wait_any_leaves_the_tasks_joinable, .timeout = 30)
 {
-	run(2, wait_any_cancel_main, NULL);
+	run_checked(2, wait_any_cancel_main, NULL);
 }
 
 /* ---- discard: a task cancelled before it runs ---- */
@@ -504,7 +473,7 @@ Test(sync, discard_releases_what_an_unrun_task_owns, .timeout = 20)
 {
 	atomic_store(&discarded, 0);
 	atomic_store(&ran_anyway, 0);
-	run(2, discard_main, NULL);
+	run_checked(2, discard_main, NULL);
 	/* 7 for the cancelled one; each of the 10 left at the stop either ran or was discarded. */
 	cr_assert_eq(atomic_load(&discarded) % 1000, 7, "discarded %d", atomic_load(&discarded));
 	cr_assert_eq(atomic_load(&discarded) / 1000 + (atomic_load(&ran_anyway) - 1), 10,
