@@ -237,12 +237,7 @@ static void select_abort(struct rotor_task *t, int res)
 	int open = -1;
 	if (!atomic_compare_exchange_strong(&sel->winner, &open, SELECT_ABORTED))
 		return; /* a case won: its wake-up is on the way */
-	struct rotor__worker *w = rotor__worker_self();
-	t->cancel_hook = NULL;
-	rotor__timer_disarm(&w->timers, &t->tmr);
-	t->wait_res = res;
-	t->state = ROTOR__T_READY;
-	rotor__runq_push(w, &t->item);
+	rotor__task_end_wait(rotor__worker_self(), t, res);
 }
 
 static void select_timeout(struct rotor__timer *tm)

@@ -135,12 +135,7 @@ static void anywait_abort(struct rotor_task *t, int res)
 	struct rotor__anywait *a = t->wait_obj;
 	if (atomic_exchange(&a->claimed, 1))
 		return; /* an event claimed it: its wake-up is on the way */
-	struct rotor__worker *w = rotor__worker_self();
-	t->cancel_hook = NULL;
-	rotor__timer_disarm(&w->timers, &t->tmr);
-	t->wait_res = res;
-	t->state = ROTOR__T_READY;
-	rotor__runq_push(w, &t->item);
+	rotor__task_end_wait(rotor__worker_self(), t, res);
 }
 
 static void anywait_timeout(struct rotor__timer *tm)
@@ -236,12 +231,7 @@ static void event_abort(struct rotor_task *t, int res)
 	uintptr_t exp = (uintptr_t)t;
 	if (!atomic_compare_exchange_strong(&ev->waiter, &exp, 0))
 		return;
-	struct rotor__worker *w = rotor__worker_self();
-	t->cancel_hook = NULL;
-	rotor__timer_disarm(&w->timers, &t->tmr);
-	t->wait_res = res;
-	t->state = ROTOR__T_READY;
-	rotor__runq_push(w, &t->item);
+	rotor__task_end_wait(rotor__worker_self(), t, res);
 }
 
 static void event_timeout(struct rotor__timer *tm)

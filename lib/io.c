@@ -451,11 +451,7 @@ static void acceptor_wake(struct rotor__worker *w, struct rotor_acceptor *a, int
 	if (!t)
 		return;
 	a->waiter = NULL;
-	t->cancel_hook = NULL;
-	rotor__timer_disarm(&w->timers, &t->tmr);
-	t->wait_res = res;
-	t->state = ROTOR__T_READY;
-	rotor__runq_push(w, &t->item);
+	rotor__task_end_wait(w, t, res);
 }
 
 void rotor__acceptor_complete(struct rotor__worker *w, struct rotor_acceptor *a,

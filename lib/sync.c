@@ -63,12 +63,7 @@ static void waiter_abort(struct rotor_task *t, int res)
 	rotor__spin_unlock(wt->lock);
 	if (!mine)
 		return;
-	struct rotor__worker *w = rotor__worker_self();
-	t->cancel_hook = NULL;
-	rotor__timer_disarm(&w->timers, &t->tmr);
-	t->wait_res = res;
-	t->state = ROTOR__T_READY;
-	rotor__runq_push(w, &t->item);
+	rotor__task_end_wait(rotor__worker_self(), t, res);
 }
 
 static void waiter_timeout(struct rotor__timer *tm)

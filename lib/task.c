@@ -199,6 +199,13 @@ static void wake_local(struct rotor__worker *w, struct rotor_task *t, int res)
 	rotor__runq_push(w, &t->item);
 }
 
+void rotor__task_end_wait(struct rotor__worker *w, struct rotor_task *t, int res)
+{
+	t->cancel_hook = NULL;
+	rotor__timer_disarm(&w->timers, &t->tmr);
+	wake_local(w, t, res);
+}
+
 void rotor__task_wake(struct rotor_task *t, int res)
 {
 	struct rotor__worker *w = rotor__worker_self();

@@ -106,6 +106,9 @@ void rotor__task_pool_fini(struct rotor_runtime *rt);
 /* Make task t runnable with wait result res, from any thread (routes through its owner's
  * ring when that is another thread). */
 void rotor__task_wake(struct rotor_task *t, int res);
+/* Owner only: end t's wait with res (the claim on the wait is the caller's): no more cancel
+ * hook, no deadline, runnable. */
+void rotor__task_end_wait(struct rotor__worker *w, struct rotor_task *t, int res);
 /* Owner only: cancel t now (runs its cancel hook if it waits). */
 void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t);
 /* Owner only: a task item taken from the run queue. */

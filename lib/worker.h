@@ -173,7 +173,7 @@ int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rot
 /* ---- io.c ---- */
 struct rotor_acceptor;
 void rotor__acceptor_complete(struct rotor__worker *w, struct rotor_acceptor *a,
-			      struct io_uring_cqe *cqe);
+                              struct io_uring_cqe *cqe);
 
 /* ---- msg.c ---- */
 /* Route an item to it->worker of rt from whatever thread this is. Returns 0 or -errno. */
