@@ -744,8 +744,8 @@ Test(runtime, stats_format_text_and_json, .timeout = 20)
 	cr_assert_eq(strlen(small), sizeof(small) - 1, "truncated and terminated");
 	char *text = malloc((size_t)need + 1);
 	cr_assert_eq(rotor_stats_format(rt, text, (size_t)need + 1, 0), need);
-	cr_assert(strstr(text, "w0 tasks_spawned=") && strstr(text, "\nw1 tasks_spawned="),
-		  "%s", text);
+	cr_assert(strstr(text, "w0 tasks_spawned=") && strstr(text, "\nw1 tasks_spawned="), "%s",
+	          text);
 	cr_assert(strstr(text, "w1 tasks_spawned=1 tasks_finished=1 tasks_alive=0"), "%s", text);
 	free(text);
 	need = rotor_stats_format(rt, NULL, 0, 1);
