@@ -89,11 +89,7 @@ int rotor_call_later(int64_t delay_ns, rotor_callback_fn fn, void *arg, struct r
 	cb->state = CB_PENDING;
 	cb->handle = out != NULL;
 	cb->tmr.fire = cb_fire;
-	int r = rotor__timer_arm(&w->timers, &cb->tmr, rotor_now() + (delay_ns > 0 ? delay_ns : 0));
-	if (r < 0) {
-		free(cb);
-		return r;
-	}
+	rotor__timer_arm(&w->timers, &cb->tmr, rotor_now() + (delay_ns > 0 ? delay_ns : 0));
 	if (out)
 		*out = cb;
 	return 0;

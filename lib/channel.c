@@ -364,7 +364,7 @@ int rotor_chan_select(struct rotor_select_case *cases, size_t n, int64_t deadlin
 			t->cancel_hook = select_cancel;
 			if (deadline != ROTOR_FOREVER) {
 				t->tmr.fire = select_timeout;
-				(void)rotor__timer_arm(&w->timers, &t->tmr, deadline);
+				rotor__timer_arm(&w->timers, &t->tmr, deadline);
 			}
 			r = rotor__suspend(w);
 			t->cancel_hook = NULL;

@@ -198,7 +198,7 @@ int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
 		self->cancel_hook = anywait_cancel;
 		if (deadline != ROTOR_FOREVER) {
 			self->tmr.fire = anywait_timeout;
-			(void)rotor__timer_arm(&w->timers, &self->tmr, deadline);
+			rotor__timer_arm(&w->timers, &self->tmr, deadline);
 		}
 		r = rotor__suspend(w);
 		self->cancel_hook = NULL;
@@ -268,10 +268,7 @@ int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline, bool sette
 	t->cancel_hook = event_cancel;
 	if (deadline != ROTOR_FOREVER) {
 		t->tmr.fire = event_timeout;
-		if (rotor__timer_arm(&w->timers, &t->tmr, deadline) < 0) {
-			/* No memory for the timer: wait without it rather than fail a wait
-			 * that has already been registered. */
-		}
+		rotor__timer_arm(&w->timers, &t->tmr, deadline);
 	}
 	int r = rotor__suspend(w);
 	t->cancel_hook = NULL;

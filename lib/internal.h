@@ -28,8 +28,10 @@ __attribute__((noreturn, format(printf, 2, 3))) void rotor__panic(const char *fu
                                                                   ...);
 #define ROTOR_PANIC(...) rotor__panic(__func__, __VA_ARGS__)
 
-/* Test hook: when non-zero, the next ring set-up fails with this (negative) errno. */
+/* Test hooks: when non-zero, ring set-up fails with this (negative) errno; growing the
+ * timer heap fails as if out of memory. */
 extern _Atomic int rotor__fault_ring_setup;
+extern _Atomic int rotor__fault_timer_grow;
 
 /*
  * user_data tags. Pointers are at least 8-byte aligned, so the low 3 bits carry the kind

@@ -548,7 +548,7 @@ int rotor_acceptor_next(struct rotor_acceptor *a, int64_t deadline)
 		t->cancel_hook = acceptor_cancel;
 		if (deadline != ROTOR_FOREVER) {
 			t->tmr.fire = acceptor_timeout;
-			(void)rotor__timer_arm(&w->timers, &t->tmr, deadline);
+			rotor__timer_arm(&w->timers, &t->tmr, deadline);
 		}
 		int r = rotor__suspend(w);
 		t->cancel_hook = NULL;

@@ -109,8 +109,7 @@ static int waitq_block(struct rotor__waitq *q, struct rotor__spin *lock, struct 
 	t->cancel_hook = cancellable ? waiter_cancel : NULL;
 	if (deadline != ROTOR_FOREVER) {
 		t->tmr.fire = waiter_timeout;
-		/* Without memory for the timer the wait simply has no deadline. */
-		(void)rotor__timer_arm(&w->timers, &t->tmr, deadline);
+		rotor__timer_arm(&w->timers, &t->tmr, deadline);
 	}
 	rotor__spin_unlock(lock);
 	int r = rotor__suspend(w);

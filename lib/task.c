@@ -525,9 +525,7 @@ int rotor_sleep_until(int64_t deadline)
 	if (deadline <= rotor_now())
 		return rotor_yield();
 	t->tmr.fire = sleep_fire;
-	int r = rotor__timer_arm(&w->timers, &t->tmr, deadline);
-	if (r < 0)
-		return r;
+	rotor__timer_arm(&w->timers, &t->tmr, deadline);
 	t->cancel_hook = sleep_cancel;
 	return rotor__suspend(w);
 }

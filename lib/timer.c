@@ -6,7 +6,10 @@
 #include "timer.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+_Atomic int rotor__fault_timer_grow;
 
 static bool before(const struct rotor__heap_entry *a, const struct rotor__heap_entry *b)
 {
@@ -64,36 +67,52 @@ void rotor__timers_fini(struct rotor__timers *ts)
 	rotor__timers_init(ts);
 }
 
-int rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t deadline)
+/* Put t in the sorted list after every timer due no later (equal deadlines keep their
+ * order). From the tail: O(1) for in-order deadlines, the usual case. */
+static void list_insert(struct rotor__timers *ts, struct rotor__timer *t)
+{
+	struct rotor__timer *after = ts->tail;
+	while (after && after->deadline > t->deadline)
+		after = after->prev;
+	t->idx = ROTOR__TIMER_IN_LIST;
+	t->prev = after;
+	t->next = after ? after->next : ts->head;
+	if (t->next)
+		t->next->prev = t;
+	else
+		ts->tail = t;
+	if (after)
+		after->next = t;
+	else
+		ts->head = t;
+}
+
+void rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t deadline)
 {
 	ROTOR_ASSERT(!t->idx);
 	t->deadline = deadline;
 	t->seq = ts->seq++;
+	ts->count++;
 	if (!ts->tail || deadline >= ts->tail->deadline) {
-		/* In order: the list keeps it sorted at no cost. */
-		t->idx = ROTOR__TIMER_IN_LIST;
-		t->next = NULL;
-		t->prev = ts->tail;
-		if (ts->tail)
-			ts->tail->next = t;
-		else
-			ts->head = t;
-		ts->tail = t;
-		ts->count++;
-		return 0;
+		list_insert(ts, t); /* in order: appended */
+		return;
 	}
 	if (ts->len == ts->cap) {
 		size_t cap = ts->cap ? ts->cap * 2 : 64;
-		struct rotor__heap_entry *h = realloc(ts->heap, cap * sizeof(*h));
-		if (!h)
-			return -ENOMEM;
+		struct rotor__heap_entry *h =
+		    atomic_load_explicit(&rotor__fault_timer_grow, memory_order_relaxed)
+		        ? NULL
+		        : realloc(ts->heap, cap * sizeof(*h));
+		if (!h) {
+			/* No memory for the heap: a slower sorted insert, never a lost deadline. */
+			list_insert(ts, t);
+			return;
+		}
 		ts->heap = h;
 		ts->cap = cap;
 	}
 	ts->heap[ts->len++] = (struct rotor__heap_entry){deadline, t};
 	sift_up(ts, ts->len - 1);
-	ts->count++;
-	return 0;
 }
 
 void rotor__timer_disarm(struct rotor__timers *ts, struct rotor__timer *t)

@@ -41,8 +41,9 @@ struct rotor__timers {
 
 void rotor__timers_init(struct rotor__timers *ts);
 void rotor__timers_fini(struct rotor__timers *ts);
-/* Arm t at deadline. Returns 0 or -ENOMEM. */
-int rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t deadline);
+/* Arm t at deadline. Never fails: without memory to grow the heap, the timer goes into the
+ * sorted list the slow way. */
+void rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t deadline);
 void rotor__timer_disarm(struct rotor__timers *ts, struct rotor__timer *t);
 static inline bool rotor__timer_armed(const struct rotor__timer *t)
 {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "internal.h"
 
 static int run_main(unsigned workers, rotor_fn fn, void *arg)
 {
@@ -510,4 +511,39 @@ Test(timer, pending_timers_do_not_keep_the_runtime_alive, .timeout = 15)
 	RUN_MAIN(2, main_leaves_a_timer_pending, NULL);
 	cr_assert_lt(rotor_now() - t0, 5 * SEC, "rotor_run waited for a 60 s timer");
 	cr_assert_eq(log_n, 0, "a 60 s timer fired");
+}
+
+/* ---- no memory for the heap: deadlines are kept all the same ---- */
+
+static int wake_order[3];
+static atomic_int woke_n;
+
+static void *sleep_arg_ms(void *arg)
+{
+	CHECK_EQ(rotor_sleep((int64_t)U(arg) * MS), 0);
+	wake_order[atomic_fetch_add(&woke_n, 1)] = (int)U(arg);
+	return NULL;
+}
+
+static void *out_of_order_sleepers(void *arg)
+{
+	struct rotor_task *t[3];
+	/* 30 ms first (the in-order list), then 10 and 20: out of order, for the heap. */
+	CHECK_EQ(rotor_spawn(sleep_arg_ms, P(30), &t[0]), 0);
+	rotor_yield();
+	CHECK_EQ(rotor_spawn(sleep_arg_ms, P(10), &t[1]), 0);
+	CHECK_EQ(rotor_spawn(sleep_arg_ms, P(20), &t[2]), 0);
+	CHECK_EQ(rotor_gather(t, 3, ROTOR_FOREVER, NULL, NULL), 0);
+	return arg;
+}
+
+Test(timer, deadlines_hold_when_the_heap_cannot_grow, .timeout = 10)
+{
+	atomic_store(&woke_n, 0);
+	atomic_store(&rotor__fault_timer_grow, 1);
+	RUN_MAIN(1, out_of_order_sleepers, NULL);
+	atomic_store(&rotor__fault_timer_grow, 0);
+	cr_assert_eq(atomic_load(&woke_n), 3);
+	cr_assert(wake_order[0] == 10 && wake_order[1] == 20 && wake_order[2] == 30,
+	          "order %d %d %d", wake_order[0], wake_order[1], wake_order[2]);
 }
