@@ -345,7 +345,7 @@ BEGIN {
 	target["ctx_switch/switch/swapcontext"] = "ratio<=0.05"
 	target["spawn/spawn_batch100/go-goroutine"] = "ratio<=0.4"
 	target["post/pingpong/mutex-eventfd-queue"] = "ratio<=1.0"
-	target["sync/mutex_lock_unlock/pthread-mutex"] = "value<=10"
+	target["sync/mutex_local_lock_unlock/pthread-mutex"] = "value<=10"
 	target["sync/chan_send_recv_local/mutex-condvar-queue"] = "value<=50"
 	target["sync/chan_cross_worker/mutex-condvar-queue"] = "ratio>=2"
 	target["sync/chan_cross_worker/go-chan-gomaxprocs2"] = "ratio>=1.0"

@@ -2,6 +2,7 @@
  * bench_sync: the coordination primitives against their pthread equivalents measured in the
  * same run (and Go's buffered channel where Go is installed):
  *   mutex      uncontended lock+unlock, one task       vs pthread_mutex, one thread
+ *              (the shared mutex, and the worker-local one of rotor_mutex_init_local)
  *   chan_local send+recv on one worker, capacity 64    vs a mutex+condvar queue, one thread
  *   chan_xw    messages/s, producer task on worker 0,  vs a mutex+condvar bounded queue
  *              consumer on worker 1, capacity 1024        between two threads; Go chan
@@ -34,6 +35,20 @@ static void *mutex_task(void *arg)
 	struct measured *m = arg;
 	struct rotor_mutex mu;
 	rotor_mutex_init(&mu);
+	int64_t t0 = bench_now();
+	for (long i = 0; i < n_ops; i++) {
+		rotor_mutex_lock(&mu);
+		rotor_mutex_unlock(&mu);
+	}
+	m->ns = (double)(bench_now() - t0) / (double)n_ops;
+	return NULL;
+}
+
+static void *mutex_local_task(void *arg)
+{
+	struct measured *m = arg;
+	struct rotor_mutex mu;
+	rotor_mutex_init_local(&mu);
 	int64_t t0 = bench_now();
 	for (long i = 0; i < n_ops; i++) {
 		rotor_mutex_lock(&mu);
@@ -302,6 +317,7 @@ int main(int argc, char **argv)
 	char peer[4096], cmd[8192], out[4096];
 	const char *go = bench_peer_path(&b, "chan", peer, sizeof(peer));
 	struct bench_series mu = {.impl = "rotor"}, pmu = {.impl = "pthread-mutex"};
+	struct bench_series lmu = {.impl = "rotor"}, plmu = {.impl = "pthread-mutex"};
 	struct bench_series cl = {.impl = "rotor"}, pcl = {.impl = "mutex-condvar-queue"};
 	struct bench_series cx = {.impl = "rotor"}, pcx = {.impl = "mutex-condvar-queue"};
 	struct bench_series gcx = {.impl = "go-chan-gomaxprocs2"};
@@ -317,6 +333,9 @@ int main(int argc, char **argv)
 		if ((v = rotor_measure(1, mutex_task, NULL)) > 0)
 			bench_add(&mu, v);
 		bench_add(&pmu, pthread_mutex_measure());
+		if ((v = rotor_measure(1, mutex_local_task, NULL)) > 0)
+			bench_add(&lmu, v);
+		bench_add(&plmu, pthread_mutex_measure());
 		if ((v = rotor_measure(1, chan_local_task, NULL)) > 0)
 			bench_add(&cl, v);
 		bench_add(&pcl, bq_local_measure());
@@ -341,6 +360,7 @@ int main(int argc, char **argv)
 		bench_add(&pof, pool_measure());
 	}
 	bench_report(&b, "mutex_lock_unlock", "ns", &mu, &pmu);
+	bench_report(&b, "mutex_local_lock_unlock", "ns", &lmu, &plmu);
 	bench_report(&b, "chan_send_recv_local", "ns", &cl, &pcl);
 	bench_report(&b, "chan_cross_worker", "msgs/s", &cx, &pcx);
 	bench_report(&b, "chan_cross_worker", "msgs/s", &cx, &gcx);

@@ -334,6 +334,11 @@ struct rotor_waitgroup {
 
 /* rotor_mutex_init - an unlocked mutex. Returns 0. Thread: any. Suspends: no. */
 ROTOR_API int rotor_mutex_init(struct rotor_mutex *m);
+/* rotor_mutex_init_local - an unlocked worker-local mutex: usable only by the tasks of the
+ * worker that first locks it (others get -EPERM from lock, trylock and unlock), and in
+ * exchange its uncontended lock and unlock are plain loads and stores, no atomic
+ * read-modify-write. Same calls and errors otherwise. Returns 0. Thread: any. Suspends: no. */
+ROTOR_API int rotor_mutex_init_local(struct rotor_mutex *m);
 /* rotor_mutex_lock - lock, waiting (FIFO, with direct hand-off) while another task holds it.
  * Returns 0, -ECANCELED, -EPERM off a task, -EDEADLK if the caller holds it already.
  * rotor_mutex_lock_until: also -ETIMEDOUT. Thread: task. Suspends: yes. */

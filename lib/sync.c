@@ -137,6 +137,46 @@ _Static_assert(sizeof(struct mutex) <= sizeof(struct rotor_mutex), "rotor_mutex 
 
 #define M(p) ((struct mutex *)(void *)(p))
 
+/* A worker-local mutex (rotor_mutex_init_local): state carries this flag, the owning
+ * worker's id + 1 in bits 8..23 (0 until first locked) and the held bit. Only tasks of that
+ * worker touch it, so the uncontended path is plain loads and stores; the queue keeps its
+ * spinlock, uncontended, on the slow path only. */
+#define MUTEX_LOCAL     (1u << 31)
+#define MUTEX_WORKER(s) (((s) >> 8) & 0xffffu)
+#define MUTEX_HELD      1u
+
+int rotor_mutex_init_local(struct rotor_mutex *m)
+{
+	if (!m)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	atomic_init(&M(m)->state, MUTEX_LOCAL);
+	return 0;
+}
+
+static int local_lock(struct mutex *m, struct rotor__worker *w, struct rotor_task *t, uint32_t s,
+                      int64_t deadline, bool cancellable)
+{
+	uint32_t me = (uint32_t)w->id + 1;
+	if (MUTEX_WORKER(s) == 0)
+		s |= me << 8;
+	else if (MUTEX_WORKER(s) != me)
+		return -EPERM;
+	if (!(s & MUTEX_HELD)) {
+		atomic_store_explicit(&m->state, s | MUTEX_HELD, memory_order_relaxed);
+		atomic_store_explicit(&m->owner, t, memory_order_relaxed);
+		return 0;
+	}
+	if (atomic_load_explicit(&m->owner, memory_order_relaxed) == t)
+		return -EDEADLK;
+	if (cancellable && (t->flags & ROTOR__TF_CANCELLED))
+		return -ECANCELED;
+	struct rotor__waiter wt;
+	rotor__spin_lock(&m->lock);
+	return waitq_block(&m->q, &m->lock, &wt, cancellable ? deadline : ROTOR_FOREVER,
+	                   cancellable);
+}
+
 int rotor_mutex_init(struct rotor_mutex *m)
 {
 	if (!m)
@@ -151,6 +191,9 @@ static int mutex_lock(struct mutex *m, int64_t deadline, bool cancellable)
 	struct rotor_task *t = w ? w->current : NULL;
 	if (!t)
 		return -EPERM;
+	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
+	if (s & MUTEX_LOCAL)
+		return local_lock(m, w, t, s, deadline, cancellable);
 	uint32_t exp = 0;
 	if (ROTOR_LIKELY(atomic_compare_exchange_strong_explicit(
 	        &m->state, &exp, 1, memory_order_acquire, memory_order_relaxed))) {
@@ -195,6 +238,18 @@ int rotor_mutex_trylock(struct rotor_mutex *mm)
 		return -EINVAL;
 	if (!t)
 		return -EPERM;
+	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
+	if (s & MUTEX_LOCAL) {
+		struct rotor__worker *w = rotor__worker_self();
+		if (MUTEX_WORKER(s) && MUTEX_WORKER(s) != (uint32_t)w->id + 1)
+			return -EPERM;
+		if (s & MUTEX_HELD)
+			return -EBUSY;
+		atomic_store_explicit(&m->state, s | MUTEX_HELD | (((uint32_t)w->id + 1) << 8),
+		                      memory_order_relaxed);
+		atomic_store_explicit(&m->owner, t, memory_order_relaxed);
+		return 0;
+	}
 	uint32_t exp = 0;
 	if (!atomic_compare_exchange_strong_explicit(&m->state, &exp, 1, memory_order_acquire,
 	                                             memory_order_relaxed))
@@ -211,6 +266,22 @@ int rotor_mutex_unlock(struct rotor_mutex *mm)
 		return -EINVAL;
 	if (!t || atomic_load_explicit(&m->owner, memory_order_relaxed) != t)
 		return -EPERM;
+	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
+	if (s & MUTEX_LOCAL) {
+		/* Only the owner's worker gets here (the owner is one of its tasks). */
+		if (ROTOR_LIKELY(rotor__waitq_empty(&m->q))) {
+			atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
+			atomic_store_explicit(&m->state, s & ~MUTEX_HELD, memory_order_relaxed);
+			return 0;
+		}
+		rotor__spin_lock(&m->lock);
+		struct rotor__waiter *wt = rotor__waitq_pop(&m->q);
+		struct rotor_task *next = wt->task;
+		atomic_store_explicit(&m->owner, next, memory_order_relaxed);
+		rotor__spin_unlock(&m->lock);
+		rotor__task_wake(next, 0); /* hand-off: stays held */
+		return 0;
+	}
 	atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
 	uint32_t exp = 1;
 	if (ROTOR_LIKELY(atomic_compare_exchange_strong_explicit(

@@ -479,3 +479,75 @@ Test(sync, discard_releases_what_an_unrun_task_owns, .timeout = 20)
 	cr_assert_eq(atomic_load(&discarded) / 1000 + (atomic_load(&ran_anyway) - 1), 10,
 	             "discarded %d, ran %d", atomic_load(&discarded), atomic_load(&ran_anyway));
 }
+
+/* ---- worker-local mutex ---- */
+
+static struct rotor_mutex lmu;
+static long lcount;
+static atomic_int other_worker_rc = 1;
+
+static void *local_incrementer(void *arg)
+{
+	for (int i = 0; i < 100; i++) {
+		CHECK(rotor_mutex_lock(&lmu) == 0);
+		long v = lcount;
+		if (i % 10 == 0)
+			rotor_yield(); /* others queue up behind the held lock */
+		lcount = v + 1;
+		CHECK(rotor_mutex_unlock(&lmu) == 0);
+	}
+	return arg;
+}
+
+static void *from_other_worker(void *arg)
+{
+	atomic_store(&other_worker_rc, rotor_mutex_lock(&lmu));
+	CHECK(rotor_mutex_trylock(&lmu) == -EPERM);
+	return arg;
+}
+
+static void *local_waits_cancelled(void *arg)
+{
+	CHECK(rotor_mutex_lock(&lmu) == -ECANCELED);
+	return arg;
+}
+
+static void *local_mutex_main(void *arg)
+{
+	enum { N = 20 };
+	struct rotor_task *t[N];
+	rotor_mutex_init_local(&lmu);
+	lcount = 0;
+	for (int i = 0; i < N; i++)
+		t[i] = spawn_on(0, local_incrementer, NULL);
+	CHECK(rotor_gather(t, N, ROTOR_FOREVER, NULL, NULL) == 0);
+	CHECK(lcount == N * 100);
+	/* Bound to worker 0 now: worker 1 is refused. */
+	struct rotor_task *o = spawn_on(1, from_other_worker, NULL);
+	CHECK(rotor_join(o, NULL) == 0);
+	CHECK(atomic_load(&other_worker_rc) == -EPERM);
+	/* Errors, deadlines and cancellation as for the shared mutex. */
+	CHECK(rotor_mutex_unlock(&lmu) == -EPERM);
+	CHECK(rotor_mutex_lock(&lmu) == 0);
+	CHECK(rotor_mutex_lock(&lmu) == -EDEADLK);
+	CHECK(rotor_mutex_trylock(&lmu) == -EBUSY);
+	struct rotor_task *c = spawn_on(0, local_waits_cancelled, NULL);
+	rotor_yield();
+	CHECK(rotor_cancel(c) == 0);
+	CHECK(rotor_join(c, NULL) == -ECANCELED);
+	CHECK(rotor_mutex_unlock(&lmu) == 0);
+	CHECK(rotor_mutex_trylock(&lmu) == 0);
+	CHECK(rotor_mutex_unlock(&lmu) == 0);
+	/* A condition variable works with it too. */
+	struct rotor_cond c2;
+	rotor_cond_init(&c2);
+	CHECK(rotor_mutex_lock(&lmu) == 0);
+	CHECK(rotor_cond_wait_until(&c2, &lmu, rotor_now() + MS) == -ETIMEDOUT);
+	CHECK(rotor_mutex_unlock(&lmu) == 0);
+	return arg;
+}
+
+Test(sync, worker_local_mutex, .timeout = 20)
+{
+	run_checked(2, local_mutex_main, NULL);
+}
