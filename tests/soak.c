@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MS 1000000LL
@@ -301,6 +302,11 @@ int main(int argc, char **argv)
 	}
 	rotor_future_destroy(main_f);
 	pthread_join(ft, NULL);
+	/* Counters are final once the runtime has stopped (a future resolves a moment before
+	 * its task is counted finished). */
+	rotor_runtime_stop(rt);
+	while (rotor_runtime_state(rt) != ROTOR_STOPPED)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	struct rotor_worker_stats s;
 	long alive = 0;
 	for (int i = 0; i < rotor_runtime_workers(rt); i++) {
