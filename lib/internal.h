@@ -32,6 +32,7 @@ __attribute__((noreturn, format(printf, 2, 3))) void rotor__panic(const char *fu
  * timer heap fails as if out of memory. */
 extern _Atomic int rotor__fault_ring_setup;
 extern _Atomic int rotor__fault_timer_grow;
+extern _Atomic int rotor__fault_no_msg_ring; /* pretend the kernel predates MSG_RING */
 
 /*
  * user_data tags. Pointers are at least 8-byte aligned, so the low 3 bits carry the kind

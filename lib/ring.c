@@ -12,6 +12,7 @@
 #include <string.h>
 
 _Atomic int rotor__fault_ring_setup;
+_Atomic int rotor__fault_no_msg_ring;
 
 static void explain_setup_error(int err)
 {
@@ -82,6 +83,20 @@ int rotor__ring_init(struct rotor__worker *w)
 	}
 	w->ring_fd = w->ring.ring_fd;
 	w->ring_ready = true;
+	/* The one operation rotor cannot do without: tasks cross between workers as
+	 * MSG_RINGs (Linux 5.18). Say so plainly rather than fail later. */
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&w->ring);
+	bool have_msg_ring = probe && io_uring_opcode_supported(probe, IORING_OP_MSG_RING) &&
+	                     !atomic_load(&rotor__fault_no_msg_ring);
+	if (probe)
+		io_uring_free_probe(probe);
+	if (!have_msg_ring) {
+		fprintf(stderr,
+		        "rotor: io_uring on this kernel lacks IORING_OP_MSG_RING: rotor needs "
+		        "Linux 5.18 or later (6.1 or later is supported)\n");
+		rotor__ring_fini(w);
+		return -ENOSYS;
+	}
 	return 0;
 }
 

@@ -180,3 +180,27 @@ Test(stack, ring_memory_refused_is_enomem, .timeout = 10)
 	cr_assert_eq(rotor_runtime_create(NULL, &rt), 0);
 	cr_assert_eq(rotor_runtime_destroy(rt), 0);
 }
+
+Test(stack, a_kernel_without_msg_ring_gets_a_clear_error, .timeout = 10)
+{
+	char err[2048];
+	fflush(stderr);
+	int saved = dup(2);
+	char path[] = "/tmp/rotor-test-XXXXXX";
+	int fd = mkstemp(path);
+	dup2(fd, 2);
+	atomic_store(&rotor__fault_no_msg_ring, 1);
+	struct rotor_runtime *rt = NULL;
+	int r = rotor_runtime_create(NULL, &rt);
+	atomic_store(&rotor__fault_no_msg_ring, 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ssize_t n = pread(fd, err, sizeof(err) - 1, 0);
+	err[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+	cr_assert_eq(r, -ENOSYS);
+	cr_assert_null(rt);
+	cr_assert(strstr(err, "Linux 5.18 or later"), "stderr: %s", err);
+}
