@@ -22,7 +22,7 @@
 set -u
 
 # The programs in this order, then any other bench_* program the build has.
-programs=(spawn post submit million sync ctx_switch timers)
+programs=(spawn post submit million sync ctx_switch timers http)
 # Typical durations on the 2-vCPU development VM, in seconds, "quick full"; a later run on
 # this host replaces them with what it measured (durations.txt of the newest result).
 declare -A typical=(
@@ -93,6 +93,9 @@ if [ -n "$do_build" ] && [ -f "$build/CMakeCache.txt" ]; then
 		-e 's/^\.\.\. \(bench_[a-z0-9_]*\)$/\1/p' -e 's/^\(bench_[a-z0-9_]*\): .*/\1/p'); do
 		[ -z "$only" ] || [ "$t" = "bench_$only" ] && targets+=("$t")
 	done
+	# bench_http is a script; the server it measures is the HTTP example.
+	want http && cmake --build "$build" --target help 2>/dev/null | grep -q 'http_server' &&
+		targets+=(http_server)
 	if [ ${#targets[@]} -gt 0 ] &&
 		! cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >"$out/build.log" 2>&1; then
 		echo "build failed (see $out/build.log):" >&2
@@ -119,6 +122,7 @@ python=/usr/bin/python3
 py_version=$("$python" --version 2>&1 | sed -n 's/^Python /Python /p' | head -1)
 uv_version=$("$python" -c 'import uvloop; print(uvloop.__version__)' 2>/dev/null)
 glibc=$(ldd --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*$')
+nginx_version=$(nginx -v 2>&1 | sed -n 's/.*nginx\///p')
 boost=$(ldd "$bindir/bench_ctx_switch" 2>/dev/null | grep -o 'libboost_context\.so\.[0-9.]*' |
 	head -1 | sed 's/libboost_context\.so\./Boost /')
 go_version=
@@ -295,7 +299,7 @@ echo
 : >"$out/noisy.txt"
 : >"$out/chart.dat"
 awk -v go="${go_version:-go ?}" -v py="${py_version:-Python ?}" -v uv="$uv_version" \
-	-v boost="${boost:-Boost ?}" -v glibc="glibc ${glibc:-?}" -v kernel="Linux $(uname -r | cut -d- -f1)" \
+	-v boost="${boost:-Boost ?}"  -v glibc="glibc ${glibc:-?}" -v nginx="nginx ${nginx_version:-?}" -v kernel="Linux $(uname -r | cut -d- -f1)" \
 	-v noisy_file="$out/noisy.txt" -v chart_file="$out/chart.dat" '
 function field(line, key,    v) {
 	if (match(line, "\"" key "\":(\"[^\"]*\"|[^,}]*)")) {
@@ -332,6 +336,7 @@ function version(bl) {
 	if (bl == "uvloop") return "uvloop " uv
 	if (bl ~ /^boost/) return boost
 	if (bl ~ /^kernel/) return kernel
+	if (bl == "nginx") return nginx
 	return "C, " glibc # every other baseline is C in the program itself
 }
 BEGIN {
@@ -350,6 +355,7 @@ BEGIN {
 	target["sync/chan_cross_worker/mutex-condvar-queue"] = "ratio>=2"
 	target["sync/chan_cross_worker/go-chan-gomaxprocs2"] = "ratio>=1.0"
 	target["sync/offload_roundtrip/mutex-condvar-pool"] = "ratio<=0.5"
+	target["http/plaintext_cpu_per_req/nginx"] = "ratio<=0.7"
 }
 /^\{/ { line[++n] = $0; if (has(field($0, "instr")) || has(field($0, "baseline_instr"))) instr = 1 }
 END {
