@@ -88,4 +88,22 @@ __attribute__((unused)) static struct rotor_task *spawn_on(int worker, rotor_fn 
 	return t;
 }
 
+/* Tests that cancel a task while it waits must first know it is waiting: a task cancelled
+ * before it ever ran does not run at all. The waiter calls task_begins(); the test calls
+ * settle(n) until n tasks have begun, then gives them a moment to block. */
+static atomic_int tasks_begun;
+
+__attribute__((unused)) static void task_begins(void)
+{
+	atomic_fetch_add(&tasks_begun, 1);
+}
+
+__attribute__((unused)) static void settle(int n)
+{
+	int64_t give_up = rotor_now() + 5 * SEC;
+	while (atomic_load(&tasks_begun) < n && rotor_now() < give_up)
+		rotor_sleep(MS);
+	rotor_sleep(2 * MS);
+}
+
 #endif

@@ -149,6 +149,7 @@ static atomic_int cancelled_recv_rc;
 
 static void *receiver_cancelled(void *arg)
 {
+	task_begins();
 	void *v;
 	atomic_store(&cancelled_recv_rc, rotor_chan_recv(ch, &v));
 	return arg;
@@ -159,7 +160,7 @@ static void *rendezvous_main(void *arg)
 	CHECK(rotor_chan_create(0, &ch) == 0);
 	CHECK(rotor_chan_try_send(ch, (void *)1) == -EAGAIN); /* nobody receiving */
 	struct rotor_task *r = spawn_on(1, receiver_cancelled, NULL);
-	rotor_sleep(5 * MS);
+	settle(1);
 	CHECK(rotor_cancel(r) == 0);
 	CHECK(rotor_join(r, NULL) == -ECANCELED);
 	CHECK(atomic_load(&cancelled_recv_rc) == -ECANCELED);
@@ -279,6 +280,7 @@ static atomic_int select_rc;
 
 static void *selects_forever(void *arg)
 {
+	task_begins();
 	struct rotor_select_case c[2] = {{.ch = a, .op = ROTOR_SELECT_RECV},
 	                                 {.ch = b, .op = ROTOR_SELECT_RECV}};
 	atomic_store(&select_rc, rotor_chan_select(c, 2, ROTOR_FOREVER));
@@ -292,7 +294,7 @@ static void *select_cancel_main(void *arg)
 	struct rotor_task_attr at = {.worker = 1};
 	struct rotor_task *t;
 	CHECK(rotor_spawn_attr(&at, selects_forever, NULL, &t) == 0);
-	rotor_sleep(5 * MS);
+	settle(1);
 	CHECK(rotor_cancel(t) == 0);
 	CHECK(rotor_join(t, NULL) == -ECANCELED);
 	CHECK(atomic_load(&select_rc) == -ECANCELED);

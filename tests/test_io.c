@@ -136,6 +136,7 @@ static char *recv_buf;
 
 static void *blocked_in_recv(void *arg)
 {
+	task_begins();
 	int fd = (int)(intptr_t)arg;
 	char buf[64]; /* on this task's stack: the kernel must be done with it before we return */
 	recv_buf = buf;
@@ -152,7 +153,7 @@ static void *cancel_main(void *arg)
 	CHECK(c >= 0 && s >= 0);
 	struct rotor_task *t;
 	CHECK(rotor_spawn(blocked_in_recv, (void *)(intptr_t)s, &t) == 0);
-	rotor_sleep(5 * MS);
+	settle(1);
 	CHECK(rotor_cancel(t) == 0);
 	CHECK(rotor_join(t, NULL) == -ECANCELED);
 	CHECK(atomic_load(&recv_rc) == -ECANCELED);
@@ -325,6 +326,7 @@ static struct rotor_acceptor *shared_acceptor;
 
 static void *waits_for_connection(void *arg)
 {
+	task_begins();
 	atomic_store(&next_rc, rotor_acceptor_next(shared_acceptor, F));
 	return arg;
 }
@@ -335,7 +337,7 @@ static void *acceptor_cancel_main(void *arg)
 	CHECK(rotor_acceptor_create(l, &shared_acceptor) == 0);
 	struct rotor_task *t;
 	CHECK(rotor_spawn(waits_for_connection, NULL, &t) == 0);
-	rotor_sleep(2 * MS);
+	settle(1);
 	CHECK(rotor_acceptor_destroy(shared_acceptor) == -EBUSY); /* a task waits on it */
 	CHECK(rotor_acceptor_next(shared_acceptor, F) == -EBUSY);
 	CHECK(rotor_cancel(t) == 0);

@@ -91,6 +91,7 @@ static atomic_int offload_rc;
 
 static void *offload_then_report(void *arg)
 {
+	task_begins();
 	void *r = NULL;
 	atomic_store(&offload_rc, rotor_offload(blocking_sleep, (void *)30, &r));
 	CHECK((intptr_t)r == 300); /* the call ran to its end and its result came back */
@@ -101,7 +102,7 @@ static void *cancel_main(void *arg)
 {
 	struct rotor_task *t;
 	CHECK(rotor_spawn(offload_then_report, NULL, &t) == 0);
-	rotor_sleep(5 * MS);
+	settle(1);
 	int64_t t0 = rotor_now();
 	CHECK(rotor_cancel(t) == 0);
 	CHECK(rotor_join(t, NULL) == -ECANCELED);

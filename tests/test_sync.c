@@ -57,6 +57,7 @@ Test(sync, mutex_excludes_across_workers, .timeout = 30)
 
 static void *holds_then_releases(void *arg)
 {
+	task_begins();
 	CHECK(rotor_mutex_lock(&mu) == 0);
 	rotor_sleep(30 * MS);
 	CHECK(rotor_mutex_unlock(&mu) == 0);
@@ -74,7 +75,7 @@ static void *mutex_misuse_main(void *arg)
 
 	/* Held elsewhere: trylock says busy, a deadline expires, unlock by a non-owner fails. */
 	struct rotor_task *h = spawn_on(1, holds_then_releases, NULL);
-	rotor_sleep(5 * MS);
+	settle(1);
 	CHECK(rotor_mutex_trylock(&mu) == -EBUSY);
 	CHECK(rotor_mutex_unlock(&mu) == -EPERM);
 	int64_t t0 = rotor_now();
@@ -96,6 +97,7 @@ static atomic_int cancelled_lock_rc;
 
 static void *waits_for_lock(void *arg)
 {
+	task_begins();
 	atomic_store(&cancelled_lock_rc, rotor_mutex_lock(&mu));
 	return arg;
 }
@@ -105,7 +107,7 @@ static void *mutex_cancel_main(void *arg)
 	rotor_mutex_init(&mu);
 	CHECK(rotor_mutex_lock(&mu) == 0);
 	struct rotor_task *w = spawn_on(1, waits_for_lock, NULL);
-	rotor_sleep(5 * MS);
+	settle(1);
 	CHECK(rotor_cancel(w) == 0);
 	CHECK(rotor_join(w, NULL) == -ECANCELED);
 	CHECK(atomic_load(&cancelled_lock_rc) == -ECANCELED);
@@ -321,6 +323,7 @@ static atomic_int cancelled_wait_rc;
 
 static void *waits_forever_on_event(void *arg)
 {
+	task_begins();
 	atomic_store(&cancelled_wait_rc, rotor_event_wait(arg));
 	return NULL;
 }
@@ -330,7 +333,7 @@ static void *event_cancel_main(void *arg)
 	struct rotor_event e;
 	rotor_event_init(&e);
 	struct rotor_task *t = spawn_on(1, waits_forever_on_event, &e);
-	rotor_sleep(5 * MS);
+	settle(1);
 	CHECK(rotor_cancel(t) == 0);
 	CHECK(rotor_join(t, NULL) == -ECANCELED);
 	CHECK(atomic_load(&cancelled_wait_rc) == -ECANCELED);
@@ -414,6 +417,7 @@ static atomic_int wait_any_rc;
 
 static void *waits_any_forever(void *arg)
 {
+	task_begins();
 	atomic_store(&wait_any_rc, rotor_wait_any(arg, 2, ROTOR_FOREVER));
 	return NULL;
 }
@@ -423,7 +427,7 @@ static void *wait_any_cancel_main(void *arg)
 	struct rotor_task *t[2] = {spawn_on(0, sleeps_arg_ms, (void *)(intptr_t)100),
 	                           spawn_on(1, sleeps_arg_ms, (void *)(intptr_t)100)};
 	struct rotor_task *w = spawn_on(1, waits_any_forever, t);
-	rotor_sleep(5 * MS);
+	settle(1);
 	CHECK(rotor_cancel(w) == 0);
 	CHECK(rotor_join(w, NULL) == -ECANCELED);
 	CHECK(atomic_load(&wait_any_rc) == -ECANCELED);
