@@ -30,31 +30,28 @@ struct measured {
 	double cpu_ns;
 };
 
-static void *mutex_task(void *arg)
+/* Uncontended lock+unlock of a mutex made by init (shared or worker-local). */
+static double lock_unlock_ns(int (*init)(struct rotor_mutex *))
 {
-	struct measured *m = arg;
 	struct rotor_mutex mu;
-	rotor_mutex_init(&mu);
+	init(&mu);
 	int64_t t0 = bench_now();
 	for (long i = 0; i < n_ops; i++) {
 		rotor_mutex_lock(&mu);
 		rotor_mutex_unlock(&mu);
 	}
-	m->ns = (double)(bench_now() - t0) / (double)n_ops;
+	return (double)(bench_now() - t0) / (double)n_ops;
+}
+
+static void *mutex_task(void *arg)
+{
+	((struct measured *)arg)->ns = lock_unlock_ns(rotor_mutex_init);
 	return NULL;
 }
 
 static void *mutex_local_task(void *arg)
 {
-	struct measured *m = arg;
-	struct rotor_mutex mu;
-	rotor_mutex_init_local(&mu);
-	int64_t t0 = bench_now();
-	for (long i = 0; i < n_ops; i++) {
-		rotor_mutex_lock(&mu);
-		rotor_mutex_unlock(&mu);
-	}
-	m->ns = (double)(bench_now() - t0) / (double)n_ops;
+	((struct measured *)arg)->ns = lock_unlock_ns(rotor_mutex_init_local);
 	return NULL;
 }
 
