@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# bench_http: HTTP/1.1 plaintext, rotor's examples/http_server against nginx (one worker
-# each), loaded by wrk over loopback: server CPU per request (user+sys of the server from
-# /proc, over the run) and requests/s. Placement "pinned": wrk on CPU 0, the server on
-# CPU 1. Loads: 100 keep-alive connections, and the same with 16 pipelined requests per
-# connection (a wrk Lua script), which keeps both servers busy and measures processing
-# cost alone. Runs alternate rotor and nginx; every run is printed (this VM is bimodal).
-# Full runs only: --quick prints a note and exits (CI has neither wrk nor nginx).
-#   bench_http [--json] [--quick] [--reps N]
+# bench_http: HTTP/1.1 plaintext (GET /plaintext, "Hello, World!"), rotor's examples/http_server
+# against a plain epoll server in C (epoll_http, beside this script), nginx and Go net/http
+# (peers/nethttp), loaded by wrk over loopback. Figures: server CPU per request (user+sys of
+# the server, every thread and process, from /proc over the wrk run, divided by the requests
+# wrk completed) and requests/s. Placements: "pinned" (wrk -t1 on the first allowed CPU, the
+# one-worker server on the second: nginx worker_processes 1, Go GOMAXPROCS=1) and "shared"
+# (wrk -t2 on both CPUs; two-worker servers left unpinned but for what they do themselves:
+# rotor and epoll_http pin worker i to CPU i; nginx worker_processes 2, Go GOMAXPROCS=2).
+# Loads: 100 and 400 keep-alive connections in both placements, and 100 connections with 16
+# pipelined requests each (a wrk Lua script: processing cost alone) pinned. Servers start
+# once per placement on free ports and stop with SIGTERM; each repetition runs rotor, epoll,
+# nginx, go in turn, and every run is printed (this VM is bimodal).
+# Metrics: <load>_c<conns>_cpu_per_req (us) and <load>_c<conns>_rps (req/s), load plaintext
+# or pipelined16, with the suffix _shared in the shared placement (plaintext_c400_rps_shared);
+# rotor's series once per baseline: epoll, nginx, go-nethttp (a missing one: "not measured").
+# Full runs only: --quick prints a note and exits (CI has neither wrk nor nginx). A missing
+# server is skipped with a message; exit status 1 when rotor did not start or one of its runs
+# failed.
+#   bench_http [--json] [--quick] [--reps N] [--seconds S] [--peers DIR]
 set -u
-json=0 quick=0 reps=5
+json=0 quick=0 reps=5 seconds=3 peers=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--json) json=1 ;;
 	--quick) quick=1 ;;
 	--reps) reps=$2; shift ;;
-	*) ;;
+	--seconds) seconds=$2; shift ;;
+	--peers) peers=$2; shift ;;
+	*) ;; # run.sh passes --instructions: not counted here
 	esac
 	shift
 done
@@ -23,29 +36,43 @@ if [ $quick = 1 ]; then
 	note "bench_http: skipped in --quick (needs wrk and nginx; full runs only)"
 	exit 0
 fi
+[[ $reps =~ ^[1-9][0-9]*$ && $seconds =~ ^[1-9][0-9]*$ ]] ||
+	{ note "bench_http: --reps and --seconds take whole numbers from 1"; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
-server=$here/../examples/http_server
-for t in wrk nginx; do
-	command -v $t >/dev/null || { note "bench_http: skipped: $t not installed (apt-get install wrk nginx-light)"; exit 0; }
+peers=${peers:-$here/peers}
+declare -A bin=([rotor]=$here/../examples/http_server [epoll]=$here/epoll_http
+	[go]=$peers/nethttp [nginx]=$(command -v nginx))
+declare -A baseline=([epoll]=epoll [nginx]=nginx [go]=go-nethttp)
+for t in wrk taskset; do
+	command -v $t >/dev/null || { note "bench_http: skipped: $t not installed (apt-get install wrk util-linux)"; exit 0; }
 done
-[ -x "$server" ] || { note "bench_http: skipped: $server not built"; exit 0; }
+[ -x "${bin[rotor]}" ] || { note "bench_http: skipped: ${bin[rotor]} not built"; exit 0; }
+# The first two CPUs this process may use ("0-1", "0,2-5", ...): wrk and the server.
+read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
+	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
+[ -n "$cpu_b" ] || { note "bench_http: skipped: needs two CPUs"; exit 0; }
+servers=(rotor)
+declare -A why=([epoll]="${bin[epoll]} not built" [nginx]="nginx not installed (apt-get install nginx-light)"
+	[go]="${bin[go]} not built (run.sh builds the Go peers)")
+for s in epoll nginx go; do
+	if [ -n "${bin[$s]}" ] && [ -x "${bin[$s]}" ]; then
+		servers+=("$s")
+	else
+		note "bench_http: ${baseline[$s]} baseline skipped: ${why[$s]}"
+	fi
+done
+# placement conns lua-or-"-" metric-name
+configs=("pinned 100 - plaintext_c100" "pinned 400 - plaintext_c400"
+	"pinned 100 pipeline pipelined16_c100"
+	"shared 100 - plaintext_c100_shared" "shared 400 - plaintext_c400_shared")
+runs=$((reps * ${#configs[@]} * ${#servers[@]}))
+# Each run costs its seconds plus about 0.15 s (wrk start and exit, /proc reads); each
+# placement about 1.5 s to start and stop the servers.
+estimate=$(awk -v r=$runs -v s="$seconds" 'BEGIN { t = r * (s + 0.15) + 3; printf "%dm%02ds", t / 60, t % 60 }')
+note "bench_http: about $estimate: $runs runs of $seconds s (servers: ${servers[*]}; pinned: wrk -t1 on CPU $cpu_a, one-worker servers on CPU $cpu_b; shared: wrk -t2 on CPUs $cpu_a,$cpu_b, two-worker servers)"
+
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-cat >"$tmp/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_requests 100000000;
-	server {
-		listen 127.0.0.1:18081;
-		location /plaintext { default_type text/plain; return 200 "Hello, World!"; }
-	}
-}
-CONF
 cat >"$tmp/pipeline.lua" <<'LUA'
 init = function(args)
 	local r = {}
@@ -54,59 +81,236 @@ init = function(args)
 end
 request = function() return req end
 LUA
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-# one_run NAME PID URL [LUA]: prints "rps cpu_us_per_request"
-one_run() {
-	local t0 t1 out req rps
-	t0=$(ticks "$2")
-	out=$(taskset -c 0 wrk -t1 -c100 -d4s ${4:+-s "$4"} "$3" 2>&1)
-	t1=$(ticks "$2")
-	req=$(echo "$out" | awk '/requests in/ {print $1}')
-	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-	[ -n "$req" ] && [ "$req" -gt 0 ] || { echo "0 0"; return; }
-	echo "$rps $(awk -v a="$t0" -v b="$t1" -v n="$req" -v hz="$hz" 'BEGIN {printf "%.3f", (b - a) * 1e6 / hz / n}')"
+declare -A pid port cpupids v
+failed=0
+
+# alive PID: running, not a zombie waiting to be reaped (kill -0 cannot tell).
+alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ]
 }
-taskset -c 1 "$server" --port 18080 --workers 1 >"$tmp/rotor.out" 2>&1 &
-rpid=$!
-taskset -c 1 nginx -c "$tmp/nginx.conf" 2>/dev/null &
-sleep 1
-npid=$(pgrep -P "$(cat "$tmp/nginx.pid" 2>/dev/null || echo 0)" | head -1)
-[ -n "$npid" ] || { note "bench_http: skipped: nginx did not start"; exit 0; }
-nver=$(nginx -v 2>&1 | sed 's/.*nginx\///')
-declare -A v
-for load in keepalive pipelined; do
-	lua=
-	[ $load = pipelined ] && lua=$tmp/pipeline.lua
+# ticks PID...: user+sys clock ticks of these processes, every thread of each.
+ticks() {
+	local p t=0 s
+	for p in "$@"; do
+		s=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || return 1
+		t=$((t + s))
+	done
+	echo $t
+}
+# A port no socket uses, below the ephemeral range (where a client's connection could take it
+# between this check and nginx's bind): nginx needs one up front; the others take port 0.
+free_port() {
+	local p k lo
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+	[ "${lo:-0}" -gt 12000 ] || lo=61000
+	for ((k = 0; k < 50; k++)); do
+		p=$((10000 + RANDOM % (lo - 10000)))
+		if command -v ss >/dev/null; then
+			[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && break
+		else
+			(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
+		fi
+	done
+	echo $p
+}
+# answers PORT: GET /plaintext gets a 200.
+answers() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'GET /plaintext HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
+		read -r -t 2 line <&3
+		[[ $line == "HTTP/1.1 200"* ]]
+	) 2>/dev/null
+}
+nginx_conf() { # WORKERS PORT
+	cat <<CONF
+worker_processes $1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx-error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 100000000;
+	server {
+		listen 127.0.0.1:$2 reuseport;
+		location /plaintext { default_type text/plain; return 200 "Hello, World!"; }
+	}
+}
+CONF
+}
+
+# launch NAME WORKERS [CPU]: starts a server, waits until it answers; sets pid, port, cpupids.
+launch() {
+	local out=$tmp/$1.out k p='' cmd
+	case $1 in
+	nginx)
+		p=$(free_port)
+		nginx_conf "$2" "$p" >"$tmp/nginx.conf"
+		cmd=("${bin[nginx]}" -c "$tmp/nginx.conf")
+		;;
+	go) cmd=("${bin[go]}" -port 0 -procs "$2") ;;
+	*) cmd=("${bin[$1]}" --port 0 --workers "$2") ;;
+	esac
+	${3:+taskset -c "$3"} "${cmd[@]}" >"$out" 2>&1 &
+	pid[$1]=$!
+	for ((k = 0; k < 100; k++)); do
+		[ "$1" = nginx ] || p=$(sed -n 's/^listening on [^ ]*:\([0-9]*\).*/\1/p' "$out")
+		[ -n "$p" ] && answers "$p" && break
+		alive "${pid[$1]}" || break
+		grep -q 'Address already in use' "$out" && break
+		sleep 0.05
+	done
+	if ! alive "${pid[$1]}" || ! answers "${p:-0}"; then
+		# SIGTERM first: an nginx master killed outright would leave its workers behind.
+		kill -TERM "${pid[$1]}" 2>/dev/null
+		for ((k = 0; k < 20; k++)); do
+			alive "${pid[$1]}" || break
+			sleep 0.05
+		done
+		kill -KILL "${pid[$1]}" 2>/dev/null
+		wait "${pid[$1]}" 2>/dev/null
+		pid[$1]=
+		return 1
+	fi
+	port[$1]=$p
+	cpupids[$1]=${pid[$1]}
+	# nginx: the master and all its worker processes (the first may answer before the last
+	# is forked).
+	if [ "$1" = nginx ]; then
+		for ((k = 0; k < 20; k++)); do
+			[ "$(pgrep -c -P "${pid[$1]}")" -ge "$2" ] && break
+			sleep 0.05
+		done
+		cpupids[$1]+=" $(pgrep -P "${pid[$1]}" | tr '\n' ' ')"
+	fi
+	return 0
+}
+
+# start NAME WORKERS [CPU]: launch; nginx gets three tries, each on another port.
+start() {
+	local _
+	for _ in 1 2 3; do
+		launch "$@" && return 0
+		[ "$1" = nginx ] || break
+	done
+	note "bench_http: $1 did not start: $(head -c 300 "$tmp/$1.out" | tr '\n' ' ')"
+	return 1
+}
+
+# stop NAME: SIGTERM, then up to 5 s for a clean exit.
+stop() {
+	local k rc
+	[ -n "${pid[$1]:-}" ] || return 0
+	kill -TERM "${pid[$1]}" 2>/dev/null
+	for ((k = 0; k < 100; k++)); do
+		alive "${pid[$1]}" || break
+		sleep 0.05
+	done
+	if alive "${pid[$1]}"; then
+		note "bench_http: $1 ignored SIGTERM for 5 s: killed"
+		kill -KILL "${pid[$1]}"
+	fi
+	wait "${pid[$1]}"
+	rc=$?
+	[ $rc = 0 ] || note "bench_http: $1 exited with status $rc after SIGTERM"
+	pid[$1]=
+}
+
+# one_run NAME CONNS THREADS CPUS [LUA]: prints "rps cpu_us_per_request", or "fail".
+one_run() {
+	local t0 t1 out rc req rps errs
+	# shellcheck disable=SC2086 # cpupids is a list
+	t0=$(ticks ${cpupids[$1]})
+	out=$(taskset -c "$4" wrk -t"$3" -c"$2" -d"${seconds}s" ${5:+-s "$5"} \
+		"http://127.0.0.1:${port[$1]}/plaintext" 2>&1)
+	rc=$?
+	# shellcheck disable=SC2086
+	t1=$(ticks ${cpupids[$1]})
+	req=$(echo "$out" | awk '/requests in/ { print $1 }')
+	rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
+	errs=$(echo "$out" | grep -E 'Socket errors|Non-2xx' | tr -s ' \n' ' ')
+	if [ $rc != 0 ] || [ -z "$rps" ] || [ -z "$t0" ] || [ -z "$t1" ] || [ "${req:-0}" = 0 ]; then
+		echo "bench_http: $1 run failed (status $rc): $(echo "$out" | tr '\n' ' ' | head -c 300)" >&2
+		echo fail
+		return
+	fi
+	[ -z "$errs" ] || echo "bench_http: $1, $2 connections: wrk reports$errs" >&2
+	echo "$rps $(awk -v a="$t0" -v b="$t1" -v n="$req" -v hz="$hz" \
+		'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
+}
+
+placement=
+for c in "${configs[@]}"; do
+	read -r where conns lua key <<<"$c"
+	if [ "$where" != "$placement" ]; then
+		for s in "${servers[@]}"; do stop "$s"; done
+		placement=$where
+		up=()
+		for s in "${servers[@]}"; do
+			if [ "$where" = pinned ]; then
+				start "$s" 1 "$cpu_b" && up+=("$s")
+			else
+				start "$s" 2 && up+=("$s")
+			fi
+		done
+		[ -n "${pid[rotor]:-}" ] || failed=1
+	fi
+	if [ "$where" = pinned ]; then threads=1 wcpus=$cpu_a; else threads=2 wcpus=$cpu_a,$cpu_b; fi
+	if [ "$lua" = - ]; then lua=''; else lua=$tmp/$lua.lua; fi
 	for ((i = 1; i <= reps; i++)); do
-		read -r rr rc <<<"$(one_run rotor $rpid http://127.0.0.1:18080/plaintext $lua)"
-		read -r nr nc <<<"$(one_run nginx $npid http://127.0.0.1:18081/plaintext $lua)"
-		v[$load.rotor.rps]+="$rr "
-		v[$load.rotor.cpu]+="$rc "
-		v[$load.nginx.rps]+="$nr "
-		v[$load.nginx.cpu]+="$nc "
-		note "  $load rep $i: rotor $rr req/s ${rc} us CPU/req; nginx $nr req/s ${nc} us CPU/req"
+		line="  $key rep $i:"
+		for s in "${up[@]}"; do
+			read -r rps cpu <<<"$(one_run "$s" "$conns" "$threads" "$wcpus" ${lua:+"$lua"})"
+			if [ "$rps" = fail ]; then
+				line+=" $s FAILED;"
+				[ "$s" = rotor ] && failed=1
+				continue
+			fi
+			v[$key.$s.rps]+="$rps "
+			v[$key.$s.cpu]+="$cpu "
+			line+=" $s $rps req/s $cpu us CPU/req;"
+		done
+		note "${line%;}"
 	done
 done
-stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)], a[1], a[NR], NR}'; }
-emit() { # metric unit rotor-values nginx-values
-	local r rl rh rn n nl nh nn
-	read -r r rl rh rn <<<"$(echo "$3" | stats)"
-	read -r n nl nh nn <<<"$(echo "$4" | stats)"
-	if [ $json = 1 ]; then
-		awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" \
-			-v n="$n" -v nl="$nl" -v nh="$nh" -v nn="$nn" 'BEGIN {
-			printf "{\"bench\":\"http\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"nginx\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,\"ratio\":%.4f}\n", m, u, r, rl, rh, rn, n, nl, nh, nn, (n > 0 ? r / n : 0) }'
-	else
-		printf '  %-28s rotor %10s [%s..%s]  nginx %10s [%s..%s]  (%s)\n' "$1" "$r" "$rl" "$rh" "$n" "$nl" "$nh" "$2"
-	fi
+for s in "${servers[@]}"; do stop "$s"; done
+
+stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
+# emit METRIC UNIT KEY KIND: rotor's series against each baseline, one JSON line each.
+emit() {
+	local r rl rh rn s n nl nh nn
+	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
+	[ -n "$r" ] || return
+	[ $json = 1 ] || printf '  %-34s %-5s rotor      %10s [%s..%s]\n' "$1" "$2" "$r" "$rl" "$rh"
+	for s in epoll nginx go; do
+		n="" nl="" nh="" nn=0
+		read -r n nl nh nn <<<"$(echo "${v[$3.$s.$4]:-}" | stats)"
+		if [ $json = 1 ]; then
+			awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" \
+				-v b="${baseline[$s]}" -v n="${n:-null}" -v nl="${nl:-null}" -v nh="${nh:-null}" \
+				-v nn="${nn:-0}" 'BEGIN {
+				printf "{\"bench\":\"http\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, b, n, nl, nh, nn
+				if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n
+				else printf "\"ratio\":null}\n" }'
+		elif [ -n "$n" ]; then
+			printf '  %-40s %-10s %10s [%s..%s]  ratio %s\n' "" "${baseline[$s]}" "$n" "$nl" "$nh" \
+				"$(awk -v r="$r" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? r / n : 0) }')"
+		else
+			printf '  %-40s %-10s not measured\n' "" "${baseline[$s]}"
+		fi
+	done
 }
-note "bench_http: nginx $nver; pinned placement (wrk CPU 0, server CPU 1), 100 connections, 4 s per run"
-emit plaintext_cpu_per_req us "${v[keepalive.rotor.cpu]}" "${v[keepalive.nginx.cpu]}"
-emit plaintext_rps req/s "${v[keepalive.rotor.rps]}" "${v[keepalive.nginx.rps]}"
-emit pipelined16_cpu_per_req us "${v[pipelined.rotor.cpu]}" "${v[pipelined.nginx.cpu]}"
-emit pipelined16_rps req/s "${v[pipelined.rotor.rps]}" "${v[pipelined.nginx.rps]}"
-kill -TERM $rpid
-kill "$(cat "$tmp/nginx.pid")" 2>/dev/null
-wait 2>/dev/null
-exit 0
+nver=$(nginx -v 2>&1 | sed -n 's/.*nginx\///p')
+note "bench_http: nginx ${nver:-not installed}; $seconds s per run; medians [min..max], ratio rotor/baseline"
+for c in "${configs[@]}"; do
+	read -r _ _ _ key <<<"$c"
+	metric=${key%_shared}
+	suffix=${key#"$metric"}
+	emit "${metric}_cpu_per_req$suffix" us "$key" cpu
+	emit "${metric}_rps$suffix" req/s "$key" rps
+done
+exit $failed

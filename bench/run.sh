@@ -7,8 +7,8 @@
 #   bench/run.sh BUILD_DIR [--quick] [--only NAME] [--out DIR] [--no-build] [--no-instructions]
 #
 #   --quick            a short run: every program in a few seconds, under a minute in all
-#   --only NAME        one program: spawn post submit million sync ctx_switch timers (or any
-#                      other bench_NAME the build has)
+#   --only NAME        one program: spawn post submit million sync ctx_switch timers http
+#                      echo fileread (or any other bench_NAME the build has)
 #   --out DIR          write the results there instead of bench-results/<date>-<host>
 #   --no-build         do not rebuild stale programs (only warn)
 #   --no-instructions  do not count instructions even where the machine can
@@ -22,12 +22,13 @@
 set -u
 
 # The programs in this order, then any other bench_* program the build has.
-programs=(spawn post submit million sync ctx_switch timers http)
+programs=(spawn post submit million sync ctx_switch timers http echo fileread)
 # Typical durations on the 2-vCPU development VM, in seconds, "quick full"; a later run on
 # this host replaces them with what it measured (durations.txt of the newest result).
 declare -A typical=(
 	[spawn]="1 5" [post]="1 9" [submit]="3 22"
 	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
+	[http]="1 330" [echo]="4 125" [fileread]="3 100"
 )
 typical_other="5 30"
 
@@ -123,6 +124,8 @@ py_version=$("$python" --version 2>&1 | sed -n 's/^Python /Python /p' | head -1)
 uv_version=$("$python" -c 'import uvloop; print(uvloop.__version__)' 2>/dev/null)
 glibc=$(ldd --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*$')
 nginx_version=$(nginx -v 2>&1 | sed -n 's/.*nginx\///p')
+libuv_version=$(pkg-config --modversion libuv 2>/dev/null)
+fio_version=$(fio --version 2>/dev/null | head -1)
 boost=$(ldd "$bindir/bench_ctx_switch" 2>/dev/null | grep -o 'libboost_context\.so\.[0-9.]*' |
 	head -1 | sed 's/libboost_context\.so\./Boost /')
 go_version=
@@ -193,6 +196,9 @@ load=$(cut -d' ' -f1 /proc/loadavg)
 	echo "go: ${go_version:-not available}"
 	echo "python: ${py_version:-not available}${uv_version:+, uvloop $uv_version}"
 	echo "boost: ${boost:-not available}"
+	echo "nginx: ${nginx_version:-not available}"
+	echo "libuv: ${libuv_version:-not available}"
+	echo "fio: ${fio_version:-not available}"
 	echo "glibc: ${glibc:-?}"
 	echo "pinning: $pinning"
 	echo "$instr_note"
@@ -299,7 +305,8 @@ echo
 : >"$out/noisy.txt"
 : >"$out/chart.dat"
 awk -v go="${go_version:-go ?}" -v py="${py_version:-Python ?}" -v uv="$uv_version" \
-	-v boost="${boost:-Boost ?}"  -v glibc="glibc ${glibc:-?}" -v nginx="nginx ${nginx_version:-?}" -v kernel="Linux $(uname -r | cut -d- -f1)" \
+	-v boost="${boost:-Boost ?}"  -v glibc="glibc ${glibc:-?}" -v nginx="nginx ${nginx_version:-?}" \
+	-v libuv="libuv ${libuv_version:-?}" -v fio="${fio_version:-fio ?}" -v kernel="Linux $(uname -r | cut -d- -f1)" \
 	-v noisy_file="$out/noisy.txt" -v chart_file="$out/chart.dat" '
 function field(line, key,    v) {
 	if (match(line, "\"" key "\":(\"[^\"]*\"|[^,}]*)")) {
@@ -337,6 +344,8 @@ function version(bl) {
 	if (bl ~ /^boost/) return boost
 	if (bl ~ /^kernel/) return kernel
 	if (bl == "nginx") return nginx
+	if (bl == "libuv") return libuv
+	if (bl ~ /^fio/) return fio
 	return "C, " glibc # every other baseline is C in the program itself
 }
 BEGIN {
@@ -355,11 +364,21 @@ BEGIN {
 	target["sync/chan_cross_worker/mutex-condvar-queue"] = "ratio>=2"
 	target["sync/chan_cross_worker/go-chan-gomaxprocs2"] = "ratio>=1.0"
 	target["sync/offload_roundtrip/mutex-condvar-pool"] = "ratio<=0.5"
-	target["http/plaintext_cpu_per_req/nginx"] = "ratio<=0.7"
+	target["http/plaintext_c100_cpu_per_req/epoll"] = "ratio<=0.9"
+	target["http/plaintext_c100_cpu_per_req/nginx"] = "ratio<=0.7"
+	target["http/plaintext_c400_cpu_per_req/epoll"] = "ratio<=0.9"
+	target["http/plaintext_c400_cpu_per_req/nginx"] = "ratio<=0.7"
+	target["http/plaintext_c100_rps_shared/nginx"] = "ratio>=1.3"
+	target["http/plaintext_c400_rps_shared/nginx"] = "ratio>=1.3"
+	target["echo/echo_c100_cpu_per_rt/epoll"] = "ratio<=0.75"
+	target["echo/echo_c100_rt_per_s_shared/epoll"] = "ratio>=1.3"
+	target["fileread/randread4k_qd1_iops/fio-io_uring"] = "ratio>=0.95"
+	target["fileread/randread4k_qd32_iops/fio-io_uring"] = "ratio>=0.95"
+	target["fileread/randread4k_qd128_iops/fio-io_uring"] = "ratio>=0.95"
 }
 /^\{/ { line[++n] = $0; if (has(field($0, "instr")) || has(field($0, "baseline_instr"))) instr = 1 }
 END {
-	fmt = "%-10s %-19s %-13s %-24s %-44s %-24s %7s  %-11s %-6s"
+	fmt = "%-10s %-28s %-13s %-24s %-44s %-24s %7s  %-11s %-6s"
 	ifmt = " %9s %9s"
 	printf fmt, "bench", "metric", "unit", "rotor [min..max]", "baseline (version)", \
 		"baseline [min..max]", "ratio", "target", ""
@@ -386,7 +405,7 @@ END {
 		printf "\n"
 		# The chart: how many times better rotor is (higher is better for rates and counts).
 		if (has(r) && r + 0 > 0) {
-			adv = (u ~ /\/s$/ || u == "tasks") ? r : 1 / r
+			adv = (u ~ /\/s$/ || u == "tasks" || u == "IOPS") ? r : 1 / r
 			printf "%s/%s vs %s\t%g\t%s\n", b, m, bl, adv, \
 				(rs bs) ~ /!/ ? "noisy" : "ok" > chart_file
 		}
