@@ -1,6 +1,7 @@
 /*
  * A TCP echo server: one listener per worker on the same port (SO_REUSEPORT), a task per
- * connection, graceful stop on SIGINT/SIGTERM (a task waits for the signal with
+ * connection reading through a receive stream (one multishot recv into buffers the worker's
+ * connections share), graceful stop on SIGINT/SIGTERM (a task waits for the signal with
  * rotor_signal_wait and stops the runtime: every task blocked in accept or recv is
  * cancelled, connections are closed, the process exits 0).
  *
@@ -25,20 +26,44 @@ static int listeners[MAX_WORKERS];
 static atomic_int conns;
 static int max_conns = 10000;
 
+/* Each worker's receive buffers, shared by its connections (see rotor_recv_stream_create). */
+static int pool_key = -1;
+
+static void *pool_create(void *arg)
+{
+	(void)arg;
+	struct rotor_bufring *br;
+	return rotor_bufring_create(512, 4096, &br) < 0 ? NULL : br;
+}
+
+static void pool_destroy(void *br)
+{
+	rotor_bufring_destroy(br);
+}
+
 static void *serve_connection(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
-	char buf[16384];
+	struct rotor_bufring *pool;
+	struct rotor_recv_stream *rs;
+	if (rotor_worker_local(pool_key, pool_create, NULL, (void **)&pool) < 0 ||
+	    rotor_recv_stream_create(fd, pool, &rs) < 0)
+		goto out;
+	const void *data;
 	ssize_t n;
-	while ((n = rotor_recv(fd, buf, sizeof(buf), 0, ROTOR_FOREVER)) > 0) {
+	/* Bytes are sent back straight from the buffer the kernel received them into. */
+	while ((n = rotor_recv_stream_next(rs, &data, ROTOR_FOREVER)) > 0) {
 		ssize_t off = 0;
 		while (off < n) {
-			ssize_t w = rotor_send(fd, buf + off, (size_t)(n - off), 0, ROTOR_FOREVER);
+			ssize_t w = rotor_send(fd, (const char *)data + off, (size_t)(n - off), 0,
+			                       ROTOR_FOREVER);
 			if (w <= 0)
-				goto out;
+				goto done;
 			off += w;
 		}
 	}
+done:
+	rotor_recv_stream_destroy(rs);
 out:
 	close(fd);
 	atomic_fetch_sub(&conns, 1);
@@ -156,6 +181,7 @@ int main(int argc, char **argv)
 	}
 	printf("listening on %s:%d (%u workers)\n", host, port, workers);
 	fflush(stdout);
+	pool_key = rotor_key_create(pool_destroy);
 	struct rotor_config cfg = {.workers = workers};
 	int r = rotor_run(&cfg, run_forever, NULL, NULL);
 	for (unsigned i = 0; i < workers; i++)

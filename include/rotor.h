@@ -58,6 +58,8 @@ typedef void (*rotor_callback_fn)(void *arg);
 #define ROTOR_NO_COOP_TASKRUN  (1u << 5) /* ring without IORING_SETUP_COOP_TASKRUN */
 #define ROTOR_NO_SPIN          (1u << 6) /* never spin before sleeping */
 #define ROTOR_NO_STALL_CHECK   (1u << 7) /* no stall detector */
+#define ROTOR_NO_BUFRING       (1u << 8) /* receive streams without provided buffer rings */
+#define ROTOR_NO_RING_FD_REG   (1u << 9) /* do not register the ring's fd (enters use the fd) */
 
 /* All zero means defaults. The environment variable ROTOR_DISABLE (a comma-separated list
  * of pin, defer_taskrun, single_issuer, ringless_msg, guard_madvise, coop_taskrun, spin) adds
@@ -146,8 +148,8 @@ struct rotor_task_attr {
 	const char *name; /* copied (up to 31 bytes); NULL: "task-<id>" */
 	size_t reserved;  /* must be 0 */
 	/* Called with arg, on the task's worker, instead of fn if the task is cancelled before
-	 * it ever runs (a stop, or rotor_cancel right after spawn): what arg owns (a socket,
-	 * a buffer) is released even then. NULL: nothing. */
+	 * it ever runs (a stop, or rotor_cancel right after spawn) or gets no stack: what arg
+	 * owns (a socket, a buffer) is released even then. NULL: nothing. */
 	void (*discard)(void *arg);
 };
 
@@ -525,8 +527,8 @@ ROTOR_API int rotor_worker_local(int key, void *(*create)(void *arg), void *arg,
 /* ---- I/O ----------------------------------------------------------------------------------- */
 
 /*
- * File and socket operations. Each is one SQE on the calling worker's ring (two with a
- * deadline: the operation and a linked timeout); only the calling task suspends. Every call
+ * File and socket operations. Each is one SQE on the calling worker's ring (a deadline is a
+ * timer of the worker's that cancels the operation); only the calling task suspends. Every call
  * takes an absolute deadline (ROTOR_FOREVER for none) and returns what the system call
  * would (a count or 0) or a negative errno: the operation's own errors, plus -ETIMEDOUT when
  * the deadline passed first, -ECANCELED when the task was cancelled (the operation is
@@ -611,6 +613,57 @@ struct rotor_acceptor;
 ROTOR_API int rotor_acceptor_create(int listen_fd, struct rotor_acceptor **out);
 ROTOR_API int rotor_acceptor_next(struct rotor_acceptor *a, int64_t deadline);
 ROTOR_API int rotor_acceptor_destroy(struct rotor_acceptor *a);
+
+/*
+ * Multishot receive with provided buffers: a buffer ring is a pool of equal buffers
+ * registered with the calling worker's ring (Linux 5.19), shared by many receive streams;
+ * a receive stream keeps one multishot recv armed on a socket (Linux 6.0), so a connection
+ * costs no SQE per read and holds no buffer while idle. Both belong to the worker that
+ * created them. Where the kernel has no buffer rings, or with ROTOR_NO_BUFRING, each stream
+ * owns one buffer and reads with plain recvs: same calls, same results.
+ * rotor_bufring_create - count buffers (a power of two, 1..32768) of size bytes (1..16 MiB).
+ *   Returns 0, -EINVAL, -ENOMEM, -EPERM off a task, or the kernel's registration error.
+ *   Thread: task. Suspends: no.
+ * rotor_bufring_destroy - unregister and free it. Returns 0, -EBUSY (a stream still uses
+ *   it), -EINVAL, -EPERM (not on its worker). Thread: its worker (a task, or a worker-local
+ *   destructor). Suspends: no.
+ * rotor_recv_stream_create - start receiving from socket fd into br's buffers. The stream
+ *   does not own fd: destroy it before closing fd. Returns 0, -EINVAL, -ENOMEM, -EPERM,
+ *   -EBADF (another worker's registered descriptor).
+ *   Thread: task on br's worker. Suspends: no.
+ * rotor_recv_stream_next - the next bytes received, in order: *data points at them and stays
+ *   valid until the next call on this stream (which gives the buffer back). Returns the
+ *   count (at most the buffer size), 0 at end of stream (and on every later call), the
+ *   recv's error (sticky), -ETIMEDOUT, -ECANCELED, -EBUSY (another task waits on it),
+ *   -EINVAL, -EPERM (not on its worker). A deadline or a cancellation loses no data: bytes
+ *   that arrive meanwhile wait for the next call. Thread: task on its worker. Suspends: yes.
+ * rotor_recv_stream_destroy - give every buffer back, cancel the recv in the kernel and wait
+ *   for its last completion, free the stream. Returns 0, -EBUSY (a task waits on it),
+ *   -EINVAL, -EPERM. Thread: task on its worker. Suspends: yes (briefly, not cancellable).
+ */
+struct rotor_bufring;
+struct rotor_recv_stream;
+ROTOR_API int rotor_bufring_create(unsigned count, size_t size, struct rotor_bufring **out);
+ROTOR_API int rotor_bufring_destroy(struct rotor_bufring *br);
+ROTOR_API int rotor_recv_stream_create(int fd, struct rotor_bufring *br,
+                                       struct rotor_recv_stream **out);
+ROTOR_API ssize_t rotor_recv_stream_next(struct rotor_recv_stream *s, const void **data,
+                                         int64_t deadline);
+ROTOR_API int rotor_recv_stream_destroy(struct rotor_recv_stream *s);
+
+/*
+ * Registered descriptors: rotor_fd_register enters fd in the calling worker's table of
+ * registered files and returns a descriptor (ROTOR_FIXED_FD set) that the I/O calls of tasks
+ * on that worker take like any other, without the kernel's file lookup and reference count
+ * on every operation. fd stays the caller's: the table holds a reference of its own, which
+ * rotor_close on the registered descriptor drops. Such a descriptor means nothing to system
+ * calls, and another worker's tasks get -EBADF with it. Returns the descriptor, -EBADF (fd
+ * negative or already registered), -ENFILE (the table is full), -ECANCELED, -EPERM off a
+ * task, or the kernel's error creating the table (-EMFILE: RLIMIT_NOFILE). Thread: task.
+ * Suspends: yes (one SQE).
+ */
+#define ROTOR_FIXED_FD (1 << 30)
+ROTOR_API int rotor_fd_register(int fd);
 
 #define ROTOR_TCP_REUSEPORT (1u << 0) /* SO_REUSEPORT: a listener per worker on one port */
 

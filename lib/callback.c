@@ -22,7 +22,7 @@ struct rotor_timer {
 
 static struct rotor_timer *cb_new(rotor_callback_fn fn, void *arg, int worker)
 {
-	struct rotor_timer *cb = calloc(1, sizeof(*cb));
+	struct rotor_timer *cb = rotor__calloc(ROTOR__FAULT_CALLBACK, 1, sizeof(*cb));
 	if (!cb)
 		return NULL;
 	cb->item.kind = ROTOR__ITEM_CALLBACK;
@@ -42,7 +42,7 @@ void rotor__callback_run(struct rotor__worker *w, struct rotor__item *it)
 		cb->fn(cb->arg);
 	}
 	if (!cb->handle)
-		free(cb);
+		rotor__free(ROTOR__FAULT_CALLBACK, cb);
 }
 
 static void cb_fire(struct rotor__timer *tm)
@@ -58,7 +58,8 @@ void rotor__callbacks_drop(struct rotor__worker *w)
 	struct rotor__timer *tm;
 	while ((tm = rotor__timers_pop_any(&w->timers))) {
 		if (tm->fire == cb_fire)
-			free(rotor__container_of(tm, struct rotor_timer, tmr));
+			rotor__free(ROTOR__FAULT_CALLBACK,
+			            rotor__container_of(tm, struct rotor_timer, tmr));
 	}
 }
 
@@ -105,7 +106,7 @@ int rotor_timer_cancel(struct rotor_timer *cb)
 	switch (cb->state) {
 	case CB_PENDING:
 		rotor__timer_disarm(&w->timers, &cb->tmr);
-		free(cb);
+		rotor__free(ROTOR__FAULT_CALLBACK, cb);
 		return 0;
 	case CB_QUEUED:
 		/* Due and queued: the run queue frees it without calling it. */
@@ -113,7 +114,7 @@ int rotor_timer_cancel(struct rotor_timer *cb)
 		cb->handle = false;
 		return 0;
 	default:
-		free(cb);
+		rotor__free(ROTOR__FAULT_CALLBACK, cb);
 		return -EALREADY;
 	}
 }
@@ -132,6 +133,6 @@ int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callb
 		return -ENOMEM;
 	int r = rotor__post(rt, &cb->item, ROTOR__POST_WAIT | ROTOR__POST_NEW);
 	if (r < 0)
-		free(cb);
+		rotor__free(ROTOR__FAULT_CALLBACK, cb);
 	return r;
 }

@@ -27,7 +27,8 @@ int rotor_chan_create(size_t capacity, struct rotor_chan **out)
 {
 	if (!out || capacity > ((size_t)1 << 31))
 		return -EINVAL;
-	struct rotor_chan *ch = calloc(1, sizeof(*ch) + capacity * sizeof(void *));
+	struct rotor_chan *ch =
+	    rotor__calloc(ROTOR__FAULT_CHAN, 1, sizeof(*ch) + capacity * sizeof(void *));
 	if (!ch)
 		return -ENOMEM;
 	ch->cap = capacity;
@@ -44,7 +45,7 @@ int rotor_chan_destroy(struct rotor_chan *ch)
 	rotor__spin_unlock(&ch->lock);
 	if (busy)
 		return -EBUSY;
-	free(ch);
+	rotor__free(ROTOR__FAULT_CHAN, ch);
 	return 0;
 }
 

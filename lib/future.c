@@ -80,7 +80,7 @@ struct rotor__anywait {
 static void anywait_release(struct rotor__anywait *a)
 {
 	if (atomic_fetch_sub(&a->refs, 1) == 1)
-		free(a);
+		rotor__free(ROTOR__FAULT_WAIT_ANY, a);
 }
 
 /* What an event's setter took out of `waiter`: wake a task, or claim a wait-any. */
@@ -170,7 +170,7 @@ int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
 		return -ECANCELED;
 	if (deadline != ROTOR_FOREVER && deadline <= rotor_now())
 		return -ETIMEDOUT;
-	struct rotor__anywait *a = malloc(sizeof(*a));
+	struct rotor__anywait *a = rotor__malloc(ROTOR__FAULT_WAIT_ANY, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	atomic_init(&a->claimed, 0);
@@ -264,17 +264,7 @@ int rotor__event_wait_task(struct rotor__event *ev, int64_t deadline, bool sette
 		if (!atomic_compare_exchange_strong(&ev->waiter, &exp, (uintptr_t)t))
 			return exp == ROTOR__EVENT_DONE ? 0 : -EBUSY;
 	}
-	t->wait_obj = ev;
-	t->cancel_hook = event_cancel;
-	if (deadline != ROTOR_FOREVER) {
-		t->tmr.fire = event_timeout;
-		rotor__timer_arm(&w->timers, &t->tmr, deadline);
-	}
-	int r = rotor__suspend(w);
-	t->cancel_hook = NULL;
-	t->wait_obj = NULL;
-	rotor__timer_disarm(&w->timers, &t->tmr);
-	return r;
+	return rotor__task_wait(w, ev, event_cancel, event_timeout, deadline);
 }
 
 int rotor__event_wait_thread(struct rotor__event *ev, int64_t deadline, unsigned spin_us)
@@ -309,14 +299,14 @@ int rotor__event_wait_thread(struct rotor__event *ev, int64_t deadline, unsigned
 static void future_release(struct rotor_future *f)
 {
 	if (atomic_fetch_sub(&f->refs, 1) == 1)
-		free(f);
+		rotor__free(ROTOR__FAULT_FUTURE, f);
 }
 
 int rotor_future_create(struct rotor_future **out)
 {
 	if (!out)
 		return -EINVAL;
-	struct rotor_future *f = calloc(1, sizeof(*f));
+	struct rotor_future *f = rotor__calloc(ROTOR__FAULT_FUTURE, 1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	rotor__event_init(&f->ev);

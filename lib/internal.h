@@ -1,6 +1,7 @@
 /*
  * Shared internals: asserts, panic, container_of, intrusive item queues, the tags carried
- * in io_uring user_data, and the sanitizer hooks. Every lib/ file includes this first.
+ * in io_uring user_data, the sanitizer hooks and the fault-injection hooks (fault.h).
+ * Every lib/ file includes this first.
  */
 #ifndef ROTOR_INTERNAL_H
 #define ROTOR_INTERNAL_H
@@ -28,11 +29,8 @@ __attribute__((noreturn, format(printf, 2, 3))) void rotor__panic(const char *fu
                                                                   ...);
 #define ROTOR_PANIC(...) rotor__panic(__func__, __VA_ARGS__)
 
-/* Test hooks: when non-zero, ring set-up fails with this (negative) errno; growing the
- * timer heap fails as if out of memory. */
-extern _Atomic int rotor__fault_ring_setup;
-extern _Atomic int rotor__fault_timer_grow;
-extern _Atomic int rotor__fault_no_msg_ring; /* pretend the kernel predates MSG_RING */
+/* Fault-injection hooks and the allocation, mapping and thread wrappers (fault.h). */
+#include "fault.h"
 
 /*
  * user_data tags. Pointers are at least 8-byte aligned, so the low 3 bits carry the kind
@@ -47,7 +45,7 @@ enum {
 	ROTOR__TAG_EXITSENT = 4,
 	ROTOR__TAG_IGNORE = 5,
 	ROTOR__TAG_DOORBELL = 6, /* MSG_RING received: the inbox has items */
-	ROTOR__TAG_ACCEPTOR = 7, /* a multishot accept's completion (io.c) */
+	ROTOR__TAG_MULTI = 7,    /* struct rotor__multi *: a multishot operation's completion */
 	ROTOR__TAG_MASK = 7,
 };
 

@@ -40,7 +40,7 @@ int rotor_task_set(int key, void *value)
 	if (!t->locals) {
 		if (!value)
 			return 0;
-		t->locals = calloc(ROTOR_KEYS_MAX, sizeof(void *));
+		t->locals = rotor__calloc(ROTOR__FAULT_TASK_LOCALS, ROTOR_KEYS_MAX, sizeof(void *));
 		if (!t->locals)
 			return -ENOMEM;
 	}
@@ -82,7 +82,7 @@ void rotor__task_locals_destroy(struct rotor_task *t)
 	if (!t->locals)
 		return;
 	destroy_values(t->locals);
-	free(t->locals);
+	rotor__free(ROTOR__FAULT_TASK_LOCALS, t->locals);
 	t->locals = NULL;
 }
 
@@ -94,7 +94,8 @@ int rotor_worker_local(int key, void *(*create)(void *arg), void *arg, void **ou
 	if (!key_ok(key) || !create || !out)
 		return -EINVAL;
 	if (!w->locals) {
-		w->locals = calloc(ROTOR_KEYS_MAX, sizeof(void *));
+		w->locals =
+		    rotor__calloc(ROTOR__FAULT_WORKER_LOCALS, ROTOR_KEYS_MAX, sizeof(void *));
 		if (!w->locals)
 			return -ENOMEM;
 	}
@@ -113,6 +114,6 @@ void rotor__worker_locals_destroy(struct rotor__worker *w)
 	if (!w->locals)
 		return;
 	destroy_values(w->locals);
-	free(w->locals);
+	rotor__free(ROTOR__FAULT_WORKER_LOCALS, w->locals);
 	w->locals = NULL;
 }

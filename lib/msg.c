@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -49,11 +50,9 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it)
 		rotor__runq_push(w, it);
 		break;
 	case ROTOR__ITEM_CANCEL: {
-		struct rotor__cancel_req *req =
-		    rotor__container_of(it, struct rotor__cancel_req, item);
-		rotor__task_cancel_local(w, req->task);
-		rotor__task_release(req->task);
-		free(req);
+		struct rotor_task *t = rotor__container_of(it, struct rotor_task, cancel_item);
+		rotor__task_cancel_local(w, t);
+		rotor__task_release(t);
 		break;
 	}
 	case ROTOR__ITEM_STOP:
@@ -84,24 +83,42 @@ static int send_foreign(struct rotor_runtime *rt, int fd, uint64_t data)
 		sqe.len = FOREIGN_SENDER;
 		sqe.off = data;
 		long r =
-		    syscall(__NR_io_uring_register, -1, IORING_REGISTER_SEND_MSG_RING, &sqe, 1);
+		    ROTOR__FAULT_SYS(MSG_RINGLESS, syscall(__NR_io_uring_register, -1,
+		                                           IORING_REGISTER_SEND_MSG_RING, &sqe, 1));
 		return r < 0 ? -errno : 0;
 	}
 	pthread_mutex_lock(&rt->doorbell_lock);
 	int r = 0;
 	if (!rt->doorbell_ring_ready) {
-		r = io_uring_queue_init(4, &rt->doorbell_ring, 0);
+		r = ROTOR__FAULT_ERR(DOORBELL_RING, io_uring_queue_init(4, &rt->doorbell_ring, 0));
 		rt->doorbell_ring_ready = r == 0;
 	}
 	if (r == 0) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&rt->doorbell_ring);
 		io_uring_prep_msg_ring(sqe, fd, FOREIGN_SENDER, data, 0);
 		io_uring_sqe_set_data64(sqe, 0);
-		r = io_uring_submit_and_wait(&rt->doorbell_ring, 1);
+		/* A transient refusal leaves the SQE in the ring: enter again, never prepare a
+		 * second one (two messages, and a stale CQE for the next caller). */
+		do {
+			r = ROTOR__FAULT_ERR(DOORBELL_ENTER,
+			                     io_uring_submit_and_wait(&rt->doorbell_ring, 1));
+			if (r == -EAGAIN || r == -EBUSY)
+				sched_yield();
+		} while (rotor__enter_transient(r));
 		struct io_uring_cqe *cqe;
-		if (r >= 0 && (r = io_uring_peek_cqe(&rt->doorbell_ring, &cqe)) == 0) {
+		if (r >= 0) {
+			/* Submitted; the wait for its CQE may have been cut short. */
+			do
+				r = io_uring_wait_cqe(&rt->doorbell_ring, &cqe);
+			while (r == -EINTR);
+		}
+		if (r == 0) {
 			r = cqe->res < 0 ? cqe->res : 0;
 			io_uring_cqe_seen(&rt->doorbell_ring, cqe);
+		} else {
+			/* The ring is in an unknown state: the next doorbell starts afresh. */
+			io_uring_queue_exit(&rt->doorbell_ring);
+			rt->doorbell_ring_ready = false;
 		}
 	}
 	pthread_mutex_unlock(&rt->doorbell_lock);
@@ -266,8 +283,11 @@ void rotor__flush_outboxes(struct rotor__worker *w)
 		struct rotor__item *head = rotor__queue_take(&ob->q);
 		ROTOR_TSAN_RELEASE(head);
 		struct io_uring_sqe *sqe = rotor__sqe(w);
-		io_uring_prep_msg_ring(sqe, tw->ring_fd, (unsigned)w->id,
-		                       rotor__tag(head, ROTOR__TAG_ITEMS), 0);
+		/* An injected failure aims the post at no ring: the kernel refuses it (-EBADF) and
+		 * the batch comes back as from any refused post. */
+		int fd = ROTOR__FAULT(MSG_POST) ? -1 : tw->ring_fd;
+		io_uring_prep_msg_ring(sqe, fd, (unsigned)w->id, rotor__tag(head, ROTOR__TAG_ITEMS),
+		                       0);
 		/* Success needs no CQE here; an error CQE hands the batch back to us. */
 		io_uring_sqe_set_data64(sqe, rotor__tag(head, ROTOR__TAG_POSTED));
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -307,7 +327,9 @@ static void msg_received(struct rotor__worker *w, struct io_uring_cqe *cqe)
 static void post_exit_to(struct rotor__worker *w, int target)
 {
 	struct io_uring_sqe *sqe = rotor__sqe(w);
-	io_uring_prep_msg_ring(sqe, w->rt->w[target]->ring_fd, 0, ROTOR__TAG_EXIT, 0);
+	/* An injected failure: no ring, refused by the kernel, resent (rotor__msg_complete). */
+	int fd = ROTOR__FAULT(MSG_EXIT) ? -1 : w->rt->w[target]->ring_fd;
+	io_uring_prep_msg_ring(sqe, fd, 0, ROTOR__TAG_EXIT, 0);
 	io_uring_sqe_set_data64(sqe, ((uint64_t)target << 3) | ROTOR__TAG_EXITSENT);
 }
 

@@ -88,19 +88,19 @@ static void pool_free(struct rotor__offload *p)
 		pthread_join(p->threads[i], NULL);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
-	free(p->threads);
-	free(p);
+	rotor__free(ROTOR__FAULT_OFFLOAD_THREADS, p->threads);
+	rotor__free(ROTOR__FAULT_OFFLOAD_POOL, p);
 }
 
 static int pool_create(struct rotor_runtime *rt, struct rotor__offload **out)
 {
-	struct rotor__offload *p = calloc(1, sizeof(*p));
+	struct rotor__offload *p = rotor__calloc(ROTOR__FAULT_OFFLOAD_POOL, 1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	unsigned n = rt->cfg.offload_threads;
-	p->threads = calloc(n, sizeof(pthread_t));
+	p->threads = rotor__calloc(ROTOR__FAULT_OFFLOAD_THREADS, n, sizeof(pthread_t));
 	if (!p->threads) {
-		free(p);
+		rotor__free(ROTOR__FAULT_OFFLOAD_POOL, p);
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&p->lock, NULL);
@@ -109,7 +109,8 @@ static int pool_create(struct rotor_runtime *rt, struct rotor__offload **out)
 	p->spin_us = rt->cfg.spin_us;
 	rotor_sem_init(&p->room, 64 * n);
 	for (unsigned i = 0; i < n; i++) {
-		if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0)
+		if (rotor__pthread_create(ROTOR__FAULT_OFFLOAD_THREAD, &p->threads[i], pool_main,
+		                          p))
 			break;
 		char name[16];
 		snprintf(name, sizeof(name), "rotor/off%u", i % 1000);

@@ -40,6 +40,24 @@ static void explain_setup_error(int err)
 	}
 }
 
+/* 1 if the ring takes IORING_OP_MSG_RING, 0 if not, or -errno when the probe itself failed
+ * (liburing's io_uring_get_probe_ring says NULL for both, and no memory is no old kernel). */
+static int have_msg_ring(struct rotor__worker *w)
+{
+	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
+	struct io_uring_probe *probe = rotor__calloc(ROTOR__FAULT_RING_PROBE, 1, len);
+	if (!probe)
+		return -ENOMEM;
+	int r = io_uring_register_probe(&w->ring, probe, 256);
+	if (r == 0)
+		r = io_uring_opcode_supported(probe, IORING_OP_MSG_RING) &&
+		    !atomic_load(&rotor__fault_no_msg_ring);
+	else if (r == -EINVAL)
+		r = 0; /* no probe before Linux 5.6, and no MSG_RING either */
+	rotor__free(ROTOR__FAULT_RING_PROBE, probe);
+	return r;
+}
+
 int rotor__ring_init(struct rotor__worker *w)
 {
 	const struct rotor_config *cfg = &w->rt->cfg;
@@ -67,7 +85,10 @@ int rotor__ring_init(struct rotor__worker *w)
 		memset(&p, 0, sizeof(p));
 		p.flags = want | IORING_SETUP_CQSIZE;
 		p.cq_entries = cq;
-		r = fault ? fault : io_uring_queue_init_params(sq, &w->ring, &p);
+		r = fault;
+		if (!r)
+			r = ROTOR__FAULT_ERR(RING_SETUP,
+			                     io_uring_queue_init_params(sq, &w->ring, &p));
 		if (r == 0) {
 			w->setup_flags = p.flags;
 			w->features = p.features;
@@ -83,19 +104,22 @@ int rotor__ring_init(struct rotor__worker *w)
 	}
 	w->ring_fd = w->ring.ring_fd;
 	w->ring_ready = true;
+	/* Enter through a registered ring fd (5.18): the kernel skips a file lookup and its
+	 * reference count on every io_uring_enter. Optional: the plain fd works everywhere. */
+	if (!(cfg->flags & ROTOR_NO_RING_FD_REG) && !ROTOR__FAULT(RING_FD_REG))
+		(void)io_uring_register_ring_fd(&w->ring);
 	/* The one operation rotor cannot do without: tasks cross between workers as
 	 * MSG_RINGs (Linux 5.18). Say so plainly rather than fail later. */
-	struct io_uring_probe *probe = io_uring_get_probe_ring(&w->ring);
-	bool have_msg_ring = probe && io_uring_opcode_supported(probe, IORING_OP_MSG_RING) &&
-	                     !atomic_load(&rotor__fault_no_msg_ring);
-	if (probe)
-		io_uring_free_probe(probe);
-	if (!have_msg_ring) {
+	r = have_msg_ring(w);
+	if (r == 0) {
 		fprintf(stderr,
 		        "rotor: io_uring on this kernel lacks IORING_OP_MSG_RING: rotor needs "
 		        "Linux 5.18 or later (6.1 or later is supported)\n");
+		r = -ENOSYS;
+	}
+	if (r < 0) {
 		rotor__ring_fini(w);
-		return -ENOSYS;
+		return r;
 	}
 	return 0;
 }
@@ -108,12 +132,37 @@ void rotor__ring_fini(struct rotor__worker *w)
 	}
 }
 
+/*
+ * What an io_uring_enter returned. The transient errors (a signal, no memory for a request,
+ * a CQ backlog) leave whatever was not submitted in the SQ, to go with the next enter (every
+ * loop turn has one), and completions where they are: nothing is lost, so the caller just
+ * goes on. -ETIME is a wait that timed out. Anything else means completions were dropped
+ * (-EBADR) or the ring is unusable: corrupted state.
+ */
+static void enter_checked(struct rotor__worker *w, int r, const char *call)
+{
+	if (r >= 0 || r == -ETIME || rotor__enter_transient(r))
+		return;
+	ROTOR_PANIC("w%d: %s: %s", w->id, call, strerror(-r));
+}
+
+int rotor__ring_submit(struct rotor__worker *w, enum rotor__fault_site site)
+{
+	int r = ROTOR__FAULT_AT(site);
+	if (!r)
+		r = io_uring_submit(&w->ring);
+	enter_checked(w, r, "io_uring_submit");
+	return r;
+}
+
 struct io_uring_sqe *rotor__sqe(struct rotor__worker *w)
 {
 	struct io_uring_sqe *sqe;
 	while (!(sqe = io_uring_get_sqe(&w->ring))) {
-		/* Full SQ is not an error: hand what we have to the kernel and retry. */
-		io_uring_submit(&w->ring);
+		/* Full SQ is not an error: hand what we have to the kernel and retry (after a
+		 * transient refusal, once another thread has had the CPU). */
+		if (rotor__ring_submit(w, ROTOR__FAULT_ENTER_SQ_FULL) < 0)
+			sched_yield();
 		ROTOR_STAT_INC(w->stats.enters);
 	}
 	ROTOR_STAT_INC(w->stats.sqes);
@@ -144,9 +193,11 @@ static void reap(struct rotor__worker *w)
 			break;
 		case ROTOR__TAG_IGNORE:
 			break;
-		case ROTOR__TAG_ACCEPTOR:
-			rotor__acceptor_complete(w, rotor__untag(ud), cqe);
+		case ROTOR__TAG_MULTI: {
+			struct rotor__multi *m = rotor__untag(ud);
+			m->complete(w, m, cqe);
 			break;
+		}
 		default:
 			rotor__msg_complete(w, cqe);
 			break;
@@ -201,30 +252,47 @@ void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 	if (block && w->rt->cfg.spin_us) {
 		/* What we have gathered must reach the kernel before we poll for answers. */
 		if (io_uring_sq_ready(&w->ring))
-			io_uring_submit(&w->ring);
+			rotor__ring_submit(w, ROTOR__FAULT_ENTER_PRESPIN);
 		if (spin_for_work(w, deadline))
 			block = false;
 	}
 	if (block && !rotor__inbox_may_sleep(w))
 		block = false;
 	int64_t now = block && deadline != ROTOR_FOREVER ? rotor_now() : 0;
-	if (!block || (deadline != ROTOR_FOREVER && deadline <= now)) {
+	/* A transient failure of the enter is as if it had returned at once: what it did not
+	 * submit goes with the next turn's enter (enter_checked). */
+	int r;
+	if (!block && !io_uring_sq_ready(&w->ring) &&
+	    (w->setup_flags & IORING_SETUP_TASKRUN_FLAG) &&
+	    !(IO_URING_READ_ONCE(*w->ring.sq.kflags) &
+	      (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
+		/* Busy, nothing to submit, and the kernel says it holds no work for us (it sets
+		 * SQ_TASKRUN when it queues a completion or message as task work): the CQEs
+		 * already posted are all there is, and an enter would only cost a system call
+		 * (half the enters of a depth-1 file read loop). */
+	} else if (!block || (deadline != ROTOR_FOREVER && deadline <= now)) {
 		/* Busy: no wait, but always GETEVENTS, or a DEFER_TASKRUN ring never turns the
 		 * messages queued to it into completions. */
-		io_uring_submit_and_get_events(&w->ring);
+		ROTOR_STAT_INC(w->stats.enters);
+		r = ROTOR__FAULT_ERR(ENTER_PEEK, io_uring_submit_and_get_events(&w->ring));
+		enter_checked(w, r, "io_uring_submit_and_get_events");
 	} else if (deadline == ROTOR_FOREVER) {
-		io_uring_submit_and_wait(&w->ring, 1);
+		ROTOR_STAT_INC(w->stats.enters);
+		r = ROTOR__FAULT_ERR(ENTER_WAIT, io_uring_submit_and_wait(&w->ring, 1));
+		enter_checked(w, r, "io_uring_submit_and_wait");
 	} else {
 		struct __kernel_timespec ts;
 		int64_t d = deadline - now;
 		ts.tv_sec = d / 1000000000;
 		ts.tv_nsec = d % 1000000000;
 		struct io_uring_cqe *cqe;
-		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		ROTOR_STAT_INC(w->stats.enters);
+		r = ROTOR__FAULT_ERR(
+		    ENTER_TIMEOUT, io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL));
+		enter_checked(w, r, "io_uring_submit_and_wait_timeout");
 	}
 	if (block)
 		atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
-	ROTOR_STAT_INC(w->stats.enters);
 	reap(w);
 	rotor__inbox_drain(w);
 }

@@ -63,7 +63,8 @@ __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, .
 
 #define ROTOR__KNOWN_FLAGS                                                                         \
 	(ROTOR_NO_PIN | ROTOR_NO_DEFER_TASKRUN | ROTOR_NO_SINGLE_ISSUER | ROTOR_NO_RINGLESS_MSG |  \
-	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN | ROTOR_NO_SPIN | ROTOR_NO_STALL_CHECK)
+	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN | ROTOR_NO_SPIN | ROTOR_NO_STALL_CHECK |   \
+	 ROTOR_NO_BUFRING | ROTOR_NO_RING_FD_REG)
 
 unsigned rotor__env_flags(void)
 {
@@ -77,7 +78,9 @@ unsigned rotor__env_flags(void)
 	             {"guard_madvise", ROTOR_NO_GUARD_MADVISE},
 	             {"coop_taskrun", ROTOR_NO_COOP_TASKRUN},
 	             {"spin", ROTOR_NO_SPIN},
-	             {"stall_check", ROTOR_NO_STALL_CHECK}};
+	             {"stall_check", ROTOR_NO_STALL_CHECK},
+	             {"bufring", ROTOR_NO_BUFRING},
+	             {"ring_fd_reg", ROTOR_NO_RING_FD_REG}};
 	const char *env = getenv("ROTOR_DISABLE");
 	unsigned flags = 0;
 	while (env && *env) {
@@ -99,20 +102,20 @@ static void rt_free(struct rotor_runtime *rt)
 		struct rotor__worker *w = rt->w[i];
 		if (!w)
 			continue;
-		free(w->out);
-		free(w->consumed);
-		free(w->tcache.give_back);
-		free(w);
+		rotor__free(ROTOR__FAULT_WORKER_OUTBOX, w->out);
+		rotor__free(ROTOR__FAULT_WORKER_CONSUMED, w->consumed);
+		rotor__free(ROTOR__FAULT_WORKER_GIVEBACK, w->tcache.give_back);
+		rotor__free(ROTOR__FAULT_WORKER_ALLOC, w);
 	}
 	rotor__task_pool_fini(rt);
 	rotor__msg_fini(rt);
-	free(rt->w);
-	free(rt->cpus);
+	rotor__free(ROTOR__FAULT_RT_WORKERS, rt->w);
+	rotor__free(ROTOR__FAULT_RT_CPUS, rt->cpus);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_cond_destroy(&rt->cond);
 	pthread_mutex_destroy(&rt->pool_lock);
 	pthread_mutex_destroy(&rt->doorbell_lock);
-	free(rt);
+	rotor__free(ROTOR__FAULT_RT_ALLOC, rt);
 }
 
 static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
@@ -148,6 +151,18 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 		c.workers = (unsigned)ncpus;
 	if (!c.msg_inflight)
 		c.msg_inflight = 64;
+	/* ROTOR_SPIN_US in the environment overrides the configuration (0: never spin), so
+	 * that a deployed program can be tuned without a rebuild. */
+	const char *spin_env = getenv("ROTOR_SPIN_US");
+	if (spin_env && *spin_env) {
+		char *end;
+		unsigned long v = strtoul(spin_env, &end, 10);
+		if (!*end && v <= 1000000) {
+			c.spin_us = (unsigned)v;
+			if (!v)
+				c.flags |= ROTOR_NO_SPIN;
+		}
+	}
 	if (!c.spin_us)
 		c.spin_us = 20;
 	if (c.flags & ROTOR_NO_SPIN)
@@ -159,7 +174,7 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 	if (!c.stall_ms)
 		c.stall_ms = 100;
 
-	struct rotor_runtime *rt = calloc(1, sizeof(*rt));
+	struct rotor_runtime *rt = rotor__calloc(ROTOR__FAULT_RT_ALLOC, 1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;
 	rt->cfg = c;
@@ -170,14 +185,15 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 	pthread_mutex_init(&rt->doorbell_lock, NULL);
 	rotor__queue_init(&rt->foreign_free);
 	atomic_init(&rt->state, ROTOR_RUNNING);
-	rt->cpus = malloc(sizeof(int) * (size_t)ncpus);
-	rt->w = calloc((size_t)rt->n, sizeof(*rt->w));
+	rt->cpus = rotor__malloc(ROTOR__FAULT_RT_CPUS, sizeof(int) * (size_t)ncpus);
+	rt->w = rotor__calloc(ROTOR__FAULT_RT_WORKERS, (size_t)rt->n, sizeof(*rt->w));
 	if (!rt->cpus || !rt->w)
 		goto nomem;
 	memcpy(rt->cpus, cpus, sizeof(int) * (size_t)ncpus);
 	rt->ncpus = ncpus;
 	for (int i = 0; i < rt->n; i++) {
-		struct rotor__worker *w = aligned_alloc(64, (sizeof(*w) + 63) & ~(size_t)63);
+		struct rotor__worker *w = rotor__aligned_alloc(ROTOR__FAULT_WORKER_ALLOC, 64,
+		                                               (sizeof(*w) + 63) & ~(size_t)63);
 		if (!w)
 			goto nomem;
 		memset(w, 0, sizeof(*w));
@@ -187,9 +203,11 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 		w->inflight_max = c.msg_inflight;
 		w->stop_item.kind = ROTOR__ITEM_STOP;
 		w->stop_item.worker = (uint32_t)i;
-		w->out = calloc((size_t)rt->n, sizeof(*w->out));
-		w->consumed = aligned_alloc(64, sizeof(*w->consumed) * (size_t)rt->n);
-		w->tcache.give_back = calloc((size_t)rt->n, sizeof(*w->tcache.give_back));
+		w->out = rotor__calloc(ROTOR__FAULT_WORKER_OUTBOX, (size_t)rt->n, sizeof(*w->out));
+		w->consumed = rotor__aligned_alloc(ROTOR__FAULT_WORKER_CONSUMED, 64,
+		                                   sizeof(*w->consumed) * (size_t)rt->n);
+		w->tcache.give_back = rotor__calloc(ROTOR__FAULT_WORKER_GIVEBACK, (size_t)rt->n,
+		                                    sizeof(*w->tcache.give_back));
 		if (!w->out || !w->consumed || !w->tcache.give_back)
 			goto nomem;
 		memset(w->consumed, 0, sizeof(*w->consumed) * (size_t)rt->n);
@@ -257,7 +275,8 @@ static int rt_start(struct rotor_runtime *rt)
 	int first = rt->caller_w0 ? 1 : 0;
 	int started = 0, r = 0;
 	for (int i = first; i < rt->n; i++) {
-		r = -pthread_create(&rt->w[i]->thread, NULL, worker_main, rt->w[i]);
+		r = -rotor__pthread_create(ROTOR__FAULT_WORKER_THREAD, &rt->w[i]->thread,
+		                           worker_main, rt->w[i]);
 		if (r < 0)
 			break;
 		started++;
@@ -408,11 +427,11 @@ struct main_arg {
 	void *result;
 };
 
+/* The runtime stops when this ends (ROTOR__TF_MAIN, task.c), whether fn ran or not. */
 static void *main_task(void *p)
 {
 	struct main_arg *m = p;
 	m->result = m->fn(m->arg);
-	rotor__runtime_request_stop(rotor_runtime_current());
 	return NULL;
 }
 
@@ -437,10 +456,19 @@ int rotor_run(const struct rotor_config *cfg, rotor_fn fn, void *arg, void **res
 		return r;
 	}
 	struct main_arg m = {fn, arg, NULL};
-	r = rotor__task_start(rt, 0, "main", main_task, &m, NULL, NULL, 0, NULL);
+	struct rotor_task *mt = NULL;
+	r = rotor__task_start(rt, 0, "main", main_task, &m, &mt, NULL, 0, NULL);
 	if (r < 0)
 		rotor__runtime_request_stop(rt);
+	else
+		mt->flags |= ROTOR__TF_MAIN; /* queued on this thread, not yet run */
 	rotor__worker_loop(rt->w[0]);
+	if (mt) {
+		/* fn never ran: no stack for it (-ENOMEM), or a stop came first (-ECANCELED). */
+		if (!(mt->flags & ROTOR__TF_RAN))
+			r = mt->err;
+		rotor_detach(mt);
+	}
 	rotor__worker_fini(rt->w[0]);
 	rt_join(rt);
 	rt_free(rt);

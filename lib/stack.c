@@ -53,11 +53,12 @@ static _Atomic long mprotect_guards;
 
 static void probe(void)
 {
-	void *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *m = rotor__mmap(ROTOR__FAULT_STACK_PROBE_MMAP, 2 * PAGE, PROT_READ | PROT_WRITE,
+	                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 	if (m != MAP_FAILED) {
-		have_guard_madvise = madvise(m, PAGE, MADV_GUARD_INSTALL) == 0;
-		munmap(m, 2 * PAGE);
+		have_guard_madvise =
+		    ROTOR__FAULT_SYS(STACK_PROBE_GUARD, madvise(m, PAGE, MADV_GUARD_INSTALL)) == 0;
+		rotor__munmap(ROTOR__FAULT_STACK_PROBE_MMAP, m, 2 * PAGE);
 	}
 	long max_maps = 65530;
 	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -108,7 +109,7 @@ static int guard_chunk_madvise(struct rotor__stack_chunk *c, size_t slot_size)
 {
 	static const size_t max_iov = 1024;
 	struct iovec iov[1024];
-	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	int pidfd = (int)ROTOR__FAULT_SYS(STACK_GUARD_PIDFD, syscall(SYS_pidfd_open, getpid(), 0));
 	size_t i = 0;
 	while (pidfd >= 0 && i < c->nslots) {
 		size_t k = c->nslots - i < max_iov ? c->nslots - i : max_iov;
@@ -116,7 +117,9 @@ static int guard_chunk_madvise(struct rotor__stack_chunk *c, size_t slot_size)
 			iov[j].iov_base = c->base + (i + j) * slot_size;
 			iov[j].iov_len = PAGE;
 		}
-		long r = syscall(SYS_process_madvise, pidfd, iov, k, MADV_GUARD_INSTALL, 0);
+		long r =
+		    ROTOR__FAULT_SYS(STACK_GUARD_BATCH, syscall(SYS_process_madvise, pidfd, iov, k,
+		                                                MADV_GUARD_INSTALL, 0));
 		if (r != (long)(k * PAGE))
 			break;
 		i += k;
@@ -124,22 +127,23 @@ static int guard_chunk_madvise(struct rotor__stack_chunk *c, size_t slot_size)
 	if (pidfd >= 0)
 		close(pidfd);
 	for (; i < c->nslots; i++)
-		if (madvise(c->base + i * slot_size, PAGE, MADV_GUARD_INSTALL) != 0)
+		if (ROTOR__FAULT_SYS(STACK_GUARD_PAGE, madvise(c->base + i * slot_size, PAGE,
+		                                               MADV_GUARD_INSTALL)) != 0)
 			return -errno;
 	return 0;
 }
 
 static struct rotor__stack_chunk *chunk_new(struct rotor__stack_pool *p)
 {
-	struct rotor__stack_chunk *c = calloc(1, sizeof(*c));
+	struct rotor__stack_chunk *c = rotor__calloc(ROTOR__FAULT_STACK_CHUNK, 1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->nslots = p->chunk_slots;
 	c->len = c->nslots * p->slot_size;
-	void *m = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	void *m = rotor__mmap(ROTOR__FAULT_STACK_MMAP, c->len, PROT_READ | PROT_WRITE,
+	                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK);
 	if (m == MAP_FAILED) {
-		free(c);
+		rotor__free(ROTOR__FAULT_STACK_CHUNK, c);
 		return NULL;
 	}
 	c->base = m;
@@ -161,7 +165,7 @@ static void guard_slot_mprotect(struct rotor__stack_chunk *c, char *guard)
 			                "this with MADV_GUARD_INSTALL)\n");
 		return;
 	}
-	if (mprotect(guard, PAGE, PROT_NONE) == 0)
+	if (ROTOR__FAULT_SYS(STACK_GUARD_MPROTECT, mprotect(guard, PAGE, PROT_NONE)) == 0)
 		c->mprotected++;
 	else
 		atomic_fetch_sub(&mprotect_guards, 1);
@@ -179,7 +183,8 @@ static void populate_ahead(struct rotor__stack_pool *p, struct rotor__stack_chun
 	if (p->pidfd == -2)
 		return;
 	if (p->pidfd < 0) {
-		p->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		p->pidfd = (int)ROTOR__FAULT_SYS(STACK_POPULATE_PIDFD,
+		                                 syscall(SYS_pidfd_open, getpid(), 0));
 		if (p->pidfd < 0) {
 			p->pidfd = -2;
 			return;
@@ -191,7 +196,8 @@ static void populate_ahead(struct rotor__stack_pool *p, struct rotor__stack_chun
 		iov[j].iov_base = c->base + (c->carved + j + 1) * p->slot_size - PAGE;
 		iov[j].iov_len = PAGE;
 	}
-	if (syscall(SYS_process_madvise, p->pidfd, iov, k, MADV_POPULATE_WRITE, 0) < 0) {
+	if (ROTOR__FAULT_SYS(STACK_POPULATE, syscall(SYS_process_madvise, p->pidfd, iov, k,
+	                                             MADV_POPULATE_WRITE, 0)) < 0) {
 		close(p->pidfd);
 		p->pidfd = -2;
 	}
@@ -272,8 +278,8 @@ void rotor__stack_pool_fini(struct rotor__stack_pool *p)
 			(void)s;
 		}
 		atomic_fetch_sub(&mprotect_guards, (long)c->mprotected);
-		munmap(c->base, c->len);
-		free(c);
+		rotor__munmap(ROTOR__FAULT_STACK_MMAP, c->base, c->len);
+		rotor__free(ROTOR__FAULT_STACK_CHUNK, c);
 		c = next;
 	}
 	p->chunks = NULL;
@@ -362,13 +368,15 @@ int rotor__overflow_thread_init(void **altstack)
 {
 	pthread_once(&segv_once, install_segv);
 	size_t sz = 64 * 1024;
-	void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *m = rotor__mmap(ROTOR__FAULT_ALTSTACK_MMAP, sz, PROT_READ | PROT_WRITE,
+	                      MAP_PRIVATE | MAP_ANONYMOUS);
 	if (m == MAP_FAILED)
 		return -ENOMEM;
 	stack_t ss = {.ss_sp = m, .ss_size = sz, .ss_flags = 0};
 	if (sigaltstack(&ss, NULL) != 0) {
-		munmap(m, sz);
-		return -errno;
+		int err = -errno;
+		rotor__munmap(ROTOR__FAULT_ALTSTACK_MMAP, m, sz);
+		return err;
 	}
 	*altstack = m;
 	return 0;
@@ -380,5 +388,5 @@ void rotor__overflow_thread_fini(void *altstack)
 		return;
 	stack_t ss = {.ss_flags = SS_DISABLE};
 	sigaltstack(&ss, NULL);
-	munmap(altstack, 64 * 1024);
+	rotor__munmap(ROTOR__FAULT_ALTSTACK_MMAP, altstack, 64 * 1024);
 }

@@ -183,8 +183,11 @@ int rotor__stall_start(struct rotor_runtime *rt)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rt->stall_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&rt->stall_thread, NULL, monitor_main, rt) != 0)
+	if (rotor__pthread_create(ROTOR__FAULT_STALL_THREAD, &rt->stall_thread, monitor_main, rt)) {
+		pthread_mutex_destroy(&rt->stall_lock);
+		pthread_cond_destroy(&rt->stall_cond);
 		return 0; /* no detector; not fatal */
+	}
 	pthread_setname_np(rt->stall_thread, "rotor/stall");
 	rt->stall_running = true;
 	return 0;

@@ -30,7 +30,7 @@ static _Atomic uint64_t foreign_ids;
 static struct rotor_task *chunk_alloc(struct rotor_runtime *rt, struct rotor__queue *q,
                                       uint32_t home)
 {
-	struct task_chunk *c = calloc(1, sizeof(*c));
+	struct task_chunk *c = rotor__calloc(ROTOR__FAULT_TASK_CHUNK, 1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->next = rt->task_chunks;
@@ -184,7 +184,7 @@ void rotor__task_pool_fini(struct rotor_runtime *rt)
 	struct task_chunk *c = rt->task_chunks;
 	while (c) {
 		struct task_chunk *next = c->next;
-		free(c);
+		rotor__free(ROTOR__FAULT_TASK_CHUNK, c);
 		c = next;
 	}
 	rt->task_chunks = NULL;
@@ -204,6 +204,23 @@ void rotor__task_end_wait(struct rotor__worker *w, struct rotor_task *t, int res
 	t->cancel_hook = NULL;
 	rotor__timer_disarm(&w->timers, &t->tmr);
 	wake_local(w, t, res);
+}
+
+int rotor__task_wait(struct rotor__worker *w, void *obj, void (*cancel)(struct rotor_task *),
+                     void (*timeout)(struct rotor__timer *), int64_t deadline)
+{
+	struct rotor_task *t = w->current;
+	t->wait_obj = obj;
+	t->cancel_hook = cancel;
+	if (deadline != ROTOR_FOREVER) {
+		t->tmr.fire = timeout;
+		rotor__timer_arm(&w->timers, &t->tmr, deadline);
+	}
+	int r = rotor__suspend(w);
+	t->cancel_hook = NULL;
+	t->wait_obj = NULL;
+	rotor__timer_disarm(&w->timers, &t->tmr);
+	return r;
 }
 
 void rotor__task_wake(struct rotor_task *t, int res)
@@ -245,11 +262,14 @@ static void retire(struct rotor__worker *w, struct rotor_task *t)
 	rotor__task_release(t);
 }
 
-/* Publish the end of a task: result for the future, then wake the joiner. */
+/* Publish the end of a task: result for the future, then wake the joiner. The main task of
+ * rotor_run stops the runtime when it ends, even if it never ran. */
 static void complete(struct rotor_task *t, int err)
 {
 	rotor__task_locals_destroy(t);
 	t->err = err;
+	if (t->flags & ROTOR__TF_MAIN)
+		rotor__runtime_request_stop(t->rt);
 	if (t->future)
 		rotor__future_resolve_task(t->future, t, err);
 	/* Detached at spawn: no handle, so nobody can ever wait on done. */
@@ -270,6 +290,9 @@ void rotor__task_run(struct rotor__worker *w, struct rotor_task *t)
 		}
 		t->slot = rotor__stack_get(&w->stacks);
 		if (!t->slot) {
+			/* fn never runs: what arg owns is released as for a cancelled task. */
+			if (t->discard)
+				t->discard(t->arg);
 			t->state = ROTOR__T_DONE;
 			complete(t, -ENOMEM);
 			retire(w, t);
@@ -452,23 +475,22 @@ int rotor_detach(struct rotor_task *t)
 int rotor__task_cancel_any(struct rotor_task *t)
 {
 	struct rotor__worker *w = rotor__worker_self();
-	atomic_store_explicit(&t->cancel_req, 1, memory_order_relaxed);
+	bool first = !atomic_exchange(&t->cancel_req, 1);
 	if (w && w->rt == t->rt && (uint32_t)w->id == t->item.worker) {
 		rotor__task_cancel_local(w, t);
 		return 0;
 	}
-	struct rotor__cancel_req *req = malloc(sizeof(*req));
-	if (!req)
-		return -ENOMEM;
-	req->item.kind = ROTOR__ITEM_CANCEL;
-	req->item.worker = t->item.worker;
-	req->task = t;
+	/* The request is the task's own cancel_item, so cancelling needs no memory and cannot
+	 * fail; one request is enough, a later cancel finds it made. */
+	if (!first)
+		return 0;
+	t->cancel_item.kind = ROTOR__ITEM_CANCEL;
+	t->cancel_item.worker = t->item.worker;
 	atomic_fetch_add(&t->refs, 1);
-	int r = rotor__post(t->rt, &req->item, ROTOR__POST_WAIT);
+	int r = rotor__post(t->rt, &t->cancel_item, ROTOR__POST_WAIT);
 	if (r < 0) {
 		/* Runtime gone quiet: the task has ended, nothing to cancel. */
 		rotor__task_release(t);
-		free(req);
 		return r == -ESHUTDOWN ? 0 : r;
 	}
 	return 0;

@@ -1,7 +1,7 @@
 /*
  * Tasks. A task is owned by one worker for life: only that worker changes its scheduling
  * state. Other threads touch a task only through atomics (refs, handle, cancel_req, the
- * done event) and by posting items to its owner.
+ * done event) and by posting items to its owner (cancel_item, by whoever set cancel_req).
  *
  * Lifetime: refs counts the running task itself plus the user's handle (and a submitted
  * task's future). The struct is recycled, FIFO, into a type-stable cache when refs drops
@@ -86,7 +86,8 @@ struct rotor_task {
 	struct rotor__event done;
 	_Atomic uint32_t refs;
 	_Atomic uint32_t handle;
-	_Atomic uint32_t cancel_req;
+	_Atomic uint32_t cancel_req;    /* 1 once a cancel was requested */
+	struct rotor__item cancel_item; /* the request to the owner, from another thread */
 	struct rotor_future *future;
 	struct rotor_task *live_prev;
 	struct rotor_task *live_next;
@@ -109,6 +110,11 @@ void rotor__task_wake(struct rotor_task *t, int res);
 /* Owner only: end t's wait with res (the claim on the wait is the caller's): no more cancel
  * hook, no deadline, runnable. */
 void rotor__task_end_wait(struct rotor__worker *w, struct rotor_task *t, int res);
+/* Owner, the running task: suspend it on obj until a waker ends the wait (with
+ * rotor__task_end_wait), deadline passes (timeout runs: it must end the wait) or it is
+ * cancelled (cancel runs). Returns the wait's result. The hooks find obj in t->wait_obj. */
+int rotor__task_wait(struct rotor__worker *w, void *obj, void (*cancel)(struct rotor_task *),
+                     void (*timeout)(struct rotor__timer *), int64_t deadline);
 /* Owner only: cancel t now (runs its cancel hook if it waits). */
 void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t);
 /* Owner only: a task item taken from the run queue. */
@@ -123,12 +129,6 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 void rotor__task_arrive(struct rotor__worker *w, struct rotor_task *t);
 /* Owner: cancel every live task (stop). */
 void rotor__tasks_cancel_all(struct rotor__worker *w);
-
-/* Cancel request item posted to a task's owner from elsewhere. */
-struct rotor__cancel_req {
-	struct rotor__item item;
-	struct rotor_task *task;
-};
 
 /* Cancel t from any thread; the caller holds a reference. */
 int rotor__task_cancel_any(struct rotor_task *t);

@@ -63,7 +63,7 @@ void rotor__timers_init(struct rotor__timers *ts)
 
 void rotor__timers_fini(struct rotor__timers *ts)
 {
-	free(ts->heap);
+	rotor__free(ROTOR__FAULT_TIMER_GROW, ts->heap);
 	rotor__timers_init(ts);
 }
 
@@ -102,7 +102,7 @@ void rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t 
 		struct rotor__heap_entry *h =
 		    atomic_load_explicit(&rotor__fault_timer_grow, memory_order_relaxed)
 		        ? NULL
-		        : realloc(ts->heap, cap * sizeof(*h));
+		        : rotor__realloc(ROTOR__FAULT_TIMER_GROW, ts->heap, cap * sizeof(*h));
 		if (!h) {
 			/* No memory for the heap: a slower sorted insert, never a lost deadline. */
 			list_insert(ts, t);

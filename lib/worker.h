@@ -45,6 +45,7 @@ struct rotor__worker {
 	struct io_uring ring;
 	int ring_fd;
 	bool ring_ready;
+	bool files_table; /* a sparse table of registered files exists (rotor_fd_register) */
 	unsigned setup_flags;
 	unsigned features;
 
@@ -156,6 +157,14 @@ void rotor__stall_stop(struct rotor_runtime *rt);
 /* ---- ring.c ---- */
 int rotor__ring_init(struct rotor__worker *w);
 void rotor__ring_fini(struct rotor__worker *w);
+/* Submit the SQ without waiting, at fault site `site`; returns what io_uring_submit did. A
+ * transient refusal leaves the SQEs for the next enter. */
+int rotor__ring_submit(struct rotor__worker *w, enum rotor__fault_site site);
+/* The errors after which an io_uring_enter is simply made again: nothing was lost. */
+static inline bool rotor__enter_transient(int r)
+{
+	return r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ENOMEM;
+}
 /* An SQE; submits to make room when the SQ is full. Never NULL. */
 struct io_uring_sqe *rotor__sqe(struct rotor__worker *w);
 /* Submit pending SQEs and reap: waits for one completion (bounded by deadline) if block. */
@@ -170,10 +179,15 @@ struct rotor__op {
 /* Issue sqe (already prepared) with op as its user_data, suspend until its CQE, return res. */
 int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rotor__op *op);
 
-/* ---- io.c ---- */
-struct rotor_acceptor;
-void rotor__acceptor_complete(struct rotor__worker *w, struct rotor_acceptor *a,
-                              struct io_uring_cqe *cqe);
+/* fd as the kernel takes it from this worker's ring: *kfd the fd itself, or the slot of a
+ * registered descriptor (ROTOR_FIXED_FD; *fixed set). 0, or -EBADF for another worker's. */
+int rotor__fd_kernel(struct rotor__worker *w, int fd, int *kfd, bool *fixed);
+
+/* A multishot operation (tag 7 in user_data): an object that outlives each completion, first
+ * member of its owner (the acceptor, a receive stream), told of every CQE in order. */
+struct rotor__multi {
+	void (*complete)(struct rotor__worker *w, struct rotor__multi *m, struct io_uring_cqe *cqe);
+};
 
 /* ---- msg.c ---- */
 /* Route an item to it->worker of rt from whatever thread this is. Returns 0 or -errno. */

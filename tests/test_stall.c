@@ -52,11 +52,16 @@ static atomic_int finished;
 static struct rotor_worker_stats stats;
 
 /* Not static: the backtrace names it through the dynamic symbol table (-rdynamic). */
+/* Spends its time in its own loop, reading the clock only now and then: a signal that lands
+ * on the first instruction of a called function (before it saves the frame pointer) hides
+ * its caller from a frame-pointer walk, and the backtrace must show this function. */
 __attribute__((noinline)) void rotor_test_spin_without_yielding(int64_t ns)
 {
 	int64_t end = rotor_now() + ns;
+	volatile unsigned spin = 0;
 	while (rotor_now() < end)
-		;
+		for (int i = 0; i < 20000; i++)
+			spin++;
 }
 
 static void *hog(void *arg)
