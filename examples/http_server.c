@@ -257,6 +257,7 @@ struct conn {
 	int fd;
 	size_t in_len;
 	size_t out_len;
+	int64_t send_by; /* responses to what arrived last must be sent by then */
 	char in[IN_CAP];
 	char out[OUT_CAP];
 };
@@ -303,8 +304,8 @@ static int flush(struct conn *c)
 {
 	size_t off = 0;
 	while (off < c->out_len) {
-		ssize_t w = rotor_send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL,
-		                       rotor_now() + idle_ns);
+		ssize_t w =
+		    rotor_send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL, c->send_by);
 		if (w <= 0)
 			return w < 0 ? (int)w : -EPIPE;
 		off += (size_t)w;
@@ -580,6 +581,8 @@ static void *serve_connection(void *arg)
 		if (n <= 0)
 			break; /* end of stream, idle deadline, cancelled (runtime stopping), error
 			        */
+		/* One clock read per read: the send deadline, and the next request's. */
+		c->send_by = rotor_now() + idle_ns;
 		/* Requests are parsed where the kernel put them; only a request split across
 		 * reads is gathered in c->in (never more than IN_CAP: the parser refuses more). */
 		const char *src = data;
@@ -608,7 +611,7 @@ static void *serve_connection(void *arg)
 			}
 		}
 		if (served)
-			deadline = rotor_now() + idle_ns;
+			deadline = c->send_by;
 		if (state >= 0 && flush(c) < 0)
 			break;
 		if (state == CLOSE)
