@@ -33,6 +33,26 @@ __attribute__((noreturn, format(printf, 2, 3))) void rotor__panic(const char *fu
 #include "fault.h"
 
 /*
+ * Valgrind: memcheck cannot see the kernel write through io_uring, so bytes an operation
+ * received look uninitialised at their first use, anywhere in the caller's code. The I/O
+ * calls say what the kernel wrote (ROTOR__KERNEL_WROTE); RUNNING_ON_VALGRIND picks the
+ * ring wait valgrind can run (ring.c). Both cost nothing outside valgrind.
+ */
+#if defined(__has_include) && !defined(ROTOR_NO_VALGRIND)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define ROTOR_HAVE_VALGRIND_MEMCHECK 1
+#endif
+#endif
+#ifdef ROTOR_HAVE_VALGRIND_MEMCHECK
+#define ROTOR__KERNEL_WROTE(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
+#define ROTOR__ON_VALGRIND()      RUNNING_ON_VALGRIND
+#else
+#define ROTOR__KERNEL_WROTE(p, n) ((void)(p), (void)(n))
+#define ROTOR__ON_VALGRIND()      0
+#endif
+
+/*
  * user_data tags. Pointers are at least 8-byte aligned, so the low 3 bits carry the kind
  * of completion. Tag 0 is an operation record on a waiting coroutine's stack, the common
  * case, so it needs no masking.

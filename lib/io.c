@@ -54,6 +54,16 @@ static void io_deadline(struct rotor__timer *tm)
 	io_cancel_op(rotor__worker_self(), iw);
 }
 
+/* Valgrind: the kernel filled the first n bytes of the vector (internal.h). */
+static void wrote_iov(const struct iovec *iov, size_t cnt, int n)
+{
+	for (size_t i = 0; i < cnt && n > 0; i++) {
+		size_t k = iov[i].iov_len < (size_t)n ? iov[i].iov_len : (size_t)n;
+		ROTOR__KERNEL_WROTE(iov[i].iov_base, k);
+		n -= (int)k;
+	}
+}
+
 /* Begin an operation: the calling task's worker, or NULL with *err set. */
 static struct rotor__worker *io_begin(int *err)
 {
@@ -167,6 +177,7 @@ int rotor_fd_register(int fd)
 	int r = io_run(w, sqe, ROTOR_FOREVER);
 	if (r < 0)
 		return r;
+	ROTOR__KERNEL_WROTE(fds, sizeof(fds));
 	if (r != 1 || (unsigned)fds[0] > FIXED_SLOT_MASK)
 		return -ENFILE;
 	return (int)(ROTOR_FIXED_FD | (unsigned)w->id << FIXED_WORKER_SHIFT | (unsigned)fds[0]);
@@ -213,7 +224,10 @@ ssize_t rotor_read(int fd, void *buf, size_t len, int64_t offset, int64_t deadli
 	io_uring_prep_read(sqe, kfd, buf, (unsigned)(len > 0x7ffff000 ? 0x7ffff000 : len),
 	                   (uint64_t)offset);
 	IO_FIXED(sqe, kfd);
-	return io_run(w, sqe, deadline);
+	int r = io_run(w, sqe, deadline);
+	if (r > 0)
+		ROTOR__KERNEL_WROTE(buf, (size_t)r);
+	return r;
 }
 
 ssize_t rotor_write(int fd, const void *buf, size_t len, int64_t offset, int64_t deadline)
@@ -234,7 +248,9 @@ ssize_t rotor_readv(int fd, const struct iovec *iov, int iovcnt, int64_t offset,
 	IO_PREP_FD(w, err, sqe, fd, kfd);
 	io_uring_prep_readv(sqe, kfd, iov, (unsigned)iovcnt, (uint64_t)offset);
 	IO_FIXED(sqe, kfd);
-	return io_run(w, sqe, deadline);
+	int r = io_run(w, sqe, deadline);
+	wrote_iov(iov, (size_t)iovcnt, r);
+	return r;
 }
 
 ssize_t rotor_writev(int fd, const struct iovec *iov, int iovcnt, int64_t offset, int64_t deadline)
@@ -275,7 +291,10 @@ int rotor_statx(const char *path, int flags, unsigned mask, struct statx *out, i
 		return -EINVAL;
 	IO_PREP(w, err, sqe);
 	io_uring_prep_statx(sqe, AT_FDCWD, path, flags, mask, out);
-	return io_run(w, sqe, deadline);
+	int r = io_run(w, sqe, deadline);
+	if (r == 0)
+		ROTOR__KERNEL_WROTE(out, sizeof(*out));
+	return r;
 }
 
 int rotor_unlink(const char *path, int flags, int64_t deadline)
@@ -333,7 +352,12 @@ int rotor_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int64
 	IO_PREP_FD(w, err, sqe, fd, kfd);
 	io_uring_prep_accept(sqe, kfd, addr, len, flags | SOCK_CLOEXEC);
 	IO_FIXED(sqe, kfd);
-	return io_run(w, sqe, deadline);
+	int r = io_run(w, sqe, deadline);
+	if (r >= 0 && addr && len) {
+		ROTOR__KERNEL_WROTE(len, sizeof(*len));
+		ROTOR__KERNEL_WROTE(addr, *len);
+	}
+	return r;
 }
 
 ssize_t rotor_recv(int fd, void *buf, size_t len, int flags, int64_t deadline)
@@ -342,7 +366,10 @@ ssize_t rotor_recv(int fd, void *buf, size_t len, int flags, int64_t deadline)
 	IO_PREP_FD(w, err, sqe, fd, kfd);
 	io_uring_prep_recv(sqe, kfd, buf, len > 0x7ffff000 ? 0x7ffff000 : len, flags);
 	IO_FIXED(sqe, kfd);
-	return io_run(w, sqe, deadline);
+	int r = io_run(w, sqe, deadline);
+	if (r > 0)
+		ROTOR__KERNEL_WROTE(buf, (size_t)r);
+	return r;
 }
 
 ssize_t rotor_send(int fd, const void *buf, size_t len, int flags, int64_t deadline)
@@ -363,7 +390,16 @@ ssize_t rotor_recvmsg(int fd, struct msghdr *msg, int flags, int64_t deadline)
 	IO_PREP_FD(w, err, sqe, fd, kfd);
 	io_uring_prep_recvmsg(sqe, kfd, msg, (unsigned)flags);
 	IO_FIXED(sqe, kfd);
-	return io_run(w, sqe, deadline);
+	int r = io_run(w, sqe, deadline);
+	if (r >= 0) {
+		wrote_iov(msg->msg_iov, msg->msg_iovlen, r);
+		ROTOR__KERNEL_WROTE(msg, sizeof(*msg)); /* name and control lengths, flags */
+		if (msg->msg_name)
+			ROTOR__KERNEL_WROTE(msg->msg_name, msg->msg_namelen);
+		if (msg->msg_control)
+			ROTOR__KERNEL_WROTE(msg->msg_control, msg->msg_controllen);
+	}
+	return r;
 }
 
 ssize_t rotor_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t deadline)

@@ -112,6 +112,7 @@ static atomic_int blocked_send_rc;
 
 static void *blocked_sender(void *arg)
 {
+	task_begins();
 	atomic_store(&blocked_send_rc, rotor_chan_send(ch, arg));
 	return NULL;
 }
@@ -121,8 +122,12 @@ static void *close_main(void *arg)
 	CHECK(rotor_chan_create(2, &ch) == 0);
 	CHECK(rotor_chan_send(ch, (void *)1) == 0);
 	CHECK(rotor_chan_send(ch, (void *)2) == 0);
+	atomic_store(&tasks_begun, 0);
 	struct rotor_task *s = spawn_on(1, blocked_sender, (void *)3);
-	rotor_sleep(5 * MS);
+	/* The sender must be blocked before destroy is tried, or destroy frees the channel:
+	 * wait until it has begun, then give it ample time to block (valgrind is slow). */
+	settle(1);
+	rotor_sleep(20 * MS);
 	CHECK(rotor_chan_destroy(ch) == -EBUSY);
 	CHECK(rotor_chan_close(ch) == 0);
 	CHECK(rotor_join(s, NULL) == 0);

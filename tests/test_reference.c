@@ -168,10 +168,12 @@ static void load_pages(void)
 		if (n < 3 || strcmp(de->d_name + n - 2, ".3"))
 			continue;
 		cr_assert_lt(npages, MAX_PAGES);
+		cr_assert_lt(n, sizeof(pages[0].file), "page name too long: %s", de->d_name);
 		struct page *pg = &pages[npages++];
-		snprintf(pg->file, sizeof(pg->file), "%s", de->d_name);
+		memcpy(pg->file, de->d_name, n + 1);
 		char path[1024];
-		snprintf(path, sizeof(path), "%s/man/%s", ROTOR_SOURCE_DIR, de->d_name);
+		int plen = snprintf(path, sizeof(path), "%s/man/%s", ROTOR_SOURCE_DIR, de->d_name);
+		cr_assert(plen > 0 && (size_t)plen < sizeof(path), "path too long: %s", de->d_name);
 		char *text = slurp(path);
 		cr_assert_not_null(text, "cannot read %s", path);
 		if (!strncmp(text, ".so man3/", 9)) {
