@@ -105,6 +105,7 @@ int rotor__ring_init(struct rotor__worker *w)
 	}
 	w->ring_fd = w->ring.ring_fd;
 	w->ring_ready = true;
+	w->spin_typical = (int64_t)cfg->spin_us * 1000 / 4; /* a first poll of the full length */
 	/* Enter through a registered ring fd (5.18): the kernel skips a file lookup and its
 	 * reference count on every io_uring_enter. Optional: the plain fd works everywhere. */
 	if (!(cfg->flags & ROTOR_NO_RING_FD_REG) && !ROTOR__FAULT(RING_FD_REG))
@@ -227,24 +228,51 @@ static bool ring_has_work(struct rotor__worker *w)
  * CPU on both sides (an IPI through the hypervisor); a worker that polls a few microseconds
  * catches the next message or completion without it. Reads shared ring memory only: no
  * system call while spinning. Returns true when there is work.
+ *
+ * How long: the work that ends an idle spell tends to come after the same delay each time
+ * (a peer's reply, a client's next request), so the poll lasts four times the running mean
+ * of the polls that succeeded, at least 2 us and at most cfg.spin_us. Measured on the HTTP
+ * example under wrk: 94% of polls succeed within 1 us, and the 4% that ran the full 20 us
+ * and then slept anyway cost more CPU than every wake-up they saved (server CPU per request
+ * 6.75 us polling 20 us, 6.15 without polling); a cross-worker ping-pong's replies come after
+ * 2-4 us, so its polls keep their length (4.4 us round trips; 16.5 without polling).
  */
+#define SPIN_MIN_NS 2000
+
 static bool spin_for_work(struct rotor__worker *w, int64_t deadline)
 {
-	int64_t now = rotor_now();
-	int64_t until = now + (int64_t)w->rt->cfg.spin_us * 1000;
+	/* A first look before reading the clock: most spells end within it. */
+	for (int i = 0; i < 32; i++) {
+		if (ring_has_work(w)) {
+			w->spin_typical -= w->spin_typical / 8;
+			return true;
+		}
+		rotor__cpu_relax();
+	}
+	int64_t max = (int64_t)w->rt->cfg.spin_us * 1000;
+	int64_t budget = 4 * w->spin_typical;
+	if (budget < SPIN_MIN_NS)
+		budget = SPIN_MIN_NS;
+	if (budget > max)
+		budget = max;
+	int64_t start = rotor_now(), now = start;
+	int64_t until = start + budget;
 	if (until > deadline)
 		until = deadline;
 	while (now < until) {
-		for (int i = 0; i < 32; i++) {
-			if (ring_has_work(w))
-				return true;
-			rotor__cpu_relax();
-		}
 		/* Let a thread that shares this CPU run (it may be the one about to post
 		 * to us); with nobody else runnable this returns at once. */
 		sched_yield();
+		for (int i = 0; i < 32; i++) {
+			if (ring_has_work(w)) {
+				w->spin_typical += (rotor_now() - start - w->spin_typical) / 8;
+				return true;
+			}
+			rotor__cpu_relax();
+		}
 		now = rotor_now();
 	}
+	/* A poll that ran out says nothing about the typical delay: the mean stays. */
 	return false;
 }
 

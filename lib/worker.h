@@ -45,7 +45,8 @@ struct rotor__worker {
 	struct io_uring ring;
 	int ring_fd;
 	bool ring_ready;
-	bool files_table; /* a sparse table of registered files exists (rotor_fd_register) */
+	bool files_table;     /* a sparse table of registered files exists (rotor_fd_register) */
+	int64_t spin_typical; /* ns: running mean of how long a successful poll took (ring.c) */
 	unsigned setup_flags;
 	unsigned features;
 
