@@ -77,7 +77,7 @@ fi
 #     gdb_tasks (gdb drives the program through ptrace; valgrind's gdbserver is another
 #     debugger), fuzz_http (libFuzzer instruments the binary itself).
 #   Single Criterion tests left out (a Criterion filter; a TEST:FILTER argument replaces it),
-#   each with its reason: all but one are valgrind's slowdown (20 to 50 times), not rotor:
+#   each for a reason that is valgrind's slowdown (20 to 50 times), not rotor:
 declare -A skip=(
   # asserts that five loops of 0.6 s finish within 2 s of wall time
   [test_examples]='examples/five_loops_in_five_threads_run_concurrently'
@@ -87,10 +87,6 @@ declare -A skip=(
   # spawn 1000 sleepers (or set 1000 timers) with deadlines 100 ms (50 ms) ahead, assuming
   # the loop ends first: under memcheck it does not, late ones start past their deadline
   [test_timer]='timer/@(a_thousand_deadlines_wake_in_order|a_thousand_call_laters_fire_in_order)'
-  # NOT valgrind's slowdown, an open finding: the child recursing 200 KiB deep on a 1 MiB
-  # coroutine stack takes SIGSEGV under valgrind 3.19 only (natively, under ASan and in CI
-  # it passes); docs/testing.md, "Valgrind memcheck"
-  [test_stack]='stack/deep_recursion_within_the_stack_works'
 )
 declare -a tests=()
 for exe in "$build"/tests/test_*; do
