@@ -2,7 +2,8 @@
  * What every Criterion test file of rotor shares: time units, pointer/integer casts, and
  * checks for code that runs on tasks or workers. A Criterion assertion must not unwind a
  * coroutine or a worker thread, so checks made there are counted, and the test's own
- * thread asserts afterwards that none failed (ASSERT_CHECKS).
+ * thread asserts afterwards that none failed (ASSERT_CHECKS). Also: counting entries of a
+ * /proc directory, for the tests that check no fd or thread is left behind.
  */
 #ifndef ROTOR_TESTS_CHECK_H
 #define ROTOR_TESTS_CHECK_H
@@ -10,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <rotor.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -65,6 +67,21 @@ __attribute__((unused)) static int wait_at_least(atomic_int *v, int target, int6
 		pause_ms(1);
 	}
 	return 0;
+}
+
+/* Entries of a directory, "." and ".." aside (/proc/self/fd, /proc/self/task); -1 if it
+ * cannot be read. */
+__attribute__((unused)) static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }
 
 /* Run fn as the main task of a fresh runtime of `workers` workers and assert that it

@@ -46,12 +46,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "fault.h"
 
-#define MS   (1000 * 1000LL)
-#define SEC  (1000 * MS)
-#define P(x) ((void *)(uintptr_t)(x))
-#define U(p) ((uintptr_t)(p))
 
 /* Sites no scenario can reach, each with the reason; `pending`: the hook belongs to a file
  * another change owns, and is still to be applied there (reached or not, both are fine). */
@@ -891,19 +888,6 @@ struct census {
 	int64_t live[ROTOR__FAULT_NSITES];
 	int fds, threads;
 };
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 static void census_take(struct census *c)
 {

@@ -29,19 +29,6 @@ static int wait_state(struct rotor_runtime *rt, int state, int64_t timeout_ns)
 	return 0;
 }
 
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Open fds and threads of this process, to check that a runtime leaves none behind. An
  * exited thread may linger in /proc for a moment after its join, hence the polling. */
 struct census {
