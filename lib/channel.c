@@ -364,8 +364,7 @@ int rotor_chan_select(struct rotor_select_case *cases, size_t n, int64_t deadlin
 			t->wait_obj = &sel;
 			t->cancel_hook = select_cancel;
 			if (deadline != ROTOR_FOREVER) {
-				t->tmr.fire = select_timeout;
-				rotor__timer_arm(&w->timers, &t->tmr, deadline);
+				rotor__task_timer_take(w, t, select_timeout, deadline);
 			}
 			r = rotor__suspend(w);
 			t->cancel_hook = NULL;

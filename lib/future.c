@@ -197,8 +197,7 @@ int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
 		self->wait_obj = a;
 		self->cancel_hook = anywait_cancel;
 		if (deadline != ROTOR_FOREVER) {
-			self->tmr.fire = anywait_timeout;
-			rotor__timer_arm(&w->timers, &self->tmr, deadline);
+			rotor__task_timer_take(w, self, anywait_timeout, deadline);
 		}
 		r = rotor__suspend(w);
 		self->cancel_hook = NULL;

@@ -108,8 +108,7 @@ static int waitq_block(struct rotor__waitq *q, struct rotor__spin *lock, struct 
 	t->wait_obj = wt;
 	t->cancel_hook = cancellable ? waiter_cancel : NULL;
 	if (deadline != ROTOR_FOREVER) {
-		t->tmr.fire = waiter_timeout;
-		rotor__timer_arm(&w->timers, &t->tmr, deadline);
+		rotor__task_timer_take(w, t, waiter_timeout, deadline);
 	}
 	rotor__spin_unlock(lock);
 	int r = rotor__suspend(w);

@@ -82,7 +82,9 @@ struct rotor_task {
 	/* While waiting: how to abort the wait on cancellation (owner only). */
 	void (*cancel_hook)(struct rotor_task *t);
 	void *wait_obj;
-	struct rotor__timer tmr;
+	struct rotor__timer tmr; /* may stay armed after a wait: see rotor__task_wait */
+	int64_t wait_deadline;   /* of the current wait; FOREVER: none (owner only) */
+	void (*wait_timeout)(struct rotor__timer *tm);
 	struct rotor__event done;
 	_Atomic uint32_t refs;
 	_Atomic uint32_t handle;
@@ -115,6 +117,10 @@ void rotor__task_end_wait(struct rotor__worker *w, struct rotor_task *t, int res
  * cancelled (cancel runs). Returns the wait's result. The hooks find obj in t->wait_obj. */
 int rotor__task_wait(struct rotor__worker *w, void *obj, void (*cancel)(struct rotor_task *),
                      void (*timeout)(struct rotor__timer *), int64_t deadline);
+/* Owner, the running task: arm t->tmr to call fire at deadline, after disarming whatever
+ * deadline a past wait left parked there. */
+void rotor__task_timer_take(struct rotor__worker *w, struct rotor_task *t,
+                            void (*fire)(struct rotor__timer *), int64_t deadline);
 /* Owner only: cancel t now (runs its cancel hook if it waits). */
 void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t);
 /* Owner only: a task item taken from the run queue. */

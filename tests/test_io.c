@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -216,6 +217,78 @@ Test(io, errors_off_a_task_and_bad_arguments, .timeout = 10)
 	cr_assert_eq(c, -EADDRINUSE);
 	close(a);
 	close(b2);
+}
+
+/* ---- deadlines left parked by earlier waits ---- */
+
+struct late_write {
+	int fd;
+	int64_t after;
+};
+
+static void *write_later(void *arg)
+{
+	struct late_write *lw = arg;
+	rotor_sleep(lw->after);
+	CHECK(write(lw->fd, "x", 1) == 1);
+	return NULL;
+}
+
+static void *recv_with_deadline_and_end(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char c;
+	CHECK(rotor_recv(fd, &c, 1, 0, rotor_now() + 10 * MS) == 1);
+	return NULL; /* its deadline still parked: disarmed as the task ends */
+}
+
+/* A wait that ends before its deadline leaves the timer armed for the next wait (task.c);
+ * each deadline must still time out its own wait and only that one. */
+static void *parked_main(void *arg)
+{
+	int p[2];
+	char c;
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) == 0);
+	struct late_write lw = {p[1], 80 * MS};
+	/* A later deadline after an earlier one: the first, parked, must not end the second. */
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(rotor_recv(p[0], &c, 1, 0, rotor_now() + 30 * MS) == 1);
+	CHECK(rotor_spawn(write_later, &lw, NULL) == 0);
+	CHECK(rotor_recv(p[0], &c, 1, 0, rotor_now() + 5000 * MS) == 1);
+	/* An earlier deadline after a later one times out at its own time. */
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(rotor_recv(p[0], &c, 1, 0, rotor_now() + 5000 * MS) == 1);
+	int64_t t0 = rotor_now();
+	CHECK(rotor_recv(p[0], &c, 1, 0, t0 + 20 * MS) == -ETIMEDOUT);
+	CHECK(rotor_now() - t0 >= 20 * MS && rotor_now() - t0 < 4000 * MS);
+	/* A parked deadline does not end a wait without one. */
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(rotor_recv(p[0], &c, 1, 0, rotor_now() + 20 * MS) == 1);
+	CHECK(rotor_spawn(write_later, &lw, NULL) == 0);
+	CHECK(rotor_recv(p[0], &c, 1, 0, F) == 1);
+	/* Nor a sleep, which takes the timer over; a deadline after it works as ever. */
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(rotor_recv(p[0], &c, 1, 0, rotor_now() + 5 * MS) == 1);
+	t0 = rotor_now();
+	CHECK(rotor_sleep(20 * MS) == 0 && rotor_now() - t0 >= 20 * MS);
+	CHECK(rotor_recv(p[0], &c, 1, 0, rotor_now() + 5 * MS) == -ETIMEDOUT);
+	/* Tasks that end with a deadline parked: their structs are reused and the deadlines
+	 * pass without touching them (ASan). */
+	for (int i = 0; i < 8; i++) {
+		struct rotor_task *t;
+		CHECK(write(p[1], "x", 1) == 1);
+		CHECK(rotor_spawn(recv_with_deadline_and_end, (void *)(intptr_t)p[0], &t) == 0);
+		CHECK(rotor_join(t, NULL) == 0);
+	}
+	CHECK(rotor_sleep(30 * MS) == 0);
+	close(p[0]);
+	close(p[1]);
+	return arg;
+}
+
+Test(io, a_deadline_times_out_only_its_own_wait, .timeout = 20)
+{
+	run_checked(1, parked_main, NULL);
 }
 
 /* ---- poll, splice, signals ---- */
