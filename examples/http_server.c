@@ -62,11 +62,13 @@ struct request {
 	size_t body_len; /* Content-Length: the body follows the head and is consumed */
 };
 
+/* RFC 9110 tchar (letters, digits and !#$%&'*+-.^_`|~) as a 128-bit set, bit c of word c/64:
+ * one test per byte where a range check and strchr were 7% of the server's instructions. */
+static const uint64_t tchar_bits[2] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull};
+
 static bool is_tchar(unsigned char c)
 {
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-		return true;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return c < 128 && (tchar_bits[c >> 6] >> (c & 63)) & 1;
 }
 
 /* A field value may hold visible ASCII, SP, HTAB and obs-text; never CR, LF, NUL or CTLs. */
@@ -333,6 +335,9 @@ static char *put(char *d, const char *s)
 	return d + n;
 }
 
+/* put for a string literal: its length is known at compile time. */
+#define PUT_LIT(d, lit) (memcpy((d), (lit), sizeof(lit) - 1), (d) + sizeof(lit) - 1)
+
 static char *put_uint(char *d, size_t v)
 {
 	char tmp[24];
@@ -350,22 +355,24 @@ static int append_head(struct conn *c, const struct request *req, int status, co
                        size_t length, bool keep)
 {
 	char h[512]; /* type is one of content_type()'s short names: the head fits */
-	char *d = put(h, "HTTP/1.1 ");
-	d = put_uint(d, (size_t)status);
+	char *d = PUT_LIT(h, "HTTP/1.1 ");
+	*d++ = (char)('0' + status / 100); /* 100 to 599 */
+	*d++ = (char)('0' + status / 10 % 10);
+	*d++ = (char)('0' + status % 10);
 	*d++ = ' ';
 	d = put(d, reason(status));
-	d = put(d, "\r\nServer: rotor\r\nContent-Type: ");
+	d = PUT_LIT(d, "\r\nServer: rotor\r\nContent-Type: ");
 	d = put(d, type);
-	d = put(d, "\r\nContent-Length: ");
+	d = PUT_LIT(d, "\r\nContent-Length: ");
 	d = put_uint(d, length);
-	d = put(d, "\r\n");
+	d = PUT_LIT(d, "\r\n");
 	if (!keep)
-		d = put(d, "Connection: close\r\n");
+		d = PUT_LIT(d, "Connection: close\r\n");
 	else if (req->minor == 0)
-		d = put(d, "Connection: keep-alive\r\n");
+		d = PUT_LIT(d, "Connection: keep-alive\r\n");
 	if (status == 405)
-		d = put(d, "Allow: GET, HEAD\r\n");
-	d = put(d, "\r\n");
+		d = PUT_LIT(d, "Allow: GET, HEAD\r\n");
+	d = PUT_LIT(d, "\r\n");
 	return append(c, h, (size_t)(d - h));
 }
 
