@@ -580,6 +580,36 @@ ROTOR_API ssize_t rotor_sendmsg(int fd, const struct msghdr *msg, int flags, int
 /* shutdown(fd, how). */
 ROTOR_API int rotor_shutdown(int fd, int how, int64_t deadline);
 
+/*
+ * Started operations: a send that the task starts now and waits for later, going on
+ * meanwhile (reading the next request while a response goes out, say); it suspends only if
+ * it waits before the kernel is done, and a server that waits at its next flush usually
+ * finds the send complete. An operation belongs to the worker that created it; buf belongs
+ * to the kernel from rotor_send_start until rotor_op_wait (or rotor_op_destroy) returns.
+ * rotor_op_create - a new idle operation. Returns 0, -EINVAL (out NULL), -ENOMEM, -EPERM
+ *   off a worker. Thread: worker. Suspends: no.
+ * rotor_send_start - start send(fd, buf, len, flags | MSG_NOSIGNAL) on op; flags as send(2)
+ *   (with MSG_WAITALL the kernel sends all of buf, or fails). The SQE reaches the kernel with
+ *   the worker's next submission, batched with others. Returns 0, -EBUSY (op started and not
+ *   waited for, or a task waits on it), -EINVAL, -EPERM (off a task on op's worker),
+ *   -ECANCELED (the task is cancelled), -EBADF (another worker's registered descriptor).
+ *   Thread: task on op's worker. Suspends: no.
+ * rotor_op_wait - the result of what op started: what rotor_send returns (the count, or the
+ *   error), with -ETIMEDOUT when deadline passes first and -ECANCELED when the task is
+ *   cancelled (both cancel the send in the kernel, and return once it has let go of buf).
+ *   Also -EINVAL (nothing started), -EBUSY (another task waits on op), -EPERM.
+ *   Thread: task on op's worker. Suspends: yes, unless the operation is done.
+ * rotor_op_destroy - free op; an operation still in flight is cancelled and waited for
+ *   first. Returns 0, -EINVAL, -EBUSY (a task waits on it), -EPERM (off a task on op's
+ *   worker). Thread: task on its worker. Suspends: yes (briefly, not cancellable) while
+ *   an operation is in flight.
+ */
+struct rotor_op;
+ROTOR_API int rotor_op_create(struct rotor_op **out);
+ROTOR_API int rotor_send_start(struct rotor_op *op, int fd, const void *buf, size_t len, int flags);
+ROTOR_API ssize_t rotor_op_wait(struct rotor_op *op, int64_t deadline);
+ROTOR_API int rotor_op_destroy(struct rotor_op *op);
+
 /* rotor_poll - wait until fd is ready for some of events (POLLIN, POLLOUT, ...; any fd,
  * e.g. one another library owns). Returns the ready mask (revents, > 0). */
 ROTOR_API int rotor_poll(int fd, unsigned events, int64_t deadline);

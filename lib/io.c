@@ -54,12 +54,6 @@ static void io_deadline(struct rotor__timer *tm)
 	io_cancel_op(rotor__worker_self(), iw);
 }
 
-/* A transfer's length as one SQE carries it: at most what read(2) moves at once. */
-static inline unsigned io_len(size_t len)
-{
-	return (unsigned)(len > 0x7ffff000 ? 0x7ffff000 : len);
-}
-
 /* Valgrind: the kernel filled the first n bytes of the vector (internal.h). */
 static void wrote_iov(const struct iovec *iov, size_t cnt, int n)
 {
@@ -227,7 +221,7 @@ ssize_t rotor_read(int fd, void *buf, size_t len, int64_t offset, int64_t deadli
 {
 	int err;
 	IO_PREP_FD(w, err, sqe, fd, kfd);
-	io_uring_prep_read(sqe, kfd, buf, io_len(len), (uint64_t)offset);
+	io_uring_prep_read(sqe, kfd, buf, rotor__io_len(len), (uint64_t)offset);
 	IO_FIXED(sqe, kfd);
 	int r = io_run(w, sqe, deadline);
 	if (r > 0)
@@ -239,7 +233,7 @@ ssize_t rotor_write(int fd, const void *buf, size_t len, int64_t offset, int64_t
 {
 	int err;
 	IO_PREP_FD(w, err, sqe, fd, kfd);
-	io_uring_prep_write(sqe, kfd, buf, io_len(len), (uint64_t)offset);
+	io_uring_prep_write(sqe, kfd, buf, rotor__io_len(len), (uint64_t)offset);
 	IO_FIXED(sqe, kfd);
 	return io_run(w, sqe, deadline);
 }
@@ -368,7 +362,7 @@ ssize_t rotor_recv(int fd, void *buf, size_t len, int flags, int64_t deadline)
 {
 	int err;
 	IO_PREP_FD(w, err, sqe, fd, kfd);
-	io_uring_prep_recv(sqe, kfd, buf, io_len(len), flags);
+	io_uring_prep_recv(sqe, kfd, buf, rotor__io_len(len), flags);
 	IO_FIXED(sqe, kfd);
 	int r = io_run(w, sqe, deadline);
 	if (r > 0)
@@ -380,7 +374,7 @@ ssize_t rotor_send(int fd, const void *buf, size_t len, int flags, int64_t deadl
 {
 	int err;
 	IO_PREP_FD(w, err, sqe, fd, kfd);
-	io_uring_prep_send(sqe, kfd, buf, io_len(len), flags | MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, kfd, buf, rotor__io_len(len), flags | MSG_NOSIGNAL);
 	IO_FIXED(sqe, kfd);
 	return io_run(w, sqe, deadline);
 }
@@ -445,7 +439,7 @@ ssize_t rotor_splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, siz
 	if ((err = rotor__fd_kernel(w0, fd_in, &in, &in_fixed)) < 0)
 		return err;
 	IO_PREP_FD(w, err, sqe, fd_out, out);
-	io_uring_prep_splice(sqe, in, off_in, out, off_out, io_len(len),
+	io_uring_prep_splice(sqe, in, off_in, out, off_out, rotor__io_len(len),
 	                     flags | (in_fixed ? SPLICE_F_FD_IN_FIXED : 0));
 	IO_FIXED(sqe, out);
 	return io_run(w, sqe, deadline);

@@ -177,6 +177,11 @@ struct rotor__op {
 	int res;
 	uint32_t cflags;
 };
+/* A transfer's length as one SQE carries it: at most what read(2) moves at once. */
+static inline unsigned rotor__io_len(size_t len)
+{
+	return (unsigned)(len > 0x7ffff000 ? 0x7ffff000 : len);
+}
 /* Issue sqe (already prepared) with op as its user_data, suspend until its CQE, return res. */
 int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rotor__op *op);
 

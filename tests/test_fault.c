@@ -21,7 +21,8 @@
  *   rotor_task_set, rotor_worker_local,
  *   rotor_acceptor_create               -ENOMEM
  *   rotor_bufring_create,
- *   rotor_recv_stream_create            -ENOMEM
+ *   rotor_recv_stream_create,
+ *   rotor_op_create                     -ENOMEM
  *   rotor_fd_register                   -ENOMEM, -EMFILE (the worker's file table)
  *   rotor_offload                       -ENOMEM (pool), -EAGAIN (no pool thread)
  *   rotor_signal_wait                   -EMFILE (its signalfd)
@@ -48,7 +49,6 @@
 
 #include "check.h"
 #include "fault.h"
-
 
 /* Sites no scenario can reach, each with the reason; `pending`: the hook belongs to a file
  * another change owns, and is still to be applied there (reached or not, both are fine). */
@@ -835,6 +835,14 @@ static void *bufring_main(void *arg)
 			EXPECT_EQ(rotor_recv_stream_destroy(rs), 0);
 		}
 		EXPECT_EQ(rotor_bufring_destroy(br), 0);
+	}
+	/* A started send, collected later. */
+	struct rotor_op *op;
+	TRY(r, rotor_op_create(&op), ENOMEM);
+	if (r == 0) {
+		EXPECT_EQ(rotor_send_start(op, a, "x", 1, 0), 0);
+		EXPECT_EQ(rotor_op_wait(op, rotor_now() + 5 * SEC), 1);
+		EXPECT_EQ(rotor_op_destroy(op), 0);
 	}
 	close(a);
 	close(b);

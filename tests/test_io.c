@@ -291,6 +291,119 @@ Test(io, a_deadline_times_out_only_its_own_wait, .timeout = 20)
 	run_checked(1, parked_main, NULL);
 }
 
+/* ---- started operations ---- */
+
+/* A socketpair whose p[0] cannot take another byte: its buffers are full. */
+static void full_pair(int p[2])
+{
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) == 0);
+	int small = 4096;
+	CHECK(setsockopt(p[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) == 0);
+	CHECK(fcntl(p[0], F_SETFL, O_NONBLOCK) == 0);
+	char junk[4096] = {0};
+	while (write(p[0], junk, sizeof(junk)) > 0)
+		;
+	CHECK(fcntl(p[0], F_SETFL, 0) == 0);
+}
+
+static void *op_blocked_then_cancelled(void *arg)
+{
+	task_begins();
+	int fd = *(int *)arg;
+	char buf[256]; /* on this stack: the kernel must be done with it before we return */
+	memset(buf, 'z', sizeof(buf));
+	struct rotor_op *op;
+	CHECK(rotor_op_create(&op) == 0);
+	CHECK(rotor_send_start(op, fd, buf, sizeof(buf), MSG_WAITALL) == 0);
+	CHECK(rotor_op_wait(op, F) == -ECANCELED);
+	CHECK(rotor_op_destroy(op) == 0);
+	return NULL;
+}
+
+static void *op_other_worker(void *arg)
+{
+	struct rotor_op *op = arg;
+	char c = 0;
+	CHECK(rotor_send_start(op, 0, &c, 1, 0) == -EPERM);
+	CHECK(rotor_op_wait(op, F) == -EPERM);
+	CHECK(rotor_op_destroy(op) == -EPERM);
+	return NULL;
+}
+
+static void *ops_main(void *arg)
+{
+	int p[2];
+	char in[64] = {0};
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) == 0);
+	struct rotor_op *op;
+	CHECK(rotor_op_create(NULL) == -EINVAL);
+	CHECK(rotor_op_create(&op) == 0);
+	CHECK(rotor_op_wait(op, F) == -EINVAL); /* nothing started */
+	/* The task goes on while the send is in flight, and collects it later. */
+	CHECK(rotor_send_start(op, p[0], "hello", 5, MSG_WAITALL) == 0);
+	CHECK(rotor_send_start(op, p[0], "again", 5, 0) == -EBUSY);
+	CHECK(rotor_recv(p[1], in, sizeof(in), 0, F) == 5 && !memcmp(in, "hello", 5));
+	CHECK(rotor_op_wait(op, F) == 5);
+	CHECK(rotor_op_wait(op, F) == -EINVAL); /* collected */
+	/* Collected at once, before the loop ever submitted it. */
+	CHECK(rotor_send_start(op, p[0], "abc", 3, 0) == 0);
+	CHECK(rotor_op_wait(op, F) == 3);
+	CHECK(rotor_recv(p[1], in, sizeof(in), 0, F) == 3 && !memcmp(in, "abc", 3));
+	/* The send's own error. */
+	int q[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q) == 0);
+	close(q[1]);
+	CHECK(rotor_send_start(op, q[0], "x", 1, 0) == 0);
+	CHECK(rotor_op_wait(op, F) == -EPIPE);
+	close(q[0]);
+	/* Another worker's task may not touch it. */
+	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task *t;
+	CHECK(rotor_spawn_attr(&a, op_other_worker, op, &t) == 0);
+	CHECK(rotor_join(t, NULL) == 0);
+	CHECK(rotor_op_destroy(op) == 0);
+	CHECK(rotor_op_destroy(NULL) == -EINVAL);
+	close(p[0]);
+	close(p[1]);
+
+	/* A send that cannot progress: a deadline cancels it in the kernel. */
+	int f[2];
+	full_pair(f);
+	char big[8192];
+	memset(big, 'y', sizeof(big));
+	CHECK(rotor_op_create(&op) == 0);
+	CHECK(rotor_send_start(op, f[0], big, sizeof(big), MSG_WAITALL) == 0);
+	int64_t t0 = rotor_now();
+	CHECK(rotor_op_wait(op, t0 + 20 * MS) == -ETIMEDOUT);
+	CHECK(rotor_now() - t0 >= 20 * MS);
+	/* Destroying one in flight cancels it and waits for the kernel to let go. */
+	CHECK(rotor_send_start(op, f[0], big, sizeof(big), MSG_WAITALL) == 0);
+	rotor_yield(); /* submitted, and blocked in the kernel */
+	CHECK(rotor_op_destroy(op) == 0);
+	/* Cancelling a task that waits on one: -ECANCELED, after the kernel let go. */
+	CHECK(rotor_spawn(op_blocked_then_cancelled, &f[0], &t) == 0);
+	settle(1);
+	CHECK(rotor_cancel(t) == 0);
+	CHECK(rotor_join(t, NULL) == -ECANCELED);
+	/* A task cancelled before it waits: the wait still takes the buffer back. */
+	CHECK(rotor_op_create(&op) == 0);
+	CHECK(rotor_send_start(op, f[0], big, sizeof(big), MSG_WAITALL) == 0);
+	CHECK(rotor_cancel(rotor_current()) == 0);
+	CHECK(rotor_op_wait(op, F) == -ECANCELED);
+	CHECK(rotor_send_start(op, f[0], big, 1, 0) == -ECANCELED);
+	CHECK(rotor_op_destroy(op) == 0);
+	close(f[0]);
+	close(f[1]);
+	return arg;
+}
+
+Test(io, started_send_collected_later_with_deadline_cancel_and_destroy, .timeout = 20)
+{
+	struct rotor_op *op;
+	cr_assert_eq(rotor_op_create(&op), -EPERM);
+	run_checked(2, ops_main, NULL);
+}
+
 /* ---- poll, splice, signals ---- */
 
 static void *poll_splice_main(void *arg)

@@ -1,0 +1,156 @@
+/*
+ * Started operations: a send whose SQE goes in now and whose result the task collects later,
+ * going on meanwhile. The record is on the heap (the task's stack moves on), owned by one
+ * worker; its CQE only records the result, and wakes the task if it waits by then. Like
+ * every wait here, one that times out or is cancelled cancels the operation in the kernel
+ * and ends only with the operation's own CQE: the kernel has let go of the buffer by then.
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+struct rotor_op {
+	struct rotor__multi multi; /* first: the completion (TAG_MULTI) */
+	struct rotor__worker *w;
+	struct rotor_task *waiter; /* a task in rotor_op_wait or rotor_op_destroy */
+	int res;
+	bool started;   /* started and its result not yet collected */
+	bool inflight;  /* its CQE has not arrived */
+	bool cancelled; /* the waiting task was cancelled: an ASYNC_CANCEL went in */
+	bool timed_out; /* the wait's deadline passed: an ASYNC_CANCEL went in */
+};
+
+static void op_complete(struct rotor__worker *w, struct rotor__multi *m, struct io_uring_cqe *cqe)
+{
+	struct rotor_op *op = rotor__container_of(m, struct rotor_op, multi);
+	op->res = cqe->res;
+	op->inflight = false;
+	struct rotor_task *t = op->waiter;
+	if (t) {
+		op->waiter = NULL;
+		rotor__task_end_wait(w, t, 0);
+	}
+}
+
+static void op_cancel_in_kernel(struct rotor_op *op)
+{
+	struct io_uring_sqe *sqe = rotor__sqe(op->w);
+	io_uring_prep_cancel64(sqe, rotor__tag(&op->multi, ROTOR__TAG_MULTI), 0);
+	io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
+}
+
+static void op_cancel(struct rotor_task *t)
+{
+	struct rotor_op *op = t->wait_obj;
+	op->cancelled = true;
+	op_cancel_in_kernel(op); /* the task stays suspended: the operation's CQE resumes it */
+}
+
+static void op_deadline(struct rotor__timer *tm)
+{
+	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
+	struct rotor_op *op = t->wait_obj;
+	if (!op->inflight)
+		return; /* completed in this same turn: the result stands */
+	op->timed_out = true;
+	op_cancel_in_kernel(op);
+}
+
+/* The calling task's worker when it may use op now, else NULL with *err set. */
+static struct rotor__worker *op_owner(struct rotor_op *op, int *err)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	*err = !w || !w->current ? -EPERM
+	       : !op             ? -EINVAL
+	       : op->w != w      ? -EPERM
+	       : op->waiter      ? -EBUSY
+	                         : 0;
+	return *err ? NULL : w;
+}
+
+int rotor_op_create(struct rotor_op **out)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w)
+		return -EPERM;
+	if (!out)
+		return -EINVAL;
+	struct rotor_op *op = rotor__calloc(ROTOR__FAULT_OP, 1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->multi.complete = op_complete;
+	op->w = w;
+	*out = op;
+	return 0;
+}
+
+int rotor_send_start(struct rotor_op *op, int fd, const void *buf, size_t len, int flags)
+{
+	int err;
+	struct rotor__worker *w = op_owner(op, &err);
+	if (!w)
+		return err;
+	if (op->started)
+		return -EBUSY;
+	if (w->current->flags & ROTOR__TF_CANCELLED)
+		return -ECANCELED;
+	int kfd;
+	bool fixed;
+	if ((err = rotor__fd_kernel(w, fd, &kfd, &fixed)) < 0)
+		return err;
+	/* Not submitted here: it goes with the worker's next enter, batched with the rest. */
+	struct io_uring_sqe *sqe = rotor__sqe(w);
+	io_uring_prep_send(sqe, kfd, buf, rotor__io_len(len), flags | MSG_NOSIGNAL);
+	if (fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, rotor__tag(&op->multi, ROTOR__TAG_MULTI));
+	op->started = op->inflight = true;
+	op->cancelled = op->timed_out = false;
+	return 0;
+}
+
+ssize_t rotor_op_wait(struct rotor_op *op, int64_t deadline)
+{
+	int err;
+	struct rotor__worker *w = op_owner(op, &err);
+	if (!w)
+		return err;
+	if (!op->started)
+		return -EINVAL;
+	struct rotor_task *t = w->current;
+	if (op->inflight && (t->flags & ROTOR__TF_CANCELLED)) {
+		/* Cancelled before it waits: no new wait, but the buffer must come back first. */
+		op->cancelled = true;
+		op_cancel_in_kernel(op);
+		deadline = ROTOR_FOREVER;
+	}
+	while (op->inflight) {
+		op->waiter = t;
+		rotor__task_wait(w, op, op->cancelled ? NULL : op_cancel,
+		                 op->cancelled ? NULL : op_deadline, deadline);
+	}
+	op->started = false;
+	int r = op->res;
+	if (r == -ECANCELED && op->timed_out && !op->cancelled)
+		r = -ETIMEDOUT;
+	return r;
+}
+
+int rotor_op_destroy(struct rotor_op *op)
+{
+	int err;
+	struct rotor__worker *w = op_owner(op, &err);
+	if (!w)
+		return err;
+	if (op->inflight) {
+		op_cancel_in_kernel(op);
+		while (op->inflight) {
+			op->waiter = w->current;
+			rotor__suspend(w);
+		}
+	}
+	rotor__free(ROTOR__FAULT_OP, op);
+	return 0;
+}
