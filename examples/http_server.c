@@ -71,7 +71,20 @@ static bool is_tchar(unsigned char c)
 	return c < 128 && (tchar_bits[c >> 6] >> (c & 63)) & 1;
 }
 
-/* A field value may hold visible ASCII, SP, HTAB and obs-text; never CR, LF, NUL or CTLs. */
+/* Whether the 8 bytes at p are all in [lo, 0x7e] (lo <= 0x80), a word at a time: bit 7 of a
+ * byte of x - lo*ONES & ~x says that byte is below lo, and of x + ONES | x that it is above
+ * 0x7e (a borrow or carry crossing bytes only ever flags a word that holds such a byte
+ * already). Printable ASCII, the common case, then costs no per-byte loop. */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static bool word_printable(const char *p, unsigned lo)
+{
+	uint64_t x;
+	memcpy(&x, p, sizeof(x));
+	return !((((x - ONES * lo) & ~x) | ((x + ONES) | x)) & HIGHS);
+}
+
+/* A field value may hold, SP, HTAB and obs-text; never CR, LF, NUL or CTLs. */
 static bool is_vchar_or_ws(unsigned char c)
 {
 	return c == '\t' || (c >= ' ' && c != 0x7f);
@@ -126,6 +139,8 @@ static int parse_request_line(const char *l, size_t n, struct request *out)
 		return -400;
 	size_t mlen = i++;
 	size_t t = i;
+	while (i + 8 <= n && word_printable(l + i, '!'))
+		i += 8;
 	while (i < n && (unsigned char)l[i] > ' ' && (unsigned char)l[i] < 0x7f)
 		i++;
 	if (i == t || i == n || l[i] != ' ' || l[t] != '/')
@@ -208,8 +223,11 @@ static int parse_request(const char *buf, size_t len, struct request *out)
 		size_t e = n;
 		while (e > i && (l[e - 1] == ' ' || l[e - 1] == '\t'))
 			e--;
-		for (size_t k = i; k < e; k++)
-			if (!is_vchar_or_ws((unsigned char)l[k]))
+		size_t c = i;
+		while (c + 8 <= e && word_printable(l + c, ' '))
+			c += 8;
+		for (; c < e; c++)
+			if (!is_vchar_or_ws((unsigned char)l[c]))
 				return -400;
 		const char *v = l + i;
 		size_t vlen = e - i;
