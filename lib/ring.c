@@ -175,10 +175,7 @@ static void complete_op(struct rotor__worker *w, struct rotor__op *op, struct io
 {
 	op->res = cqe->res;
 	op->cflags = cqe->flags;
-	struct rotor_task *t = op->task;
-	t->wait_res = cqe->res;
-	t->state = ROTOR__T_READY;
-	rotor__runq_push(w, &t->item);
+	rotor__task_ready(w, op->task, cqe->res);
 }
 
 static void reap(struct rotor__worker *w)

@@ -193,11 +193,18 @@ void rotor__task_pool_fini(struct rotor_runtime *rt)
 
 /* ---- scheduling ---- */
 
-static void wake_local(struct rotor__worker *w, struct rotor_task *t, int res)
+void rotor__task_ready(struct rotor__worker *w, struct rotor_task *t, int res)
 {
 	t->wait_res = res;
 	t->state = ROTOR__T_READY;
+	if (t->slot)
+		__builtin_prefetch(t->slot);
 	rotor__runq_push(w, &t->item);
+}
+
+static void wake_local(struct rotor__worker *w, struct rotor_task *t, int res)
+{
+	rotor__task_ready(w, t, res);
 }
 
 static void lazy_fire(struct rotor__timer *tm);

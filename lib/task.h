@@ -121,6 +121,10 @@ int rotor__task_wait(struct rotor__worker *w, void *obj, void (*cancel)(struct r
  * deadline a past wait left parked there. */
 void rotor__task_timer_take(struct rotor__worker *w, struct rotor_task *t,
                             void (*fire)(struct rotor__timer *), int64_t deadline);
+/* Owner only: t is about to be queued to run. Its slot header (the saved stack pointer) is
+ * fetched now, so that the run loop can prefetch the stack below it (worker.c) without
+ * waiting on it. */
+void rotor__task_ready(struct rotor__worker *w, struct rotor_task *t, int res);
 /* Owner only: cancel t now (runs its cancel hook if it waits). */
 void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t);
 /* Owner only: a task item taken from the run queue. */

@@ -160,6 +160,31 @@ int rotor__suspend(struct rotor__worker *w)
 
 /* ---- the loop ---- */
 
+/*
+ * With hundreds of tasks taking turns (a server's connections), each resumes with its stack
+ * cold: the frames it returns through and the registers the switch pops. Start fetching the
+ * next task's stack top while this one runs. Only a hint: a prefetch never faults.
+ */
+#ifndef ROTOR__PREFETCH_LINES
+#define ROTOR__PREFETCH_LINES 8
+#endif
+static inline void prefetch_next(struct rotor__worker *w)
+{
+#if ROTOR_ASM_SWITCH
+	struct rotor__item *n = w->runq.head;
+	if (!n || n->kind != ROTOR__ITEM_TASK)
+		return;
+	struct rotor__slot *slot = rotor__container_of(n, struct rotor_task, item)->slot;
+	if (!slot)
+		return; /* not started: no frames yet */
+	const char *sp = slot->ctx.sp;
+	for (int i = 0; i < ROTOR__PREFETCH_LINES; i++)
+		__builtin_prefetch(sp + 64 * i);
+#else
+	(void)w;
+#endif
+}
+
 static void run_ready(struct rotor__worker *w)
 {
 	/* What becomes ready while we run (a joiner, a woken task) runs in the same turn,
@@ -171,6 +196,7 @@ static void run_ready(struct rotor__worker *w)
 		struct rotor__item *it = rotor__queue_pop(&w->runq);
 		if (!it)
 			break;
+		prefetch_next(w);
 		switch (it->kind) {
 		case ROTOR__ITEM_TASK:
 			rotor__task_run(w, rotor__container_of(it, struct rotor_task, item));
