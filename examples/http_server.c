@@ -44,6 +44,7 @@
 #define MAX_BODY    8192 /* a GET may carry a small body: read, then ignored */
 #define IN_CAP      (MAX_HEAD + MAX_BODY)
 #define OUT_CAP     (16 * 1024)
+#define HEAD_MAX    512 /* the longest response head append_head writes */
 /* Each worker's receive buffers: shared by its connections, taken only while data waits. */
 #define POOL_BUFFERS     512
 #define POOL_BUFFER_SIZE 4096
@@ -389,7 +390,13 @@ static char *put_uint(char *d, size_t v)
 static int append_head(struct conn *c, const struct request *req, int status, const char *type,
                        size_t length, bool keep)
 {
-	char h[512]; /* type is one of content_type()'s short names: the head fits */
+	/* Built in place: type is one of content_type()'s short names, so HEAD_MAX holds it. */
+	if (c->out_len + HEAD_MAX > OUT_CAP) {
+		int r = flush(c);
+		if (r < 0)
+			return r;
+	}
+	char *h = c->out + c->out_len;
 	char *d = PUT_LIT(h, "HTTP/1.1 ");
 	*d++ = (char)('0' + status / 100); /* 100 to 599 */
 	*d++ = (char)('0' + status / 10 % 10);
@@ -408,7 +415,8 @@ static int append_head(struct conn *c, const struct request *req, int status, co
 	if (status == 405)
 		d = PUT_LIT(d, "Allow: GET, HEAD\r\n");
 	d = PUT_LIT(d, "\r\n");
-	return append(c, h, (size_t)(d - h));
+	c->out_len += (size_t)(d - h);
+	return 0;
 }
 
 /* A response with a short text body (HEAD gets the head only). */
