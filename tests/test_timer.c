@@ -518,9 +518,13 @@ Test(timer, pending_timers_do_not_keep_the_runtime_alive, .timeout = 15)
 static int wake_order[3];
 static atomic_int woke_n;
 
+static int64_t sleep_base;
+
+/* Sleep until sleep_base + arg ms: absolute, so that the wake order does not depend on how
+ * soon each sleeper started (valgrind runs them 20-50 times slower). */
 static void *sleep_arg_ms(void *arg)
 {
-	CHECK_EQ(rotor_sleep((int64_t)U(arg) * MS), 0);
+	CHECK_EQ(rotor_sleep_until(sleep_base + (int64_t)U(arg) * MS), 0);
 	wake_order[atomic_fetch_add(&woke_n, 1)] = (int)U(arg);
 	return NULL;
 }
@@ -528,6 +532,7 @@ static void *sleep_arg_ms(void *arg)
 static void *out_of_order_sleepers(void *arg)
 {
 	struct rotor_task *t[3];
+	sleep_base = rotor_now() + 300 * MS;
 	/* 30 ms first (the in-order list), then 10 and 20: out of order, for the heap. */
 	CHECK_EQ(rotor_spawn(sleep_arg_ms, P(30), &t[0]), 0);
 	rotor_yield();
