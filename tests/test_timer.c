@@ -368,7 +368,9 @@ static void *main_cancels_timer_from_elsewhere(void *arg)
 	void *res = NULL;
 	pthread_t th;
 
-	CHECK_EQ(rotor_call_later(100 * MS, records_fire_time, &fi, &t), 0);
+	/* 1 s: the two attempts from elsewhere must come first, also under valgrind (where
+	 * they took over 100 ms). */
+	CHECK_EQ(rotor_call_later(1000 * MS, records_fire_time, &fi, &t), 0);
 	CHECK_EQ(rotor_spawn_attr(&on1, cancels_timer_elsewhere, t, &h), 0);
 	CHECK_EQ(rotor_join(h, &res), 0);
 	CHECK_EQ((int)(intptr_t)res, -EPERM);
@@ -377,7 +379,7 @@ static void *main_cancels_timer_from_elsewhere(void *arg)
 	CHECK_EQ(atomic_load(&foreign_cancel_rc), -EPERM);
 	/* neither attempt freed it: the owner still cancels it */
 	CHECK_EQ(rotor_timer_cancel(t), 0);
-	CHECK_EQ(rotor_sleep(150 * MS), 0);
+	CHECK_EQ(rotor_sleep(1100 * MS), 0);
 	CHECK_EQ(atomic_load(&fi.count), 0);
 	return NULL;
 }
