@@ -639,17 +639,19 @@ static void *timers_main(void *arg)
 	nfired = 0;
 	int r;
 	TRY(r, rotor_call_soon(record_cb, P(9)), ENOMEM);
-	/* Out of order: the first deadline goes to the list, the earlier ones to the heap. */
-	static const int ms[] = {3, 1, 2};
+	/* Out of order: the first deadline goes to the list, the earlier ones to the heap.
+	 * 20 ms apart: the order holds unless these calls take 20 ms (with 1 ms, a loaded CI
+	 * run under ASan once took longer and saw 3 fire before 1). */
+	static const int ms[] = {60, 20, 40};
 	for (int i = 0; i < 3; i++)
 		TRY(r, rotor_call_later(ms[i] * MS, record_cb, P(ms[i]), NULL), ENOMEM);
 	struct rotor_timer *never;
-	TRY(r, rotor_call_later(2 * MS, record_cb, P(7), &never), ENOMEM);
+	TRY(r, rotor_call_later(40 * MS, record_cb, P(7), &never), ENOMEM);
 	if (r == 0)
 		EXPECT_EQ(rotor_timer_cancel(never), 0);
-	EXPECT_EQ(rotor_sleep(5 * MS), 0);
+	EXPECT_EQ(rotor_sleep(75 * MS), 0);
 	EXPECT_EQ(nfired, 4);
-	EXPECT(fired[0] == 9 && fired[1] == 1 && fired[2] == 2 && fired[3] == 3);
+	EXPECT(fired[0] == 9 && fired[1] == 20 && fired[2] == 40 && fired[3] == 60);
 	return arg;
 }
 
