@@ -91,7 +91,7 @@ enum rotor__fault_kind {
 	X(BUFRING_RING, ROTOR__FK_MMAP, "bufring.c: its ring; -ENOMEM")                            \
 	X(BUFRING_REGISTER, ROTOR__FK_RING, "bufring.c: registering it; -ENOMEM")                  \
 	X(RECV_STREAM, ROTOR__FK_ALLOC, "bufring.c: a receive stream; -ENOMEM")                    \
-	X(RECV_STREAM_BUF, ROTOR__FK_ALLOC, "bufring.c: a stream's own buffer; -ENOMEM")          \
+	X(RECV_STREAM_BUF, ROTOR__FK_ALLOC, "bufring.c: a stream's own buffer; -ENOMEM")           \
 	X(OP, ROTOR__FK_ALLOC, "op.c: a started operation; rotor_op_create -ENOMEM")
 
 enum rotor__fault_site {
