@@ -404,9 +404,7 @@ int rotor_recv_stream_destroy(struct rotor_recv_stream *s)
 	}
 	if (s->armed) {
 		/* The kernel may still fill buffers for it: cancel, then wait for its last CQE. */
-		struct io_uring_sqe *sqe = rotor__sqe(w);
-		io_uring_prep_cancel64(sqe, rotor__tag(&s->multi, ROTOR__TAG_MULTI), 0);
-		io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
+		rotor__cancel_op(w, rotor__tag(&s->multi, ROTOR__TAG_MULTI));
 		while (s->armed) {
 			s->waiter = w->current;
 			rotor__suspend(w);

@@ -30,9 +30,7 @@ struct io_wait {
 
 static void io_cancel_op(struct rotor__worker *w, struct io_wait *iw)
 {
-	struct io_uring_sqe *sqe = rotor__sqe(w);
-	io_uring_prep_cancel64(sqe, rotor__tag(&iw->op, ROTOR__TAG_OP), 0);
-	io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
+	rotor__cancel_op(w, rotor__tag(&iw->op, ROTOR__TAG_OP));
 	/* The task stays suspended: the operation's own CQE resumes it. */
 }
 
@@ -708,9 +706,7 @@ int rotor_acceptor_destroy(struct rotor_acceptor *a)
 	a->closing = true;
 	if (a->armed) {
 		/* The kernel may still post into it: cancel, then wait for its last CQE. */
-		struct io_uring_sqe *sqe = rotor__sqe(w);
-		io_uring_prep_cancel64(sqe, rotor__tag(&a->multi, ROTOR__TAG_MULTI), 0);
-		io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
+		rotor__cancel_op(w, rotor__tag(&a->multi, ROTOR__TAG_MULTI));
 		a->waiter = t;
 		while (a->armed) {
 			a->waiter = t;

@@ -36,9 +36,7 @@ static void op_complete(struct rotor__worker *w, struct rotor__multi *m, struct 
 
 static void op_cancel_in_kernel(struct rotor_op *op)
 {
-	struct io_uring_sqe *sqe = rotor__sqe(op->w);
-	io_uring_prep_cancel64(sqe, rotor__tag(&op->multi, ROTOR__TAG_MULTI), 0);
-	io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
+	rotor__cancel_op(op->w, rotor__tag(&op->multi, ROTOR__TAG_MULTI));
 }
 
 static void op_cancel(struct rotor_task *t)

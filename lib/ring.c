@@ -171,6 +171,13 @@ struct io_uring_sqe *rotor__sqe(struct rotor__worker *w)
 	return sqe;
 }
 
+void rotor__cancel_op(struct rotor__worker *w, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = rotor__sqe(w);
+	io_uring_prep_cancel64(sqe, ud, 0);
+	io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
+}
+
 static void complete_op(struct rotor__worker *w, struct rotor__op *op, struct io_uring_cqe *cqe)
 {
 	op->res = cqe->res;

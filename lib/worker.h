@@ -168,6 +168,9 @@ static inline bool rotor__enter_transient(int r)
 }
 /* An SQE; submits to make room when the SQ is full. Never NULL. */
 struct io_uring_sqe *rotor__sqe(struct rotor__worker *w);
+/* Queue an ASYNC_CANCEL of the operation whose user_data is ud; the cancel's own CQE is
+ * ignored, and the operation still ends with its own CQE. */
+void rotor__cancel_op(struct rotor__worker *w, uint64_t ud);
 /* Submit pending SQEs and reap: waits for one completion (bounded by deadline) if block. */
 void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline);
 
