@@ -85,7 +85,7 @@ static bool word_printable(const char *p, unsigned lo)
 	return !((((x - ONES * lo) & ~x) | ((x + ONES) | x)) & HIGHS);
 }
 
-/* A field value may hold, SP, HTAB and obs-text; never CR, LF, NUL or CTLs. */
+/* A field value may hold visible ASCII, SP, HTAB and obs-text; never CR, LF, NUL or CTLs. */
 static bool is_vchar_or_ws(unsigned char c)
 {
 	return c == '\t' || (c >= ' ' && c != 0x7f);

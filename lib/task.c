@@ -202,11 +202,6 @@ void rotor__task_ready(struct rotor__worker *w, struct rotor_task *t, int res)
 	rotor__runq_push(w, &t->item);
 }
 
-static void wake_local(struct rotor__worker *w, struct rotor_task *t, int res)
-{
-	rotor__task_ready(w, t, res);
-}
-
 static void lazy_fire(struct rotor__timer *tm);
 
 void rotor__task_end_wait(struct rotor__worker *w, struct rotor_task *t, int res)
@@ -216,7 +211,7 @@ void rotor__task_end_wait(struct rotor__worker *w, struct rotor_task *t, int res
 		t->wait_deadline = ROTOR_FOREVER; /* parked */
 	else
 		rotor__timer_disarm(&w->timers, &t->tmr);
-	wake_local(w, t, res);
+	rotor__task_ready(w, t, res);
 }
 
 /*
@@ -275,7 +270,7 @@ void rotor__task_wake(struct rotor_task *t, int res)
 {
 	struct rotor__worker *w = rotor__worker_self();
 	if (w && w->rt == t->rt && (uint32_t)w->id == t->item.worker) {
-		wake_local(w, t, res);
+		rotor__task_ready(w, t, res);
 		return;
 	}
 	/* The owner sets READY when the item arrives; we may only leave the result. */
@@ -578,14 +573,14 @@ static void sleep_fire(struct rotor__timer *tm)
 {
 	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
 	t->cancel_hook = NULL;
-	wake_local(rotor__worker_self(), t, 0);
+	rotor__task_ready(rotor__worker_self(), t, 0);
 }
 
 static void sleep_cancel(struct rotor_task *t)
 {
 	struct rotor__worker *w = rotor__worker_self();
 	rotor__timer_disarm(&w->timers, &t->tmr);
-	wake_local(w, t, -ECANCELED);
+	rotor__task_ready(w, t, -ECANCELED);
 }
 
 int rotor_sleep_until(int64_t deadline)
