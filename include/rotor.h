@@ -712,6 +712,11 @@ ROTOR_API int rotor_tcp_dial(const char *host, int port, int64_t deadline);
 /* rotor_sock_port - the local port a socket is bound to, or a negative errno.
  * Thread: any. Suspends: no. */
 ROTOR_API int rotor_sock_port(int fd);
+/* rotor_sock_steer - give listener fd the connections whose packets the calling worker's CPU
+ * handles (SO_INCOMING_CPU; honoured in a SO_REUSEPORT group since Linux 6.2). Returns that
+ * CPU, -EPERM off a worker, -EINVAL if the worker is not pinned (a runtime of one worker,
+ * ROTOR_NO_PIN), or setsockopt's errno. Thread: worker. Suspends: no. */
+ROTOR_API int rotor_sock_steer(int fd);
 
 /* ---- Stats --------------------------------------------------------------------------- */
 

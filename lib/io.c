@@ -561,6 +561,18 @@ int rotor_sock_port(int fd)
 	return -EAFNOSUPPORT;
 }
 
+int rotor_sock_steer(int fd)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (!w)
+		return -EPERM;
+	if (w->cpu < 0)
+		return -EINVAL;
+	if (setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &w->cpu, sizeof(w->cpu)) < 0)
+		return -errno;
+	return w->cpu;
+}
+
 /* ---- multishot accept ---- */
 
 struct rotor_acceptor {

@@ -224,15 +224,19 @@ nomem:
 	return -ENOMEM;
 }
 
-static void pin(struct rotor_runtime *rt, int id)
+static void pin(struct rotor__worker *w)
 {
+	struct rotor_runtime *rt = w->rt;
 	/* One worker has nothing to spread; several are pinned one per CPU. */
+	w->cpu = -1;
 	if (rt->n < 2 || (rt->cfg.flags & ROTOR_NO_PIN))
 		return;
+	int cpu = rt->cpus[w->id % rt->ncpus];
 	cpu_set_t set;
 	CPU_ZERO(&set);
-	CPU_SET(rt->cpus[id % rt->ncpus], &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0)
+		w->cpu = cpu;
 }
 
 /* Report this worker's start-up result and wait at the gate. Returns 1 to run. */
@@ -256,7 +260,7 @@ static void *worker_main(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "rotor/w%d", w->id);
 	pthread_setname_np(pthread_self(), name);
-	pin(w->rt, w->id);
+	pin(w);
 	int r = rotor__worker_init(w);
 	if (!gate(w->rt, r)) {
 		if (r == 0)
@@ -283,7 +287,7 @@ static int rt_start(struct rotor_runtime *rt)
 	}
 	int r0 = 0;
 	if (rt->caller_w0) {
-		pin(rt, 0);
+		pin(rt->w[0]);
 		r0 = rotor__worker_init(rt->w[0]);
 	}
 	pthread_mutex_lock(&rt->lock);

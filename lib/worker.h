@@ -41,6 +41,7 @@ struct rotor__task_cache {
 struct rotor__worker {
 	struct rotor_runtime *rt;
 	int id;
+	int cpu; /* the one CPU this worker is pinned to, or -1 (runtime.c: pin) */
 	pthread_t thread;
 	struct io_uring ring;
 	int ring_fd;

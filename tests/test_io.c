@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <rotor.h>
@@ -217,6 +220,126 @@ Test(io, errors_off_a_task_and_bad_arguments, .timeout = 10)
 	cr_assert_eq(c, -EADDRINUSE);
 	close(a);
 	close(b2);
+}
+
+/* ---- steering connections to the worker on their CPU ---- */
+
+#define STEER_CONNS 8
+
+struct steer {
+	int l[2];   /* one listener per worker, one SO_REUSEPORT group */
+	int cpu[2]; /* what rotor_sock_steer returned on each worker */
+	int port;
+	int client[2][STEER_CONNS]; /* the connections made on each worker's CPU */
+};
+
+/* Steer this worker's listener, then connect from this (pinned) thread with plain blocking
+ * connects: on loopback the handshake runs on the connecting CPU. */
+static void *steer_and_connect(void *arg)
+{
+	struct steer *s = arg;
+	int id = rotor_worker_id();
+	s->cpu[id] = rotor_sock_steer(s->l[id]);
+	CHECK(s->cpu[id] >= 0);
+	CHECK_EQ(sched_getcpu(), s->cpu[id]);
+	CHECK_EQ(rotor_sock_steer(-1), -EBADF);
+	int p[2];
+	CHECK(pipe(p) == 0);
+	CHECK_EQ(rotor_sock_steer(p[0]), -ENOTSOCK);
+	close(p[0]);
+	close(p[1]);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)s->port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	for (int i = 0; i < STEER_CONNS; i++) {
+		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		CHECK(c >= 0 && connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+		s->client[id][i] = c;
+	}
+	return NULL;
+}
+
+static void *steer_main(void *arg)
+{
+	struct steer *s = arg;
+	/* Worker 1 first, then worker 0: one CPU's connections at a time. */
+	struct rotor_task *t = spawn_on(1, steer_and_connect, s);
+	CHECK(t && rotor_join(t, NULL) == 0);
+	steer_and_connect(s);
+	return NULL;
+}
+
+static int local_port(int fd, bool peer)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int r = peer ? getpeername(fd, (struct sockaddr *)&sa, &len)
+	             : getsockname(fd, (struct sockaddr *)&sa, &len);
+	return r == 0 ? ntohs(sa.sin_port) : -1;
+}
+
+static void *steer_errors(void *arg)
+{
+	CHECK_EQ(rotor_sock_steer(*(int *)arg), -EINVAL); /* this worker is not pinned */
+	return NULL;
+}
+
+Test(io, a_steered_listener_gets_the_connections_made_on_its_cpu, .timeout = 20)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+	cr_assert_eq(uname(&u), 0);
+	sscanf(u.release, "%d.%d", &major, &minor);
+	if (major < 6 || (major == 6 && minor < 2))
+		cr_skip_test("needs SO_INCOMING_CPU honoured by SO_REUSEPORT (Linux 6.2), have %s",
+		             u.release);
+	cpu_set_t set;
+	cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+	if (CPU_COUNT(&set) < 2)
+		cr_skip_test("needs two CPUs to steer between");
+
+	struct steer s;
+	s.l[0] = rotor_tcp_listen("127.0.0.1", 0, 64, ROTOR_TCP_REUSEPORT);
+	cr_assert_geq(s.l[0], 0);
+	s.port = rotor_sock_port(s.l[0]);
+	s.l[1] = rotor_tcp_listen("127.0.0.1", s.port, 64, ROTOR_TCP_REUSEPORT);
+	cr_assert_geq(s.l[1], 0);
+	cr_assert_eq(rotor_sock_steer(s.l[0]), -EPERM); /* not a worker */
+	run_checked(2, steer_main, &s);
+	cr_assert_neq(s.cpu[0], s.cpu[1], "workers pinned to CPUs %d and %d", s.cpu[0], s.cpu[1]);
+
+	/* Every connection is in the accept queue of the listener of the worker whose CPU made
+	 * it; with the kernel choosing by hash alone, 16 would land right with odds 2^-16. */
+	for (int id = 0; id < 2; id++) {
+		int got = 0;
+		cr_assert_eq(fcntl(s.l[id], F_SETFL, O_NONBLOCK), 0);
+		for (int a;
+		     (a = accept4(s.l[id], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
+			int port = local_port(a, true), mine = 0;
+			for (int i = 0; i < STEER_CONNS; i++)
+				mine |= local_port(s.client[id][i], false) == port;
+			cr_expect(
+			    mine,
+			    "listener of worker %d (CPU %d) got a connection made on the other CPU",
+			    id, s.cpu[id]);
+			got++;
+			close(a);
+		}
+		cr_expect_eq(got, STEER_CONNS, "listener of worker %d accepted %d of its %d", id,
+		             got, STEER_CONNS);
+	}
+	for (int id = 0; id < 2; id++)
+		for (int i = 0; i < STEER_CONNS; i++)
+			close(s.client[id][i]);
+
+	/* No CPU to steer to: a runtime of one worker, or workers left unpinned. */
+	run_checked(1, steer_errors, &s.l[0]);
+	atomic_store(&check_failures, 0);
+	struct rotor_config cfg = {.workers = 2, .flags = ROTOR_NO_PIN};
+	cr_assert_eq(rotor_run(&cfg, steer_errors, &s.l[0], NULL), 0);
+	ASSERT_CHECKS();
+	close(s.l[0]);
+	close(s.l[1]);
 }
 
 /* ---- deadlines left parked by earlier waits ---- */
