@@ -5,15 +5,18 @@
  * rotor_signal_wait and stops the runtime: every task blocked in accept or recv is
  * cancelled, connections are closed, the process exits 0).
  *
- *   echo_server [--port N] [--workers N] [--host ADDR] [--max-conns N]
+ *   echo_server [--port N] [--workers N] [--host ADDR] [--max-conns N] [--no-steer]
  *
- * Prints "listening on HOST:PORT (N workers)" once it accepts. Port 0 picks a free port.
+ * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
+ * worker on the CPU that handled its handshake; --no-steer leaves the choice to the kernel's
+ * hash. Prints "listening on HOST:PORT (N workers)" once it accepts. Port 0 picks a free port.
  */
 #include <rotor.h>
 
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #define MAX_WORKERS 256
 
 static int listeners[MAX_WORKERS];
+static bool steer = true; /* --no-steer: false */
 static atomic_int conns;
 static int max_conns = 10000;
 
@@ -108,6 +112,12 @@ static void *accept_loop(void *arg)
 {
 	int l = listeners[rotor_worker_id()];
 	(void)arg;
+	if (steer && rotor_runtime_workers(rotor_runtime_current()) > 1) {
+		int r = rotor_sock_steer(l);
+		if (r < 0)
+			fprintf(stderr, "echo_server: worker %d: steering connections: %s\n",
+			        rotor_worker_id(), strerror(-r));
+	}
 	for (;;) {
 		int fd = rotor_accept(l, NULL, NULL, 0, ROTOR_FOREVER);
 		if (fd == -ECANCELED)
@@ -180,10 +190,12 @@ int main(int argc, char **argv)
 			host = argv[++i];
 		else if (!strcmp(argv[i], "--max-conns") && i + 1 < argc)
 			max_conns = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--no-steer"))
+			steer = false;
 		else {
 			fprintf(stderr,
 			        "usage: %s [--port N] [--workers N] [--host ADDR] "
-			        "[--max-conns N]\n",
+			        "[--max-conns N] [--no-steer]\n",
 			        argv[0]);
 			return 2;
 		}

@@ -6,12 +6,14 @@
  * through the ring, and a graceful stop on SIGINT/SIGTERM as in echo_server.c.
  *
  *   http_server [--port N] [--workers N] [--host ADDR] [--root DIR] [--max-conns N]
- *               [--idle-ms N]
+ *               [--idle-ms N] [--no-steer]
  *
  *   GET /plaintext, GET /   200 "Hello, World!" (text/plain)
  *   GET /static/<path>      the file <path> under --root (default: the current directory)
  *
- * Prints "listening on HOST:PORT (N workers)" once it accepts. Port 0 picks a free port.
+ * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
+ * worker on the CPU that handled its handshake; --no-steer leaves the choice to the kernel's
+ * hash. Prints "listening on HOST:PORT (N workers)" once it accepts. Port 0 picks a free port.
  * Responses carry no Date header, so the same request always gets the same bytes. A client
  * that takes longer than --idle-ms (default 10000) to send a whole request is closed.
  *
@@ -287,6 +289,7 @@ struct conn {
 };
 
 static int listeners[MAX_WORKERS];
+static bool steer = true; /* --no-steer: false */
 static struct conn *live[MAX_WORKERS];
 static int sigfd = -1;
 static atomic_int conns;
@@ -686,6 +689,12 @@ static void *accept_loop(void *arg)
 {
 	int w = rotor_worker_id();
 	(void)arg;
+	if (steer && rotor_runtime_workers(rotor_runtime_current()) > 1) {
+		int r = rotor_sock_steer(listeners[w]);
+		if (r < 0)
+			fprintf(stderr, "http_server: worker %d: steering connections: %s\n", w,
+			        strerror(-r));
+	}
 	for (;;) {
 		int fd = rotor_accept(listeners[w], NULL, NULL, SOCK_CLOEXEC, ROTOR_FOREVER);
 		if (fd == -ECANCELED)
@@ -772,10 +781,12 @@ int main(int argc, char **argv)
 			max_conns = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--idle-ms") && i + 1 < argc)
 			idle_ns = atoll(argv[++i]) * NS_PER_MS;
+		else if (!strcmp(argv[i], "--no-steer"))
+			steer = false;
 		else {
 			fprintf(stderr,
 			        "usage: %s [--port N] [--workers N] [--host ADDR] [--root DIR] "
-			        "[--max-conns N] [--idle-ms N]\n",
+			        "[--max-conns N] [--idle-ms N] [--no-steer]\n",
 			        argv[0]);
 			return 2;
 		}

@@ -1,6 +1,7 @@
 /*
  * The echo server example end to end: it prints its port, echoes for many concurrent
- * clients on its workers, and stops cleanly (exit 0) on SIGTERM with connections open.
+ * clients on its workers, and stops cleanly (exit 0) on SIGTERM with connections open;
+ * with connections steered to the worker on their CPU (the default) and without.
  */
 #include <criterion/criterion.h>
 
@@ -14,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static pid_t start_server(int *port, FILE **out)
+static pid_t start_server(int *port, FILE **out, const char *opt)
 {
 	int fds[2];
 	cr_assert_eq(pipe(fds), 0);
@@ -24,7 +25,7 @@ static pid_t start_server(int *port, FILE **out)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		execl(ROTOR_EXAMPLES_DIR "/echo_server", "echo_server", "--port", "0", "--workers",
-		      "2", (char *)NULL);
+		      "2", opt, (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -45,11 +46,11 @@ static int dial(int port)
 	return fd;
 }
 
-Test(echo, echoes_for_many_clients_and_stops_on_sigterm, .timeout = 30)
+static void echo_and_stop(const char *opt)
 {
 	int port = 0;
 	FILE *out;
-	pid_t pid = start_server(&port, &out);
+	pid_t pid = start_server(&port, &out, opt);
 	enum { N = 50 };
 	int fd[N];
 	for (int i = 0; i < N; i++)
@@ -86,4 +87,14 @@ Test(echo, echoes_for_many_clients_and_stops_on_sigterm, .timeout = 30)
 		cr_assert_leq(recv(fd[i], &c, 1, 0), 0);
 		close(fd[i]);
 	}
+}
+
+Test(echo, echoes_for_many_clients_and_stops_on_sigterm, .timeout = 30)
+{
+	echo_and_stop(NULL); /* steered: these connections, made on one CPU, go to one worker */
+}
+
+Test(echo, echoes_with_steering_off, .timeout = 30)
+{
+	echo_and_stop("--no-steer"); /* the kernel's hash spreads them over both workers */
 }
