@@ -8,6 +8,9 @@
 # connections; "shared" (two-worker servers, which pin their workers themselves, and a
 # two-thread echo_load, unpinned) with 100. Servers start once per placement and stop with
 # SIGTERM; runs alternate the servers within each repetition, and every run is printed.
+# The shared placement also runs rotor --no-steer ("rotor-unsteered": connections spread by
+# the kernel's hash instead of going to the worker on the CPU that handled their handshake),
+# so that what steering buys and what the runtime does alone both show.
 #   bench_echo [--json] [--quick] [--reps N] [--seconds S]
 # --quick: one 1-second run of each server, pinned, 100 connections. A peer not built is
 # skipped with a message; other options (run.sh passes --instructions) are ignored.
@@ -29,7 +32,10 @@ if [ $quick = 1 ]; then
 fi
 here=$(cd "$(dirname "$0")" && pwd)
 load=$here/echo_load
-declare -A bin=([rotor]=$here/../examples/echo_server [epoll]=$here/epoll_echo [libuv]=$here/uv_echo)
+declare -A bin=([rotor]=$here/../examples/echo_server [epoll]=$here/epoll_echo [libuv]=$here/uv_echo
+	[nosteer]=$here/../examples/echo_server)
+declare -A baseline=([epoll]=epoll [libuv]=libuv [nosteer]=rotor-unsteered)
+declare -A extra=([nosteer]=--no-steer)
 declare -A why=([rotor]="examples/echo_server" [epoll]="epoll_echo" [libuv]="uv_echo (needs libuv1-dev)")
 for b in "$load" "${bin[rotor]}"; do
 	[ -x "$b" ] || { note "bench_echo: skipped: $b not built"; exit 0; }
@@ -55,8 +61,9 @@ if [ $quick = 0 ]; then
 fi
 runs=0
 for c in "${configs[@]}"; do
-	read -r _ _ n <<<"$c"
+	read -r where _ n <<<"$c"
 	runs=$((runs + n * ${#servers[@]}))
+	[ "$where" = pinned ] || runs=$((runs + n))
 done
 # Each run costs its seconds plus about 0.15 s (connections, warm-up, exits).
 estimate=$(awk -v r=$runs -v s="$seconds" 'BEGIN { printf "%.0f", r * (s + 0.15) + 2 }')
@@ -81,9 +88,9 @@ start() {
 	local out=$tmp/$1.out k p=
 	: >"$out" # before the server opens it: the first look below must find it
 	if [ -n "${3:-}" ]; then
-		taskset -c "$3" "${bin[$1]}" --port 0 --workers "$2" >"$out" 2>&1 &
+		taskset -c "$3" "${bin[$1]}" --port 0 --workers "$2" ${extra[$1]:+"${extra[$1]}"} >"$out" 2>&1 &
 	else
-		"${bin[$1]}" --port 0 --workers "$2" >"$out" 2>&1 &
+		"${bin[$1]}" --port 0 --workers "$2" ${extra[$1]:+"${extra[$1]}"} >"$out" 2>&1 &
 	fi
 	pid[$1]=$!
 	for ((k = 0; k < 100; k++)); do
@@ -144,7 +151,7 @@ placement=
 for c in "${configs[@]}"; do
 	read -r where conns nreps <<<"$c"
 	if [ "$where" != "$placement" ]; then
-		for s in "${servers[@]}"; do stop "$s"; done
+		for s in "${servers[@]}" nosteer; do stop "$s"; done
 		placement=$where
 		up=()
 		for s in "${servers[@]}"; do
@@ -154,6 +161,8 @@ for c in "${configs[@]}"; do
 				start "$s" 2 && up+=("$s")
 			fi
 		done
+		# Steering needs several workers: the shared placement only.
+		[ "$where" = pinned ] || { start nosteer 2 && up+=(nosteer); }
 		[ -n "${pid[rotor]:-}" ] || failed=1
 	fi
 	if [ "$where" = pinned ]; then threads=1 lcpu=$cpu_a; else threads=2 lcpu=; fi
@@ -165,18 +174,18 @@ for c in "${configs[@]}"; do
 			s=${up[$(((i - 1 + j) % ${#up[@]}))]}
 			read -r rate cpu <<<"$(one_run "$s" "$conns" "$threads" "$lcpu")"
 			if [ "$rate" = fail ]; then
-				line+=" $s FAILED;"
+				line+=" ${baseline[$s]:-$s} FAILED;"
 				[ "$s" = rotor ] && failed=1
 				continue
 			fi
 			v[$key.$s.rate]+="$rate "
 			v[$key.$s.cpu]+="$cpu "
-			line+=" $s $rate rt/s $cpu us CPU/rt;"
+			line+=" ${baseline[$s]:-$s} $rate rt/s $cpu us CPU/rt;"
 		done
 		note "${line%;}"
 	done
 done
-for s in "${servers[@]}"; do stop "$s"; done
+for s in "${servers[@]}" nosteer; do stop "$s"; done
 
 stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
 # emit METRIC UNIT KEY KIND: rotor's series against each baseline, one JSON line each.
@@ -185,20 +194,21 @@ emit() {
 	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
 	[ -n "$r" ] || return
 	human=$(printf '  %-28s %-5s rotor %10s [%s..%s]' "$1" "$2" "$r" "$rl" "$rh")
-	for b in epoll libuv; do
+	for b in epoll libuv nosteer; do
+		[ "$b" != nosteer ] || [ -n "${v[$3.$b.$4]:-}" ] || continue
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$b.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
-			awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" -v b="$b" \
+			awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" -v b="${baseline[$b]}" \
 				-v n="${n:-null}" -v nl="${nl:-null}" -v nh="${nh:-null}" -v nn="${nn:-0}" 'BEGIN {
 				printf "{\"bench\":\"echo\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, b, n, nl, nh, nn
 				if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n
 				else printf "\"ratio\":null}\n" }'
 		elif [ -n "$n" ]; then
-			human+=$(printf '  %s %s [%s..%s] ratio %s' "$b" "$n" "$nl" "$nh" \
+			human+=$(printf '  %s %s [%s..%s] ratio %s' "${baseline[$b]}" "$n" "$nl" "$nh" \
 				"$(awk -v r="$r" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? r / n : 0) }')")
 		else
-			human+="  $b not measured"
+			human+="  ${baseline[$b]} not measured"
 		fi
 	done
 	[ $json = 1 ] || echo "$human"

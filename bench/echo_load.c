@@ -48,6 +48,7 @@ struct loader {
 	uint64_t roundtrips; /* inside the timed window */
 	uint64_t all;        /* warm-up included */
 	int failed;
+	const struct sockaddr_in *sa;
 };
 
 static size_t size = 64;
@@ -128,10 +129,17 @@ static int pull(struct loader *l, struct conn *c)
 	return push(l, c);
 }
 
+static int open_conn(const struct sockaddr_in *sa, struct loader *l, struct conn *c);
+
 static void *drive(void *arg)
 {
 	struct loader *l = arg;
 	struct epoll_event evs[256];
+	/* Each thread opens its own connections, as a client's threads would (and as wrk's do):
+	 * a server that steers connections by the CPU that handles them sees this thread's. */
+	for (int i = 0; i < l->n && !l->failed; i++)
+		if (open_conn(l->sa, l, &l->c[i]) < 0)
+			l->failed = 1;
 	pthread_barrier_wait(&ready);
 	for (int i = 0; i < l->n && !l->failed; i++)
 		if (push(l, &l->c[i]) < 0)
@@ -237,14 +245,12 @@ int main(int argc, char **argv)
 		l->c = cs + first;
 		l->n = (int)((conns * (t + 1)) / threads - first);
 		first += l->n;
+		l->sa = &sa;
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
 		if (l->ep < 0) {
 			fprintf(stderr, "echo_load: epoll_create1: %s\n", strerror(errno));
 			return 1;
 		}
-		for (int i = 0; i < l->n; i++)
-			if (open_conn(&sa, l, &l->c[i]) < 0)
-				return 1;
 	}
 	pthread_barrier_init(&ready, NULL, (unsigned)threads + 1);
 	for (long t = 0; t < threads; t++)
@@ -275,7 +281,8 @@ int main(int argc, char **argv)
 		all += ls[t].all;
 	}
 	for (long i = 0; i < conns; i++)
-		close(cs[i].fd);
+		if (cs[i].fd > 0) /* 0: a connection a failed thread never opened (calloc) */
+			close(cs[i].fd);
 	if (failed)
 		return 1;
 	printf("roundtrips %llu seconds %.3f rate %.1f all %llu\n", (unsigned long long)total,

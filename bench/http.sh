@@ -10,10 +10,14 @@
 # Loads: 100 and 400 keep-alive connections in both placements, and 100 connections with 16
 # pipelined requests each (a wrk Lua script: processing cost alone) pinned. Servers start
 # once per placement on free ports and stop with SIGTERM; each repetition runs rotor, epoll,
-# nginx, go in turn, and every run is printed (this VM is bimodal).
+# nginx, go in turn, and every run is printed (this VM is bimodal). The shared placement also
+# runs rotor --no-steer ("rotor-unsteered": connections spread by the kernel's hash instead of
+# going to the worker on the CPU that handled their handshake), so that what steering buys
+# and what the runtime does alone both show.
 # Metrics: <load>_c<conns>_cpu_per_req (us) and <load>_c<conns>_rps (req/s), load plaintext
 # or pipelined16, with the suffix _shared in the shared placement (plaintext_c400_rps_shared);
-# rotor's series once per baseline: epoll, nginx, go-nethttp (a missing one: "not measured").
+# rotor's series once per baseline: epoll, nginx, go-nethttp (a missing one: "not measured"),
+# and rotor-unsteered in the shared placement.
 # Full runs only: --quick prints a note and exits (CI has neither wrk nor nginx). A missing
 # server is skipped with a message; exit status 1 when rotor did not start or one of its runs
 # failed.
@@ -42,7 +46,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 peers=${peers:-$here/peers}
 declare -A bin=([rotor]=$here/../examples/http_server [epoll]=$here/epoll_http
 	[go]=$peers/nethttp [nginx]=$(command -v nginx))
-declare -A baseline=([epoll]=epoll [nginx]=nginx [go]=go-nethttp)
+declare -A baseline=([epoll]=epoll [nginx]=nginx [go]=go-nethttp [nosteer]=rotor-unsteered)
 for t in wrk taskset; do
 	command -v $t >/dev/null || { note "bench_http: skipped: $t not installed (apt-get install wrk util-linux)"; exit 0; }
 done
@@ -65,7 +69,7 @@ done
 configs=("pinned 100 - plaintext_c100" "pinned 400 - plaintext_c400"
 	"pinned 100 pipeline pipelined16_c100"
 	"shared 100 - plaintext_c100_shared" "shared 400 - plaintext_c400_shared")
-runs=$((reps * ${#configs[@]} * ${#servers[@]}))
+runs=$((reps * (${#configs[@]} * ${#servers[@]} + 2)))
 # Each run costs its seconds plus about 0.15 s (wrk start and exit, /proc reads); each
 # placement about 1.5 s to start and stop the servers.
 estimate=$(awk -v r=$runs -v s="$seconds" 'BEGIN { t = r * (s + 0.15) + 3; printf "%dm%02ds", t / 60, t % 60 }')
@@ -153,6 +157,7 @@ launch() {
 		cmd=("${bin[nginx]}" -c "$tmp/nginx.conf")
 		;;
 	go) cmd=("${bin[go]}" -port 0 -procs "$2") ;;
+	nosteer) cmd=("${bin[rotor]}" --port 0 --workers "$2" --no-steer) ;;
 	*) cmd=("${bin[$1]}" --port 0 --workers "$2") ;;
 	esac
 	${3:+taskset -c "$3"} "${cmd[@]}" >"$out" 2>&1 &
@@ -247,7 +252,7 @@ placement=
 for c in "${configs[@]}"; do
 	read -r where conns lua key <<<"$c"
 	if [ "$where" != "$placement" ]; then
-		for s in "${servers[@]}"; do stop "$s"; done
+		for s in "${servers[@]}" nosteer; do stop "$s"; done
 		placement=$where
 		up=()
 		for s in "${servers[@]}"; do
@@ -257,6 +262,8 @@ for c in "${configs[@]}"; do
 				start "$s" 2 && up+=("$s")
 			fi
 		done
+		# Steering needs several workers: the shared placement only.
+		[ "$where" = pinned ] || { start nosteer 2 && up+=(nosteer); }
 		[ -n "${pid[rotor]:-}" ] || failed=1
 	fi
 	if [ "$where" = pinned ]; then threads=1 wcpus=$cpu_a; else threads=2 wcpus=$cpu_a,$cpu_b; fi
@@ -266,18 +273,18 @@ for c in "${configs[@]}"; do
 		for s in "${up[@]}"; do
 			read -r rps cpu <<<"$(one_run "$s" "$conns" "$threads" "$wcpus" ${lua:+"$lua"})"
 			if [ "$rps" = fail ]; then
-				line+=" $s FAILED;"
+				line+=" ${baseline[$s]:-$s} FAILED;"
 				[ "$s" = rotor ] && failed=1
 				continue
 			fi
 			v[$key.$s.rps]+="$rps "
 			v[$key.$s.cpu]+="$cpu "
-			line+=" $s $rps req/s $cpu us CPU/req;"
+			line+=" ${baseline[$s]:-$s} $rps req/s $cpu us CPU/req;"
 		done
 		note "${line%;}"
 	done
 done
-for s in "${servers[@]}"; do stop "$s"; done
+for s in "${servers[@]}" nosteer; do stop "$s"; done
 
 stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
 # emit METRIC UNIT KEY KIND: rotor's series against each baseline, one JSON line each.
@@ -286,7 +293,8 @@ emit() {
 	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
 	[ -n "$r" ] || return
 	[ $json = 1 ] || printf '  %-34s %-5s rotor      %10s [%s..%s]\n' "$1" "$2" "$r" "$rl" "$rh"
-	for s in epoll nginx go; do
+	for s in epoll nginx go nosteer; do
+		[ "$s" != nosteer ] || [ -n "${v[$3.$s.$4]:-}" ] || continue
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$s.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
