@@ -8,8 +8,10 @@
  *   echo_server [--port N] [--workers N] [--host ADDR] [--max-conns N] [--no-steer]
  *
  * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
- * worker on the CPU that handled its handshake; --no-steer leaves the choice to the kernel's
- * hash. Prints "listening on HOST:PORT (N workers)" once it accepts. Port 0 picks a free port.
+ * worker on the CPU that handled its handshake, unless that worker serves clearly more than
+ * another (server.h); --no-steer leaves the choice to the kernel's hash. Prints "listening on
+ * HOST:PORT (N workers)" once it accepts, and at the stop "connections per worker: N0 N1 ..."
+ * then "stopped". Port 0 picks a free port.
  */
 #include <rotor.h>
 
@@ -23,10 +25,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_WORKERS 256
+#include "server.h"
+
+#define MAX_WORKERS SERVER_MAX_WORKERS
 
 static int listeners[MAX_WORKERS];
 static bool steer = true; /* --no-steer: false */
+static const char *listen_host;
+static int listen_port;
 static atomic_int conns;
 static int max_conns = 10000;
 
@@ -99,6 +105,7 @@ out:
 	free(e);
 	close(fd);
 	atomic_fetch_sub(&conns, 1);
+	server_conn_done(rotor_worker_id());
 	return NULL;
 }
 
@@ -106,18 +113,14 @@ static void drop_connection(void *arg)
 {
 	close((int)(intptr_t)arg);
 	atomic_fetch_sub(&conns, 1);
+	server_conn_done(rotor_worker_id());
 }
 
 static void *accept_loop(void *arg)
 {
 	int l = listeners[rotor_worker_id()];
 	(void)arg;
-	if (steer && rotor_runtime_workers(rotor_runtime_current()) > 1) {
-		int r = rotor_sock_steer(l);
-		if (r < 0)
-			fprintf(stderr, "echo_server: worker %d: steering connections: %s\n",
-			        rotor_worker_id(), strerror(-r));
-	}
+	server_steer("echo_server", l, steer);
 	for (;;) {
 		int fd = rotor_accept(l, NULL, NULL, 0, ROTOR_FOREVER);
 		if (fd == -ECANCELED)
@@ -135,9 +138,10 @@ static void *accept_loop(void *arg)
 		}
 		/* discard: a connection whose task is cancelled before it runs (a stop right
 		 * after the accept) is still closed. */
-		struct rotor_task_attr a = {.worker = ROTOR_WORKER_SELF,
+		struct rotor_task_attr a = {.worker = server_pick_worker(steer),
 		                            .discard = drop_connection};
 		if (rotor_spawn_attr(&a, serve_connection, (void *)(intptr_t)fd, NULL) < 0) {
+			server_conn_done(a.worker);
 			atomic_fetch_sub(&conns, 1);
 			close(fd);
 		}
@@ -158,13 +162,9 @@ static void *wait_for_signal(void *arg)
 
 static void *main_task(void *arg)
 {
-	int workers = rotor_runtime_workers(rotor_runtime_current());
-	for (int i = 0; i < workers; i++) {
-		struct rotor_task_attr a = {.worker = i, .name = "accept"};
-		rotor_spawn_attr(&a, accept_loop, NULL, NULL);
-	}
 	struct rotor_task_attr s = {.worker = 0, .name = "signals"};
 	rotor_spawn_attr(&s, wait_for_signal, arg, NULL);
+	server_start("echo_server", accept_loop, listen_host, listen_port);
 	return NULL;
 }
 
@@ -219,8 +219,8 @@ int main(int argc, char **argv)
 		}
 		port = rotor_sock_port(listeners[i]); /* port 0: every worker on the one picked */
 	}
-	printf("listening on %s:%d (%u workers)\n", host, port, workers);
-	fflush(stdout);
+	listen_host = host;
+	listen_port = port;
 	pool_key = rotor_key_create(pool_destroy);
 	struct rotor_config cfg = {.workers = workers};
 	int r = rotor_run(&cfg, run_forever, NULL, NULL);
@@ -230,6 +230,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo_server: %s\n", strerror(-r));
 		return 1;
 	}
+	server_report(workers);
 	printf("stopped\n");
 	return 0;
 }

@@ -12,10 +12,12 @@
  *   GET /static/<path>      the file <path> under --root (default: the current directory)
  *
  * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
- * worker on the CPU that handled its handshake; --no-steer leaves the choice to the kernel's
- * hash. Prints "listening on HOST:PORT (N workers)" once it accepts. Port 0 picks a free port.
- * Responses carry no Date header, so the same request always gets the same bytes. A client
- * that takes longer than --idle-ms (default 10000) to send a whole request is closed.
+ * worker on the CPU that handled its handshake, unless that worker serves clearly more than
+ * another (server.h); --no-steer leaves the choice to the kernel's hash. Prints "listening on
+ * HOST:PORT (N workers)" once it accepts, and at the stop "connections per worker: N0 N1 ..."
+ * then "stopped". Port 0 picks a free port. Responses carry no Date header,
+ * so the same request always gets the same bytes. A client that takes longer than --idle-ms
+ * (default 10000) to send a whole request is closed.
  *
  * parse_request() is a pure function over a byte buffer so that it can be fuzzed alone.
  * Paths under /static/ are percent-decoded and then every component is checked: empty, "."
@@ -41,7 +43,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_WORKERS 256
+#include "server.h"
+
+#define MAX_WORKERS SERVER_MAX_WORKERS
 #define MAX_HEAD    8192 /* request line + header fields + the blank line */
 #define MAX_BODY    8192 /* a GET may carry a small body: read, then ignored */
 #define IN_CAP      (MAX_HEAD + MAX_BODY)
@@ -271,12 +275,9 @@ static int parse_request(const char *buf, size_t len, struct request *out)
 
 /* ---- Connections -------------------------------------------------------------------------- */
 
-/* Each worker lists its live connections: a task cancelled before it first ran (the runtime
- * stopping right after an accept) never runs, so main() frees what is left on the lists once
- * every worker has exited. A connection stays on its worker, so no list needs a lock. */
+/* A connection's state, allocated by its task: a task cancelled before it first ran (the
+ * runtime stopping right after an accept) has only the socket, which discard closes. */
 struct conn {
-	struct conn *prev, *next;
-	int worker;
 	int fd;
 	size_t in_len;
 	size_t out_len;  /* gathered in out, not yet started */
@@ -290,7 +291,8 @@ struct conn {
 
 static int listeners[MAX_WORKERS];
 static bool steer = true; /* --no-steer: false */
-static struct conn *live[MAX_WORKERS];
+static const char *listen_host;
+static int listen_port;
 static int sigfd = -1;
 static atomic_int conns;
 static int max_conns = 10000;
@@ -610,11 +612,31 @@ static void pool_destroy(void *br)
 	rotor_bufring_destroy(br);
 }
 
+/* A connection whose task never ran (discard), or could not allocate its state. */
+static void drop_connection(void *arg)
+{
+	close((int)(intptr_t)arg);
+	atomic_fetch_sub(&conns, 1);
+	server_conn_done(rotor_worker_id());
+}
+
 static void *serve_connection(void *arg)
 {
-	struct conn *c = arg;
 	struct rotor_bufring *pool;
 	struct rotor_recv_stream *rs = NULL;
+	int one = 1;
+	setsockopt((int)(intptr_t)arg, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct conn *c = malloc(sizeof(*c));
+	if (!c) {
+		drop_connection(arg);
+		return NULL;
+	}
+	c->fd = (int)(intptr_t)arg;
+	c->in_len = 0;
+	c->out_len = 0;
+	c->sending = 0;
+	c->send_op = NULL;
+	c->out = c->bufs[0];
 	/* A keep-alive connection makes many operations: register it with the ring, which then
 	 * skips a file lookup on each (the table keeps the socket open: our fd can go). */
 	int fixed = rotor_fd_register(c->fd);
@@ -677,11 +699,9 @@ out:
 	if (rs)
 		rotor_recv_stream_destroy(rs);
 	rotor_close(c->fd, ROTOR_FOREVER);
-	if (c->next)
-		c->next->prev = c->prev;
-	*(c->prev ? &c->prev->next : &live[c->worker]) = c->next;
 	free(c);
 	atomic_fetch_sub(&conns, 1);
+	server_conn_done(rotor_worker_id());
 	return NULL;
 }
 
@@ -689,12 +709,7 @@ static void *accept_loop(void *arg)
 {
 	int w = rotor_worker_id();
 	(void)arg;
-	if (steer && rotor_runtime_workers(rotor_runtime_current()) > 1) {
-		int r = rotor_sock_steer(listeners[w]);
-		if (r < 0)
-			fprintf(stderr, "http_server: worker %d: steering connections: %s\n", w,
-			        strerror(-r));
-	}
+	server_steer("http_server", listeners[w], steer);
 	for (;;) {
 		int fd = rotor_accept(listeners[w], NULL, NULL, SOCK_CLOEXEC, ROTOR_FOREVER);
 		if (fd == -ECANCELED)
@@ -712,28 +727,15 @@ static void *accept_loop(void *arg)
 			close(fd);
 			continue;
 		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct conn *c = malloc(sizeof(*c));
-		if (!c || rotor_spawn(serve_connection, c, NULL) < 0) {
-			free(c);
-			close(fd);
+		/* discard: a connection whose task is cancelled before it runs (a stop right
+		 * after the accept) is still closed. */
+		struct rotor_task_attr a = {.worker = server_pick_worker(steer),
+		                            .discard = drop_connection};
+		if (rotor_spawn_attr(&a, serve_connection, (void *)(intptr_t)fd, NULL) < 0) {
+			server_conn_done(a.worker);
 			atomic_fetch_sub(&conns, 1);
-			continue;
+			close(fd);
 		}
-		/* The new task runs only once this one suspends. */
-		c->prev = NULL;
-		c->next = live[w];
-		c->worker = w;
-		c->fd = fd;
-		c->in_len = 0;
-		c->out_len = 0;
-		c->sending = 0;
-		c->send_op = NULL;
-		c->out = c->bufs[0];
-		if (live[w])
-			live[w]->prev = c;
-		live[w] = c;
 	}
 	return NULL;
 }
@@ -751,13 +753,9 @@ static void *wait_for_signal(void *arg)
 
 static void *run_forever(void *arg)
 {
-	int workers = rotor_runtime_workers(rotor_runtime_current());
-	for (int i = 0; i < workers; i++) {
-		struct rotor_task_attr a = {.worker = i, .name = "accept"};
-		rotor_spawn_attr(&a, accept_loop, NULL, NULL);
-	}
 	struct rotor_task_attr s = {.worker = 0, .name = "signals"};
 	rotor_spawn_attr(&s, wait_for_signal, arg, NULL);
+	server_start("http_server", accept_loop, listen_host, listen_port);
 	/* The main task waits with the rest; the signal task stops the runtime. */
 	rotor_sleep(ROTOR_FOREVER);
 	return NULL;
@@ -824,24 +822,19 @@ int main(int argc, char **argv)
 		}
 		port = rotor_sock_port(listeners[i]); /* port 0: every worker on the one picked */
 	}
-	printf("listening on %s:%d (%u workers)\n", host, port, workers);
-	fflush(stdout);
+	listen_host = host;
+	listen_port = port;
 	pool_key = rotor_key_create(pool_destroy);
 	struct rotor_config cfg = {.workers = workers};
 	int r = rotor_run(&cfg, run_forever, NULL, NULL);
-	for (unsigned i = 0; i < workers; i++) {
+	for (unsigned i = 0; i < workers; i++)
 		close(listeners[i]);
-		for (struct conn *c = live[i], *next; c; c = next) {
-			next = c->next;
-			close(c->fd);
-			free(c);
-		}
-	}
 	close(sigfd);
 	if (r < 0) {
 		fprintf(stderr, "http_server: %s\n", strerror(-r));
 		return 1;
 	}
+	server_report(workers);
 	printf("stopped\n");
 	return 0;
 }

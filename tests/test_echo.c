@@ -5,6 +5,8 @@
  */
 #include <criterion/criterion.h>
 
+#include <sched.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -53,8 +55,20 @@ static void echo_and_stop(const char *opt)
 	pid_t pid = start_server(&port, &out, opt);
 	enum { N = 50 };
 	int fd[N];
+	/* Every connection made from one CPU: steering alone would give them all to the worker
+	 * on that CPU (Linux 6.2+); the server hands some to the other worker. */
+	cpu_set_t saved, one;
+	cr_assert_eq(sched_getaffinity(0, sizeof(saved), &saved), 0);
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &saved)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
 	for (int i = 0; i < N; i++)
 		fd[i] = dial(port);
+	cr_assert_eq(sched_setaffinity(0, sizeof(saved), &saved), 0);
 	for (int round = 0; round < 20; round++) {
 		for (int i = 0; i < N; i++) {
 			char msg[64];
@@ -79,6 +93,15 @@ static void echo_and_stop(const char *opt)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
 	char line[64] = {0};
+	int n0, n1;
+	cr_assert(fgets(line, sizeof(line), out) &&
+	              sscanf(line, "connections per worker: %d %d", &n0, &n1) == 2,
+	          "%s", line);
+	cr_assert_eq(n0 + n1, N, "%s", line);
+	/* Steered: one worker serves at most twice the other's share plus 9 (server.h), so 14
+	 * or more each; 10 leaves room for two workers accepting at once on a kernel that
+	 * spreads by hash. Unsteered: all 50 on one worker has odds 2^-49. */
+	cr_assert(opt ? n0 > 0 && n1 > 0 : n0 >= 10 && n1 >= 10, "%s", line);
 	cr_assert(fgets(line, sizeof(line), out) && !strcmp(line, "stopped\n"), "%s", line);
 	fclose(out);
 	/* The server closed its side of each connection. */

@@ -119,7 +119,7 @@ static void start_server(struct server *s)
 	start_server_args(s, extra);
 }
 
-/* SIGTERM: the server must exit 0 and print "stopped". */
+/* SIGTERM: the server must exit 0 and print how it spread connections, then "stopped". */
 static void stop_server(struct server *s)
 {
 	cr_assert_eq(kill(s->pid, SIGTERM), 0);
@@ -127,6 +127,10 @@ static void stop_server(struct server *s)
 	cr_assert_eq(waitpid(s->pid, &status, 0), s->pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
 	char line[64] = {0};
+	int n0, n1;
+	cr_assert(fgets(line, sizeof(line), s->out) &&
+	              sscanf(line, "connections per worker: %d %d", &n0, &n1) == 2,
+	          "%s", line);
 	cr_assert(fgets(line, sizeof(line), s->out) && !strcmp(line, "stopped\n"), "%s", line);
 	fclose(s->out);
 	remove_root(s);

@@ -1,0 +1,112 @@
+/*
+ * Where the example servers put a new connection. Each worker accepts on its own listener
+ * (one SO_REUSEPORT group) and, unless --no-steer, steers it (rotor_sock_steer): a
+ * connection then arrives at the worker on the CPU that handled its handshake, where its
+ * packets are processed and its wake-ups stay on one CPU. Steering follows the clients, so
+ * clients that all connected from one CPU would all land on one worker: a worker serving
+ * clearly more connections than the least loaded one hands the new one over (the task that
+ * serves it is spawned there), which costs that connection its locality and nothing more.
+ * Header-only, included by echo_server.c and http_server.c.
+ */
+#ifndef ROTOR_EXAMPLE_SERVER_H
+#define ROTOR_EXAMPLE_SERVER_H
+
+#include <rotor.h>
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SERVER_MAX_WORKERS 256
+
+/* Connections each worker serves: raised by the worker that accepts, for the one that will
+ * serve; lowered by that one when the connection ends. Read by every accepting worker. */
+static atomic_int server_load[SERVER_MAX_WORKERS];
+/* Connections each worker was given, for the line printed at the stop (server_report). */
+static atomic_long server_given[SERVER_MAX_WORKERS];
+
+/* A worker keeps what it accepts while it serves at most twice as many connections as the
+ * least loaded worker, plus this many. Two workers that accept bursts of steered connections
+ * at slightly different moments stay within it (a tighter bound moved 9 of 100 connections
+ * wrk -t2 had spread evenly, and cost steering's gain on them); clients that all connected
+ * from one CPU end up about two to one. */
+#define SERVER_BALANCE_SLACK 8
+
+/* Accept tasks that have not yet steered their listener (server_start waits for them). */
+static struct rotor_waitgroup server_steering;
+
+/* Called by each accept task before its first accept: steer this worker's listener when
+ * steer is set and there are several workers. A failure is reported and harmless: the
+ * kernel's hash then spreads connections. */
+static inline void server_steer(const char *prog, int listener, bool steer)
+{
+	if (steer && rotor_runtime_workers(rotor_runtime_current()) > 1) {
+		int r = rotor_sock_steer(listener);
+		if (r < 0)
+			fprintf(stderr, "%s: worker %d: steering connections: %s\n", prog,
+			        rotor_worker_id(), strerror(-r));
+	}
+	rotor_waitgroup_done(&server_steering);
+}
+
+/* Spawn accept on every worker and print "listening on HOST:PORT (N workers)" once each has
+ * steered its listener: steering applies to handshakes after it, and clients connect when
+ * they read that line. Thread: task. */
+static inline void server_start(const char *prog, rotor_fn accept, const char *host, int port)
+{
+	int n = rotor_runtime_workers(rotor_runtime_current());
+	rotor_waitgroup_init(&server_steering);
+	rotor_waitgroup_add(&server_steering, n);
+	for (int i = 0; i < n; i++) {
+		struct rotor_task_attr a = {.worker = i, .name = "accept"};
+		int r = rotor_spawn_attr(&a, accept, NULL, NULL);
+		if (r < 0) {
+			fprintf(stderr, "%s: worker %d: no accept task: %s\n", prog, i,
+			        strerror(-r));
+			rotor_waitgroup_done(&server_steering);
+		}
+	}
+	if (rotor_waitgroup_wait(&server_steering) == 0) {
+		printf("listening on %s:%d (%d workers)\n", host, port, n);
+		fflush(stdout);
+	}
+}
+
+/* The worker that is to serve a connection accepted here, its count already raised:
+ * this one unless steering made it serve too many (unsteered, the kernel's hash spreads). */
+static inline int server_pick_worker(bool steered)
+{
+	int self = rotor_worker_id();
+	int n = rotor_runtime_workers(rotor_runtime_current());
+	int mine = atomic_load_explicit(&server_load[self], memory_order_relaxed);
+	int best = self, least = mine;
+	for (int i = 0; i < n && i < SERVER_MAX_WORKERS; i++) {
+		int l = atomic_load_explicit(&server_load[i], memory_order_relaxed);
+		if (l < least) {
+			least = l;
+			best = i;
+		}
+	}
+	int to = steered && mine > 2 * least + SERVER_BALANCE_SLACK ? best : self;
+	atomic_fetch_add_explicit(&server_load[to], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&server_given[to], 1, memory_order_relaxed);
+	return to;
+}
+
+/* A connection counted for worker w has ended, or never started. */
+static inline void server_conn_done(int w)
+{
+	atomic_fetch_sub_explicit(&server_load[w], 1, memory_order_relaxed);
+}
+
+/* "connections per worker: N0 N1 ...": how the connections were spread. */
+static inline void server_report(unsigned workers)
+{
+	printf("connections per worker:");
+	for (unsigned i = 0; i < workers && i < SERVER_MAX_WORKERS; i++)
+		printf(" %ld", atomic_load(&server_given[i]));
+	printf("\n");
+}
+
+#endif
