@@ -670,6 +670,13 @@ ROTOR_API int rotor_acceptor_destroy(struct rotor_acceptor *a);
  * rotor_recv_stream_destroy - give every buffer back, cancel the recv in the kernel and wait
  *   for its last completion, free the stream. Returns 0, -EBUSY (a task waits on it),
  *   -EINVAL, -EPERM. Thread: task on its worker. Suspends: yes (briefly, not cancellable).
+ * rotor_recv_stream_detach - end the stream without losing a byte, so that fd can be read
+ *   elsewhere (another worker's stream): cancel the recv, wait for its last completion,
+ *   copy every byte received and not yet returned by next into buf, free the stream.
+ *   Returns the bytes copied; -EMSGSIZE if they exceed cap, or -ESHUTDOWN if the stream has
+ *   reached its end or an error (both leave the stream usable, the recv re-armed by the
+ *   next call, nothing lost); -EBUSY, -EINVAL, -EPERM. Thread: task on its worker.
+ *   Suspends: yes (briefly, not cancellable).
  */
 struct rotor_bufring;
 struct rotor_recv_stream;
@@ -680,6 +687,7 @@ ROTOR_API int rotor_recv_stream_create(int fd, struct rotor_bufring *br,
 ROTOR_API ssize_t rotor_recv_stream_next(struct rotor_recv_stream *s, const void **data,
                                          int64_t deadline);
 ROTOR_API int rotor_recv_stream_destroy(struct rotor_recv_stream *s);
+ROTOR_API ssize_t rotor_recv_stream_detach(struct rotor_recv_stream *s, void *buf, size_t cap);
 
 /*
  * Registered descriptors: rotor_fd_register enters fd in the calling worker's table of

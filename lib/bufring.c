@@ -42,12 +42,13 @@ struct rotor_bufring {
 struct rotor_recv_stream {
 	struct rotor__multi multi; /* first: the completion's user_data points here */
 	struct rotor_bufring *br;
-	int fd;       /* as the caller gave it (maybe a registered descriptor) */
-	int kfd;      /* as the kernel takes it */
-	bool fixed;   /* kfd is a slot of the worker's registered files */
-	bool armed;   /* a multishot recv is in the kernel */
-	bool starved; /* on br's starved list */
-	bool closing; /* destroy: cancel sent, waiting for the last completion */
+	int fd;         /* as the caller gave it (maybe a registered descriptor) */
+	int kfd;        /* as the kernel takes it */
+	bool fixed;     /* kfd is a slot of the worker's registered files */
+	bool armed;     /* a multishot recv is in the kernel */
+	bool starved;   /* on br's starved list */
+	bool closing;   /* destroy: cancel sent, waiting for the last completion */
+	bool detaching; /* detach: cancel sent, still queueing what arrives */
 	bool eof;
 	int error;          /* sticky: the recv failed */
 	int32_t head, tail; /* filled buffers not yet taken */
@@ -264,6 +265,17 @@ static void stream_complete(struct rotor__worker *w, struct rotor__multi *m,
 			stream_wake(w, s, 0);
 		return;
 	}
+	if (s->detaching) {
+		/* Data is queued above; the cancel's own -ECANCELED, or a recv that ran out of
+		 * buffers, ends the recv without ending the stream. */
+		if (cqe->res == 0)
+			s->eof = true;
+		else if (cqe->res < 0 && cqe->res != -ECANCELED && cqe->res != -ENOBUFS)
+			s->error = cqe->res;
+		if (!s->armed)
+			stream_wake(w, s, 0);
+		return;
+	}
 	if (cqe->res == 0)
 		s->eof = true;
 	else if (cqe->res == -ENOBUFS && !s->armed && !s->starved)
@@ -386,6 +398,65 @@ ssize_t rotor_recv_stream_next(struct rotor_recv_stream *s, const void **data, i
 	}
 }
 
+static void stream_free(struct rotor_recv_stream *s)
+{
+	s->br->streams--;
+	rotor__free(ROTOR__FAULT_RECV_STREAM_BUF, s->own);
+	rotor__free(ROTOR__FAULT_RECV_STREAM, s);
+}
+
+ssize_t rotor_recv_stream_detach(struct rotor_recv_stream *s, void *buf, size_t cap)
+{
+	int err;
+	struct rotor__worker *w = stream_owner(s, &err);
+	if (!w)
+		return err;
+	if (!buf && cap)
+		return -EINVAL;
+	struct rotor_bufring *br = s->br;
+	if (s->eof || s->error)
+		return -ESHUTDOWN;
+	if (!br->ring) {
+		/* One plain recv per call, none between calls: nothing is queued. */
+		stream_free(s);
+		return 0;
+	}
+	if (s->held != NO_BUF) {
+		give_back(br, s->held);
+		s->held = NO_BUF;
+	}
+	if (s->starved)
+		unstarve(s);
+	if (s->armed) {
+		/* What the kernel received before the cancel took effect still comes, in order:
+		 * keep queueing it until the recv's last completion. */
+		s->detaching = true;
+		rotor__cancel_op(w, rotor__tag(&s->multi, ROTOR__TAG_MULTI));
+		while (s->armed) {
+			s->waiter = w->current;
+			rotor__suspend(w);
+		}
+		s->detaching = false;
+	}
+	/* Not armed now: a refusal below leaves a stream whose next call re-arms the recv. */
+	if (s->eof || s->error)
+		return -ESHUTDOWN;
+	size_t total = 0;
+	for (int32_t bid = s->head; bid != NO_BUF; bid = br->next[bid])
+		total += br->len[bid];
+	if (total > cap)
+		return -EMSGSIZE;
+	char *out = buf;
+	for (int32_t bid = s->head, next; bid != NO_BUF; bid = next) {
+		next = br->next[bid];
+		memcpy(out, br->base + (size_t)bid * br->size, br->len[bid]);
+		out += br->len[bid];
+		give_back(br, bid);
+	}
+	stream_free(s);
+	return (ssize_t)total;
+}
+
 int rotor_recv_stream_destroy(struct rotor_recv_stream *s)
 {
 	int err;
@@ -410,8 +481,6 @@ int rotor_recv_stream_destroy(struct rotor_recv_stream *s)
 			rotor__suspend(w);
 		}
 	}
-	br->streams--;
-	rotor__free(ROTOR__FAULT_RECV_STREAM_BUF, s->own);
-	rotor__free(ROTOR__FAULT_RECV_STREAM, s);
+	stream_free(s);
 	return 0;
 }

@@ -285,6 +285,116 @@ Test(bufring, destroy_while_data_arrives)
 	run_mode(1, 0, destroy_midway_main);
 }
 
+/* ---- detach: a socket read by one worker's stream, then another's ---- */
+
+/* One leg reads a few buffers on its worker, detaches, and spawns the next leg on the other
+ * worker with the bytes the detach handed over; every byte is checked in order, while the
+ * sender keeps sending, so bytes arrive during every detach. */
+struct relay {
+	int fd;
+	size_t got;   /* bytes checked so far */
+	size_t total; /* what the sender sends */
+	int hops;
+	int workers;
+	int spilled, refused; /* detaches that handed bytes over; that found them too many */
+	bool rings;           /* the kernel's buffer rings are in use (not ROTOR_NO_BUFRING) */
+	atomic_int done;
+	uint8_t spill[1 << 16];
+};
+
+static bool relay_check(struct relay *r, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != pattern(2, r->got + i)) {
+			CHECK(!"byte out of order or lost across a detach");
+			return false;
+		}
+	r->got += n;
+	return true;
+}
+
+static void *relay_leg(void *arg)
+{
+	struct relay *r = arg;
+	struct rotor_bufring *br;
+	struct rotor_recv_stream *rs;
+	CHECK(rotor_bufring_create(8, 1024, &br) == 0);
+	CHECK(rotor_recv_stream_create(r->fd, br, &rs) == 0);
+	const void *data;
+	ssize_t n = 1;
+	for (int reads = 0;; reads++) {
+		/* Detach after a few reads, first into a buffer too small for what is queued. */
+		if (reads >= 2 + r->hops % 4) {
+			ssize_t d = rotor_recv_stream_detach(
+			    rs, r->spill,
+			    reads == 2 + r->hops % 4 && r->hops % 2 ? 1 : sizeof(r->spill));
+			r->spilled += d > 0;
+			r->refused += d == -EMSGSIZE;
+			if (d >= 0) {
+				if (relay_check(r, r->spill, (size_t)d)) {
+					r->hops++;
+					CHECK(rotor_bufring_destroy(br) == 0);
+					struct rotor_task_attr a = {.worker = r->hops % r->workers};
+					CHECK(rotor_spawn_attr(&a, relay_leg, r, NULL) == 0);
+				}
+				return NULL;
+			}
+			/* -EMSGSIZE: the stream is as it was; -ESHUTDOWN: read it to its end. */
+			CHECK(d == -EMSGSIZE || d == -ESHUTDOWN);
+		}
+		n = rotor_recv_stream_next(rs, &data, F);
+		if (n <= 0 || !relay_check(r, data, (size_t)n))
+			break;
+	}
+	CHECK(n == 0);
+	CHECK(rotor_recv_stream_destroy(rs) == 0);
+	CHECK(rotor_bufring_destroy(br) == 0);
+	atomic_store(&r->done, 1);
+	return NULL;
+}
+
+static struct relay relay;
+
+static void *detach_main(void *arg)
+{
+	int a;
+	tcp_pair(&a, &relay.fd);
+	relay.total = 4 << 20;
+	relay.got = 0;
+	relay.hops = 0;
+	relay.spilled = relay.refused = 0;
+	relay.workers = rotor_runtime_workers(rotor_runtime_current());
+	atomic_store(&relay.done, 0);
+	struct sender s = {.fd = a, .id = 2, .total = relay.total};
+	struct rotor_task *t;
+	CHECK(rotor_spawn(send_pattern, &s, &t) == 0);
+	relay_leg(&relay);
+	CHECK(rotor_join(t, NULL) == 0);
+	while (!atomic_load(&relay.done))
+		rotor_sleep(1 * MS);
+	CHECK(relay.got == relay.total);
+	CHECK(relay.hops > 10);
+	/* With buffer rings, bytes were queued at some detaches, and too many for one byte at
+	 * some; without, nothing is ever queued between calls. */
+	CHECK(relay.rings ? relay.spilled > 0 && relay.refused > 0
+	                  : relay.spilled == 0 && relay.refused == 0);
+	close(a);
+	close(relay.fd);
+	return arg;
+}
+
+Test(bufring, detach_hands_a_socket_to_another_worker_without_losing_a_byte, .timeout = 60)
+{
+	relay.rings = !getenv("ROTOR_DISABLE") || !strstr(getenv("ROTOR_DISABLE"), "bufring");
+	run_mode(2, 0, detach_main);
+}
+
+Test(bufring, detach_without_buffer_rings, .timeout = 60)
+{
+	relay.rings = false;
+	run_mode(2, ROTOR_NO_BUFRING, detach_main);
+}
+
 static struct rotor_bufring *other_br;
 
 static void *use_from_other_worker(void *arg)
@@ -310,6 +420,8 @@ static void *misuse_main(void *arg)
 	CHECK(rotor_recv_stream_create(0, NULL, &rs) == -EINVAL);
 	CHECK(rotor_recv_stream_next(NULL, NULL, F) == -EINVAL);
 	CHECK(rotor_recv_stream_destroy(NULL) == -EINVAL);
+	char one;
+	CHECK(rotor_recv_stream_detach(NULL, &one, 1) == -EINVAL);
 	CHECK(rotor_bufring_destroy(NULL) == -EINVAL);
 	other_br = br;
 	struct rotor_task *t = spawn_on(1, use_from_other_worker, NULL);
