@@ -9,7 +9,8 @@
  *
  * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
  * worker on the CPU that handled its handshake, unless that worker serves clearly more than
- * another (server.h); --no-steer leaves the choice to the kernel's hash. Prints "listening on
+ * another, and later moves to the worker on the CPU its packets arrive on if its client's
+ * thread moves (server.h); --no-steer leaves the choice to the kernel's hash. Prints "listening on
  * HOST:PORT (N workers)" once it accepts, and at the stop "connections per worker: N0 N1 ..."
  * then "stopped". Port 0 picks a free port.
  */
@@ -58,6 +59,10 @@ static void pool_destroy(void *br)
  * the next read) instead of twice, and waits for a send only if the one before is still
  * going when the next bytes arrive. */
 struct echo {
+	int fd;
+	int reads;      /* since server_follow last looked */
+	int seen_cpu;   /* server_follow's memory */
+	size_t carried; /* bytes in out[cur] a move brought along, echoed first */
 	struct rotor_op *send;
 	size_t sending; /* bytes of out[cur ^ 1] in flight; 0: none */
 	int cur;
@@ -75,45 +80,87 @@ static int send_done(struct echo *e)
 	return w < 0 ? (int)w : (size_t)w == want ? 0 : -EPIPE;
 }
 
+/* A connection whose task never ran (discard). */
+static void drop_connection(void *arg)
+{
+	struct echo *e = arg;
+	close(e->fd);
+	free(e);
+	atomic_fetch_sub(&conns, 1);
+	server_conn_done(rotor_worker_id());
+}
+
+static void *serve_connection(void *arg);
+
+/* Move the connection to worker `to` (server_follow), with no send in flight: what the
+ * receive stream had taken in goes along in out[cur]. Returns true if the connection is gone
+ * from this task, false (nothing changed) if the stream has ended. */
+static bool move_connection(struct echo *e, struct rotor_recv_stream **rs, int to)
+{
+	if (send_done(e) < 0)
+		return false;
+	ssize_t n = rotor_recv_stream_detach(*rs, e->out[e->cur], BUF_SIZE);
+	if (n < 0)
+		return false;
+	*rs = NULL;
+	e->carried = (size_t)n;
+	rotor_op_destroy(e->send);
+	e->send = NULL;
+	server_conn_moved(to);
+	struct rotor_task_attr a = {.worker = to, .discard = drop_connection};
+	if (rotor_spawn_attr(&a, serve_connection, e, NULL) < 0) {
+		close(e->fd); /* the runtime is stopping */
+		free(e);
+		atomic_fetch_sub(&conns, 1);
+		server_conn_done(to);
+	}
+	return true;
+}
+
 static void *serve_connection(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct echo *e = arg;
 	struct rotor_bufring *pool;
 	struct rotor_recv_stream *rs = NULL;
-	struct echo *e = calloc(1, sizeof(*e));
-	if (!e || rotor_op_create(&e->send) < 0 ||
+	if (rotor_op_create(&e->send) < 0 ||
 	    rotor_worker_local(pool_key, pool_create, NULL, (void **)&pool) < 0 ||
-	    rotor_recv_stream_create(fd, pool, &rs) < 0)
+	    rotor_recv_stream_create(e->fd, pool, &rs) < 0)
 		goto out;
+	if (e->carried) {
+		if (rotor_send_start(e->send, e->fd, e->out[e->cur], e->carried, MSG_WAITALL) < 0)
+			goto out;
+		e->sending = e->carried;
+		e->carried = 0;
+		e->cur ^= 1;
+	}
 	const void *data;
 	ssize_t n;
 	while ((n = rotor_recv_stream_next(rs, &data, ROTOR_FOREVER)) > 0) {
 		if (send_done(e) < 0)
 			break;
 		memcpy(e->out[e->cur], data, (size_t)n);
-		if (rotor_send_start(e->send, fd, e->out[e->cur], (size_t)n, MSG_WAITALL) < 0)
+		if (rotor_send_start(e->send, e->fd, e->out[e->cur], (size_t)n, MSG_WAITALL) < 0)
 			break;
 		e->sending = (size_t)n;
 		e->cur ^= 1;
+		if (++e->reads >= SERVER_FOLLOW_EVERY) {
+			e->reads = 0;
+			int to = server_follow(e->fd, &e->seen_cpu);
+			if (to >= 0 && move_connection(e, &rs, to))
+				return NULL;
+		}
 	}
 	send_done(e);
 out:
 	if (rs)
 		rotor_recv_stream_destroy(rs);
-	if (e && e->send)
+	if (e->send)
 		rotor_op_destroy(e->send); /* a send still in flight is cancelled first */
+	close(e->fd);
 	free(e);
-	close(fd);
 	atomic_fetch_sub(&conns, 1);
 	server_conn_done(rotor_worker_id());
 	return NULL;
-}
-
-static void drop_connection(void *arg)
-{
-	close((int)(intptr_t)arg);
-	atomic_fetch_sub(&conns, 1);
-	server_conn_done(rotor_worker_id());
 }
 
 static void *accept_loop(void *arg)
@@ -138,12 +185,21 @@ static void *accept_loop(void *arg)
 		}
 		/* discard: a connection whose task is cancelled before it runs (a stop right
 		 * after the accept) is still closed. */
+		struct echo *e = calloc(1, sizeof(*e));
+		if (!e) {
+			atomic_fetch_sub(&conns, 1);
+			close(fd);
+			continue;
+		}
+		e->fd = fd;
+		e->seen_cpu = -1;
 		struct rotor_task_attr a = {.worker = server_pick_worker(steer),
 		                            .discard = drop_connection};
-		if (rotor_spawn_attr(&a, serve_connection, (void *)(intptr_t)fd, NULL) < 0) {
+		if (rotor_spawn_attr(&a, serve_connection, e, NULL) < 0) {
 			server_conn_done(a.worker);
 			atomic_fetch_sub(&conns, 1);
 			close(fd);
+			free(e);
 		}
 	}
 	return NULL;

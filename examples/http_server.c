@@ -13,7 +13,8 @@
  *
  * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
  * worker on the CPU that handled its handshake, unless that worker serves clearly more than
- * another (server.h); --no-steer leaves the choice to the kernel's hash. Prints "listening on
+ * another, and later moves to the worker on the CPU its packets arrive on if its client's
+ * thread moves (server.h); --no-steer leaves the choice to the kernel's hash. Prints "listening on
  * HOST:PORT (N workers)" once it accepts, and at the stop "connections per worker: N0 N1 ..."
  * then "stopped". Port 0 picks a free port. Responses carry no Date header,
  * so the same request always gets the same bytes. A client that takes longer than --idle-ms
@@ -275,10 +276,14 @@ static int parse_request(const char *buf, size_t len, struct request *out)
 
 /* ---- Connections -------------------------------------------------------------------------- */
 
-/* A connection's state, allocated by its task: a task cancelled before it first ran (the
- * runtime stopping right after an accept) has only the socket, which discard closes. */
+/* A connection's state, owned by the task that serves it (discard frees it if that task
+ * never runs: the runtime stopping right after an accept or a move). */
 struct conn {
-	int fd;
+	int fd;       /* what its I/O calls take: registered with the worker's ring, or sock */
+	int sock;     /* the socket itself, kept open so that the connection can move */
+	int checks;   /* reads since server_follow last looked */
+	int seen_cpu; /* server_follow's memory */
+	bool moved;   /* in holds what the worker it left had received */
 	size_t in_len;
 	size_t out_len;  /* gathered in out, not yet started */
 	size_t sending;  /* bytes of the other buffer the kernel is sending (send_op) */
@@ -299,7 +304,11 @@ static int max_conns = 10000;
 static int64_t idle_ns = 10000 * NS_PER_MS;
 static const char *root = ".";
 
-enum { KEEP = 1, CLOSE = 0 }; /* after a response; a negative errno aborts */
+enum { KEEP = 1, CLOSE = 0 };
+#define FOLLOW_EVERY                                                                               \
+	64 /* reads between two looks at where a connection's packets go */ /* after a response; a \
+	                                                                       negative errno      \
+	                                                                       aborts */
 
 static const char *reason(int status)
 {
@@ -612,38 +621,60 @@ static void pool_destroy(void *br)
 	rotor_bufring_destroy(br);
 }
 
-/* A connection whose task never ran (discard), or could not allocate its state. */
+/* A connection whose task never ran (discard). */
 static void drop_connection(void *arg)
 {
-	close((int)(intptr_t)arg);
+	struct conn *c = arg;
+	close(c->sock);
+	free(c);
 	atomic_fetch_sub(&conns, 1);
 	server_conn_done(rotor_worker_id());
 }
 
+static void *serve_connection(void *arg);
+
+/*
+ * Move the connection to worker `to` (server_follow): between requests, with no send in
+ * flight, detach the receive stream (what it had received goes to c->in, nothing is lost),
+ * give up this worker's registration and send record, and spawn a task there that carries
+ * on. Returns true if the connection is gone from this task; false (nothing changed) if
+ * what arrived does not fit in c->in or the stream has ended.
+ */
+static bool move_connection(struct conn *c, struct rotor_recv_stream **rs, int to)
+{
+	if (send_done(c) < 0 || c->out_len)
+		return false;
+	ssize_t n = rotor_recv_stream_detach(*rs, c->in + c->in_len, IN_CAP - c->in_len);
+	if (n < 0)
+		return false;
+	*rs = NULL;
+	c->in_len += (size_t)n;
+	c->moved = true;
+	rotor_op_destroy(c->send_op);
+	c->send_op = NULL;
+	if (c->fd != c->sock)
+		rotor_close(c->fd, ROTOR_FOREVER); /* the ring's reference; sock stays open */
+	c->fd = c->sock;
+	server_conn_moved(to);
+	struct rotor_task_attr a = {.worker = to, .discard = drop_connection};
+	if (rotor_spawn_attr(&a, serve_connection, c, NULL) < 0) {
+		close(c->sock); /* the runtime is stopping */
+		free(c);
+		atomic_fetch_sub(&conns, 1);
+		server_conn_done(to);
+	}
+	return true;
+}
+
 static void *serve_connection(void *arg)
 {
+	struct conn *c = arg;
 	struct rotor_bufring *pool;
 	struct rotor_recv_stream *rs = NULL;
-	int one = 1;
-	setsockopt((int)(intptr_t)arg, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct conn *c = malloc(sizeof(*c));
-	if (!c) {
-		drop_connection(arg);
-		return NULL;
-	}
-	c->fd = (int)(intptr_t)arg;
-	c->in_len = 0;
-	c->out_len = 0;
-	c->sending = 0;
-	c->send_op = NULL;
-	c->out = c->bufs[0];
 	/* A keep-alive connection makes many operations: register it with the ring, which then
-	 * skips a file lookup on each (the table keeps the socket open: our fd can go). */
-	int fixed = rotor_fd_register(c->fd);
-	if (fixed >= 0) {
-		close(c->fd);
-		c->fd = fixed;
-	}
+	 * skips a file lookup on each (the table holds a reference of its own). */
+	int fixed = rotor_fd_register(c->sock);
+	c->fd = fixed >= 0 ? fixed : c->sock;
 	if (rotor_op_create(&c->send_op) < 0 ||
 	    rotor_worker_local(pool_key, pool_create, NULL, (void **)&pool) < 0 ||
 	    rotor_recv_stream_create(c->fd, pool, &rs) < 0)
@@ -652,17 +683,30 @@ static void *serve_connection(void *arg)
 	int64_t deadline = rotor_now() + idle_ns;
 	int state = KEEP;
 	while (state == KEEP) {
-		const void *data;
-		ssize_t n = rotor_recv_stream_next(rs, &data, deadline);
-		if (n <= 0)
-			break; /* end of stream, idle deadline, cancelled (runtime stopping), error
-			        */
-		/* One clock read per read: the send deadline, and the next request's. */
-		c->send_by = rotor_now() + idle_ns;
-		/* Requests are parsed where the kernel put them; only a request split across
-		 * reads is gathered in c->in (never more than IN_CAP: the parser refuses more). */
-		const char *src = data;
-		size_t left = (size_t)n, served = 0;
+		const char *src = NULL;
+		size_t left = 0, served = 0;
+		if (c->moved) {
+			/* Moved here: answer what is complete of what the last worker received. */
+			c->moved = false;
+			c->send_by = rotor_now() + idle_ns;
+			size_t used = handle_all(c, c->in, c->in_len, &state);
+			served += used;
+			memmove(c->in, c->in + used, c->in_len - used);
+			c->in_len -= used;
+		} else {
+			const void *data;
+			ssize_t n = rotor_recv_stream_next(rs, &data, deadline);
+			if (n <= 0)
+				break; /* end of stream, idle deadline, cancelled (runtime
+				        * stopping), error */
+			/* One clock read per read: the send deadline, and the next request's. */
+			c->send_by = rotor_now() + idle_ns;
+			/* Requests are parsed where the kernel put them; only a request split
+			 * across reads is gathered in c->in (never more than IN_CAP: the parser
+			 * refuses more). */
+			src = data;
+			left = (size_t)n;
+		}
 		while (state == KEEP && left) {
 			if (c->in_len == 0) {
 				size_t used = handle_all(c, src, left, &state);
@@ -692,13 +736,21 @@ static void *serve_connection(void *arg)
 			break;
 		if (state == CLOSE && send_done(c) == 0)
 			linger(c, rs);
+		if (state == KEEP && ++c->checks >= SERVER_FOLLOW_EVERY) {
+			c->checks = 0;
+			int to = server_follow(c->sock, &c->seen_cpu);
+			if (to >= 0 && move_connection(c, &rs, to))
+				return NULL;
+		}
 	}
 out:
 	if (c->send_op)
 		rotor_op_destroy(c->send_op); /* a send still in flight is cancelled first */
 	if (rs)
 		rotor_recv_stream_destroy(rs);
-	rotor_close(c->fd, ROTOR_FOREVER);
+	if (c->fd != c->sock)
+		rotor_close(c->fd, ROTOR_FOREVER);
+	rotor_close(c->sock, ROTOR_FOREVER);
 	free(c);
 	atomic_fetch_sub(&conns, 1);
 	server_conn_done(rotor_worker_id());
@@ -727,14 +779,32 @@ static void *accept_loop(void *arg)
 			close(fd);
 			continue;
 		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct conn *c = malloc(sizeof(*c));
+		if (!c) {
+			atomic_fetch_sub(&conns, 1);
+			close(fd);
+			continue;
+		}
+		c->sock = c->fd = fd;
+		c->checks = 0;
+		c->seen_cpu = -1;
+		c->moved = false;
+		c->in_len = 0;
+		c->out_len = 0;
+		c->sending = 0;
+		c->send_op = NULL;
+		c->out = c->bufs[0];
 		/* discard: a connection whose task is cancelled before it runs (a stop right
 		 * after the accept) is still closed. */
 		struct rotor_task_attr a = {.worker = server_pick_worker(steer),
 		                            .discard = drop_connection};
-		if (rotor_spawn_attr(&a, serve_connection, (void *)(intptr_t)fd, NULL) < 0) {
+		if (rotor_spawn_attr(&a, serve_connection, c, NULL) < 0) {
 			server_conn_done(a.worker);
 			atomic_fetch_sub(&conns, 1);
 			close(fd);
+			free(c);
 		}
 	}
 	return NULL;

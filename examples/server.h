@@ -6,7 +6,8 @@
  * clients that all connected from one CPU would all land on one worker: a worker serving
  * clearly more connections than the least loaded one hands the new one over (the task that
  * serves it is spawned there), which costs that connection its locality and nothing more.
- * Header-only, included by echo_server.c and http_server.c.
+ * And a connection whose packets come to another worker's CPU for a while moves there
+ * (server_follow). Header-only, included by echo_server.c and http_server.c.
  */
 #ifndef ROTOR_EXAMPLE_SERVER_H
 #define ROTOR_EXAMPLE_SERVER_H
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define SERVER_MAX_WORKERS 256
 
@@ -25,6 +27,8 @@
 static atomic_int server_load[SERVER_MAX_WORKERS];
 /* Connections each worker was given, for the line printed at the stop (server_report). */
 static atomic_long server_given[SERVER_MAX_WORKERS];
+/* Connections that moved to another worker (server_follow). */
+static atomic_long server_moves;
 
 /* A worker keeps what it accepts while it serves at most twice as many connections as the
  * least loaded worker, plus this many. Two workers that accept bursts of steered connections
@@ -35,6 +39,8 @@ static atomic_long server_given[SERVER_MAX_WORKERS];
 
 /* Accept tasks that have not yet steered their listener (server_start waits for them). */
 static struct rotor_waitgroup server_steering;
+/* The CPU each worker steers its listener to, -1 when it does not (server_steer). */
+static int server_cpu[SERVER_MAX_WORKERS];
 
 /* Called by each accept task before its first accept: steer this worker's listener when
  * steer is set and there are several workers. A failure is reported and harmless: the
@@ -46,6 +52,8 @@ static inline void server_steer(const char *prog, int listener, bool steer)
 		if (r < 0)
 			fprintf(stderr, "%s: worker %d: steering connections: %s\n", prog,
 			        rotor_worker_id(), strerror(-r));
+		else
+			server_cpu[rotor_worker_id()] = r;
 	}
 	rotor_waitgroup_done(&server_steering);
 }
@@ -56,6 +64,8 @@ static inline void server_steer(const char *prog, int listener, bool steer)
 static inline void server_start(const char *prog, rotor_fn accept, const char *host, int port)
 {
 	int n = rotor_runtime_workers(rotor_runtime_current());
+	for (int i = 0; i < SERVER_MAX_WORKERS; i++)
+		server_cpu[i] = -1;
 	rotor_waitgroup_init(&server_steering);
 	rotor_waitgroup_add(&server_steering, n);
 	for (int i = 0; i < n; i++) {
@@ -94,19 +104,66 @@ static inline int server_pick_worker(bool steered)
 	return to;
 }
 
+/*
+ * Steering places a connection by the CPU of its handshake, but a client's thread may move
+ * to another CPU afterwards (wrk -t2 often starts both threads on one CPU, and the scheduler
+ * spreads them a moment later), and then every packet of the connection is processed there
+ * while its task runs here. Every so often a connection asks the kernel which CPU handled
+ * its last packet (SO_INCOMING_CPU on the connected socket); when that is another steering
+ * worker's CPU twice in a row, and that worker serves no more than twice this one's
+ * connections plus SERVER_BALANCE_SLACK, this returns it: the connection should move there.
+ * Otherwise -1. *seen carries the CPU of the previous look.
+ */
+#define SERVER_FOLLOW_EVERY 64 /* reads between two looks, per connection */
+
+static inline int server_follow(int sock, int *seen)
+{
+	int self = rotor_worker_id();
+	if (server_cpu[self] < 0)
+		return -1;
+	int cpu = -1;
+	socklen_t len = sizeof(cpu);
+	if (getsockopt(sock, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) < 0 || cpu < 0 ||
+	    cpu == server_cpu[self]) {
+		*seen = -1;
+		return -1;
+	}
+	int prev = *seen;
+	*seen = cpu;
+	if (prev != cpu)
+		return -1;
+	int n = rotor_runtime_workers(rotor_runtime_current());
+	for (int i = 0; i < n && i < SERVER_MAX_WORKERS; i++)
+		if (server_cpu[i] == cpu) {
+			int theirs = atomic_load_explicit(&server_load[i], memory_order_relaxed);
+			int mine = atomic_load_explicit(&server_load[self], memory_order_relaxed);
+			return theirs <= 2 * mine + SERVER_BALANCE_SLACK ? i : -1;
+		}
+	return -1;
+}
+
+/* A connection counted for this worker is to be served by worker to. */
+static inline void server_conn_moved(int to)
+{
+	atomic_fetch_sub_explicit(&server_load[rotor_worker_id()], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&server_load[to], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&server_moves, 1, memory_order_relaxed);
+}
+
 /* A connection counted for worker w has ended, or never started. */
 static inline void server_conn_done(int w)
 {
 	atomic_fetch_sub_explicit(&server_load[w], 1, memory_order_relaxed);
 }
 
-/* "connections per worker: N0 N1 ...": how the connections were spread. */
+/* "connections per worker: N0 N1 ...; moved M": where connections were accepted for, and
+ * how many moves followed. */
 static inline void server_report(unsigned workers)
 {
 	printf("connections per worker:");
 	for (unsigned i = 0; i < workers && i < SERVER_MAX_WORKERS; i++)
 		printf(" %ld", atomic_load(&server_given[i]));
-	printf("\n");
+	printf("; moved %ld\n", atomic_load(&server_moves));
 }
 
 #endif

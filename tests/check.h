@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define MS   (1000 * 1000LL)
@@ -66,6 +68,18 @@ __attribute__((unused)) static int wait_at_least(atomic_int *v, int target, int6
 			return -ETIMEDOUT;
 		pause_ms(1);
 	}
+	return 0;
+}
+
+/* Whether ROTOR_DISABLE (comma-separated words) names `word`: a test of what a forced
+ * fallback turns off says it skipped instead of failing. */
+__attribute__((unused)) static int rotor_disabled(const char *word)
+{
+	const char *off = getenv("ROTOR_DISABLE");
+	size_t n = strlen(word);
+	for (const char *p = off; p && (p = strstr(p, word)); p += n)
+		if ((p == off || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+			return 1;
 	return 0;
 }
 

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
+
 static pid_t start_server(int *port, FILE **out, const char *opt)
 {
 	int fds[2];
@@ -94,8 +96,10 @@ static void echo_and_stop(const char *opt)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
 	char line[64] = {0};
 	int n0, n1;
+	long moved;
 	cr_assert(fgets(line, sizeof(line), out) &&
-	              sscanf(line, "connections per worker: %d %d", &n0, &n1) == 2,
+	              sscanf(line, "connections per worker: %d %d; moved %ld", &n0, &n1, &moved) ==
+	                  3,
 	          "%s", line);
 	cr_assert_eq(n0 + n1, N, "%s", line);
 	/* Steered: one worker serves at most twice the other's share plus 9 (server.h), so 14
@@ -120,4 +124,64 @@ Test(echo, echoes_for_many_clients_and_stops_on_sigterm, .timeout = 30)
 Test(echo, echoes_with_steering_off, .timeout = 30)
 {
 	echo_and_stop("--no-steer"); /* the kernel's hash spreads them over both workers */
+}
+
+/* Pins the calling thread to the k-th CPU it may use (of `all`). */
+static void pin_to(const cpu_set_t *all, int k)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, all) && seen++ == k)
+			CPU_SET(c, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
+/* A client that sends from the other CPU makes its connection's packets arrive there (on
+ * loopback the sender's CPU processes them): the server moves the connection to the worker
+ * on that CPU between two reads, and not a byte is lost or reordered. */
+Test(echo, a_connection_follows_its_client_to_the_other_cpu, .timeout = 30)
+{
+	cpu_set_t all;
+	cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+	if (CPU_COUNT(&all) < 2)
+		cr_skip_test("needs two CPUs");
+	if (rotor_disabled("pin"))
+		cr_skip_test("ROTOR_DISABLE=pin: workers unpinned, nothing to steer or follow");
+	int port = 0;
+	FILE *out;
+	pid_t pid = start_server(&port, &out, NULL);
+	pin_to(&all, 0);
+	int fd = dial(port);
+	unsigned seq = 0;
+	/* Two phases on each CPU: wherever the connection started, it has to move. */
+	for (int phase = 0; phase < 4; phase++) {
+		pin_to(&all, phase % 2);
+		for (int i = 0; i < 300; i++, seq++) {
+			char want[64], got[64];
+			int len = snprintf(want, sizeof(want), "message %u", seq);
+			cr_assert_eq(send(fd, want, (size_t)len, 0), len);
+			for (int have = 0; have < len;) {
+				ssize_t n = recv(fd, got + have, (size_t)(len - have), 0);
+				cr_assert_gt(n, 0, "connection closed early");
+				have += (int)n;
+			}
+			cr_assert(!memcmp(got, want, (size_t)len), "%.*s", len, got);
+		}
+	}
+	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+	close(fd);
+	cr_assert_eq(kill(pid, SIGTERM), 0);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	char line[96] = {0};
+	int n0, n1;
+	long moved = 0;
+	cr_assert(fgets(line, sizeof(line), out) &&
+	              sscanf(line, "connections per worker: %d %d; moved %ld", &n0, &n1, &moved) ==
+	                  3,
+	          "%s", line);
+	cr_assert_geq(moved, 1, "the connection never followed its client: %s", line);
+	fclose(out);
 }

@@ -8,6 +8,8 @@
 #endif
 #include <criterion/criterion.h>
 
+#include <sched.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -23,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define HELLO     "Hello, World!"
 #define FILE_TEXT "static text, read through the ring\n"
 #define BIG_SIZE  (300 * 1024) /* larger than the server's output buffer */
@@ -33,6 +37,7 @@ struct server {
 	FILE *out;
 	char dir[64];  /* the temporary directory: root/ and a secret beside it */
 	char root[96]; /* what --root names */
+	long moved;    /* connections that moved between workers, from the stop report */
 };
 
 static void write_file(const char *dir, const char *name, const void *data, size_t n)
@@ -128,9 +133,10 @@ static void stop_server(struct server *s)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
 	char line[64] = {0};
 	int n0, n1;
-	cr_assert(fgets(line, sizeof(line), s->out) &&
-	              sscanf(line, "connections per worker: %d %d", &n0, &n1) == 2,
-	          "%s", line);
+	cr_assert(
+	    fgets(line, sizeof(line), s->out) &&
+	        sscanf(line, "connections per worker: %d %d; moved %ld", &n0, &n1, &s->moved) == 3,
+	    "%s", line);
 	cr_assert(fgets(line, sizeof(line), s->out) && !strcmp(line, "stopped\n"), "%s", line);
 	fclose(s->out);
 	remove_root(s);
@@ -700,4 +706,55 @@ Test(http, curl_fetches_plaintext, .timeout = 15)
 	size_t tl = strlen(FILE_TEXT);
 	cr_assert(n >= tl && !strcmp(out + n - tl, FILE_TEXT), "%s", out);
 	stop_server(&s);
+}
+
+/* Pins the calling thread to the k-th CPU it may use (of `all`). */
+static void pin_to(const cpu_set_t *all, int k)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, all) && seen++ == k)
+			CPU_SET(c, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
+/* On loopback a packet is processed on the sender's CPU: a client that sends from the other
+ * CPU makes its connection's packets arrive there, and the server moves the connection to
+ * the worker on that CPU (examples/server.h), between two requests, losing nothing. */
+Test(http, a_connection_follows_its_client_to_the_other_cpu, .timeout = 20)
+{
+	cpu_set_t all;
+	cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+	if (CPU_COUNT(&all) < 2)
+		cr_skip_test("needs two CPUs");
+	if (rotor_disabled("pin"))
+		cr_skip_test("ROTOR_DISABLE=pin: workers unpinned, nothing to steer or follow");
+	struct server s;
+	start_server(&s);
+	pin_to(&all, 0);
+	struct client *c = client_open(s.port);
+	/* Two phases on each CPU: wherever the connection started, it has to move. */
+	for (int phase = 0; phase < 4; phase++) {
+		pin_to(&all, phase % 2);
+		for (int i = 0; i < 300; i++) {
+			struct response r;
+			send_str(c, i % 10 == 9 ? GET("/plaintext") GET("/static/hello.txt")
+			                        : GET("/plaintext"));
+			read_response(c, &r);
+			cr_assert_eq(r.status, 200);
+			cr_assert_str_eq(r.body, HELLO);
+			free(r.body);
+			if (i % 10 == 9) {
+				read_response(c, &r);
+				cr_assert_eq(r.status, 200);
+				cr_assert_str_eq(r.body, FILE_TEXT);
+				free(r.body);
+			}
+		}
+	}
+	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+	client_close(c);
+	stop_server(&s);
+	cr_assert_geq(s.moved, 1, "the connection never followed its client");
 }

@@ -299,10 +299,7 @@ Test(io, a_steered_listener_gets_the_connections_made_on_its_cpu, .timeout = 20)
 		cr_skip_test("needs two CPUs to steer between");
 	/* ROTOR_DISABLE=pin (the suite's rerun with every fallback forced) leaves workers
 	 * unpinned: nothing to steer to, which the end of this test checks anyway. */
-	const char *off = getenv("ROTOR_DISABLE");
-	int pin_off = 0;
-	for (const char *p = off; p && (p = strstr(p, "pin")); p += 3)
-		pin_off |= (p == off || p[-1] == ',') && (p[3] == ',' || p[3] == 0);
+	int pin_off = rotor_disabled("pin");
 
 	struct steer s;
 	s.l[0] = rotor_tcp_listen("127.0.0.1", 0, 64, ROTOR_TCP_REUSEPORT);
