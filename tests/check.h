@@ -12,6 +12,7 @@
 #include <rotor.h>
 
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -81,6 +82,28 @@ __attribute__((unused)) static int rotor_disabled(const char *word)
 		if ((p == off || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
 			return 1;
 	return 0;
+}
+
+/* Pins the calling thread to the k-th CPU of `all` (the CPUs it may use). */
+__attribute__((unused)) static void pin_to_nth_cpu(const cpu_set_t *all, int k)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, all) && seen++ == k)
+			CPU_SET(c, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
+/* For tests of connections steered and followed across workers: the CPUs this thread may
+ * use, after skipping (with the reason) where there is nothing to steer between. */
+__attribute__((unused)) static void cpus_to_steer_between(cpu_set_t *all)
+{
+	cr_assert_eq(sched_getaffinity(0, sizeof(*all), all), 0);
+	if (CPU_COUNT(all) < 2)
+		cr_skip_test("needs two CPUs");
+	if (rotor_disabled("pin"))
+		cr_skip_test("ROTOR_DISABLE=pin: workers unpinned, nothing to steer or follow");
 }
 
 /* Entries of a directory, "." and ".." aside (/proc/self/fd, /proc/self/task); -1 if it

@@ -41,6 +41,28 @@ static pid_t start_server(int *port, FILE **out, const char *opt)
 	return pid;
 }
 
+struct report {
+	int n0, n1; /* connections accepted for each worker */
+	long moved; /* moves that followed */
+	char line[96];
+};
+
+/* SIGTERM: the server must exit 0 and print how it spread connections, then "stopped". */
+static void stop_server(pid_t pid, FILE *out, struct report *r)
+{
+	cr_assert_eq(kill(pid, SIGTERM), 0);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	cr_assert(fgets(r->line, sizeof(r->line), out) &&
+	              sscanf(r->line, "connections per worker: %d %d; moved %ld", &r->n0, &r->n1,
+	                     &r->moved) == 3,
+	          "%s", r->line);
+	char line[64] = {0};
+	cr_assert(fgets(line, sizeof(line), out) && !strcmp(line, "stopped\n"), "%s", line);
+	fclose(out);
+}
+
 static int dial(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -59,15 +81,9 @@ static void echo_and_stop(const char *opt)
 	int fd[N];
 	/* Every connection made from one CPU: steering alone would give them all to the worker
 	 * on that CPU (Linux 6.2+); the server hands some to the other worker. */
-	cpu_set_t saved, one;
+	cpu_set_t saved;
 	cr_assert_eq(sched_getaffinity(0, sizeof(saved), &saved), 0);
-	CPU_ZERO(&one);
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &saved)) {
-			CPU_SET(c, &one);
-			break;
-		}
-	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	pin_to_nth_cpu(&saved, 0);
 	for (int i = 0; i < N; i++)
 		fd[i] = dial(port);
 	cr_assert_eq(sched_setaffinity(0, sizeof(saved), &saved), 0);
@@ -90,24 +106,13 @@ static void echo_and_stop(const char *opt)
 		}
 	}
 	/* Stop with every connection still open. */
-	cr_assert_eq(kill(pid, SIGTERM), 0);
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
-	char line[64] = {0};
-	int n0, n1;
-	long moved;
-	cr_assert(fgets(line, sizeof(line), out) &&
-	              sscanf(line, "connections per worker: %d %d; moved %ld", &n0, &n1, &moved) ==
-	                  3,
-	          "%s", line);
-	cr_assert_eq(n0 + n1, N, "%s", line);
+	struct report r;
+	stop_server(pid, out, &r);
+	cr_assert_eq(r.n0 + r.n1, N, "%s", r.line);
 	/* Steered: one worker serves at most twice the other's share plus 9 (server.h), so 14
 	 * or more each; 10 leaves room for two workers accepting at once on a kernel that
 	 * spreads by hash. Unsteered: all 50 on one worker has odds 2^-49. */
-	cr_assert(opt ? n0 > 0 && n1 > 0 : n0 >= 10 && n1 >= 10, "%s", line);
-	cr_assert(fgets(line, sizeof(line), out) && !strcmp(line, "stopped\n"), "%s", line);
-	fclose(out);
+	cr_assert(opt ? r.n0 > 0 && r.n1 > 0 : r.n0 >= 10 && r.n1 >= 10, "%s", r.line);
 	/* The server closed its side of each connection. */
 	char c;
 	for (int i = 0; i < N; i++) {
@@ -118,23 +123,12 @@ static void echo_and_stop(const char *opt)
 
 Test(echo, echoes_for_many_clients_and_stops_on_sigterm, .timeout = 30)
 {
-	echo_and_stop(NULL); /* steered: these connections, made on one CPU, go to one worker */
+	echo_and_stop(NULL); /* steered: all made on one CPU, spread by the hand-over */
 }
 
 Test(echo, echoes_with_steering_off, .timeout = 30)
 {
 	echo_and_stop("--no-steer"); /* the kernel's hash spreads them over both workers */
-}
-
-/* Pins the calling thread to the k-th CPU it may use (of `all`). */
-static void pin_to(const cpu_set_t *all, int k)
-{
-	cpu_set_t one;
-	CPU_ZERO(&one);
-	for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, all) && seen++ == k)
-			CPU_SET(c, &one);
-	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
 }
 
 /* A client that sends from the other CPU makes its connection's packets arrive there (on
@@ -143,20 +137,16 @@ static void pin_to(const cpu_set_t *all, int k)
 Test(echo, a_connection_follows_its_client_to_the_other_cpu, .timeout = 30)
 {
 	cpu_set_t all;
-	cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
-	if (CPU_COUNT(&all) < 2)
-		cr_skip_test("needs two CPUs");
-	if (rotor_disabled("pin"))
-		cr_skip_test("ROTOR_DISABLE=pin: workers unpinned, nothing to steer or follow");
+	cpus_to_steer_between(&all);
 	int port = 0;
 	FILE *out;
 	pid_t pid = start_server(&port, &out, NULL);
-	pin_to(&all, 0);
+	pin_to_nth_cpu(&all, 0);
 	int fd = dial(port);
 	unsigned seq = 0;
 	/* Two phases on each CPU: wherever the connection started, it has to move. */
 	for (int phase = 0; phase < 4; phase++) {
-		pin_to(&all, phase % 2);
+		pin_to_nth_cpu(&all, phase % 2);
 		for (int i = 0; i < 300; i++, seq++) {
 			char want[64], got[64];
 			int len = snprintf(want, sizeof(want), "message %u", seq);
@@ -171,17 +161,7 @@ Test(echo, a_connection_follows_its_client_to_the_other_cpu, .timeout = 30)
 	}
 	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
 	close(fd);
-	cr_assert_eq(kill(pid, SIGTERM), 0);
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
-	char line[96] = {0};
-	int n0, n1;
-	long moved = 0;
-	cr_assert(fgets(line, sizeof(line), out) &&
-	              sscanf(line, "connections per worker: %d %d; moved %ld", &n0, &n1, &moved) ==
-	                  3,
-	          "%s", line);
-	cr_assert_geq(moved, 1, "the connection never followed its client: %s", line);
-	fclose(out);
+	struct report r;
+	stop_server(pid, out, &r);
+	cr_assert_geq(r.moved, 1, "the connection never followed its client: %s", r.line);
 }

@@ -708,35 +708,20 @@ Test(http, curl_fetches_plaintext, .timeout = 15)
 	stop_server(&s);
 }
 
-/* Pins the calling thread to the k-th CPU it may use (of `all`). */
-static void pin_to(const cpu_set_t *all, int k)
-{
-	cpu_set_t one;
-	CPU_ZERO(&one);
-	for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, all) && seen++ == k)
-			CPU_SET(c, &one);
-	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
-}
-
 /* On loopback a packet is processed on the sender's CPU: a client that sends from the other
  * CPU makes its connection's packets arrive there, and the server moves the connection to
  * the worker on that CPU (examples/server.h), between two requests, losing nothing. */
 Test(http, a_connection_follows_its_client_to_the_other_cpu, .timeout = 20)
 {
 	cpu_set_t all;
-	cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
-	if (CPU_COUNT(&all) < 2)
-		cr_skip_test("needs two CPUs");
-	if (rotor_disabled("pin"))
-		cr_skip_test("ROTOR_DISABLE=pin: workers unpinned, nothing to steer or follow");
+	cpus_to_steer_between(&all);
 	struct server s;
 	start_server(&s);
-	pin_to(&all, 0);
+	pin_to_nth_cpu(&all, 0);
 	struct client *c = client_open(s.port);
 	/* Two phases on each CPU: wherever the connection started, it has to move. */
 	for (int phase = 0; phase < 4; phase++) {
-		pin_to(&all, phase % 2);
+		pin_to_nth_cpu(&all, phase % 2);
 		for (int i = 0; i < 300; i++) {
 			struct response r;
 			send_str(c, i % 10 == 9 ? GET("/plaintext") GET("/static/hello.txt")
