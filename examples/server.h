@@ -39,8 +39,9 @@ static atomic_long server_moves;
 
 /* Accept tasks that have not yet steered their listener (server_start waits for them). */
 static struct rotor_waitgroup server_steering;
-/* The CPU each worker steers its listener to, -1 when it does not (server_steer). */
-static int server_cpu[SERVER_MAX_WORKERS];
+/* The CPU each worker steers its listener to, -1 when it does not (server_steer); read by
+ * every worker's connections (server_follow), which may run before the steering is done. */
+static atomic_int server_cpu[SERVER_MAX_WORKERS];
 
 /* Called by each accept task before its first accept: steer this worker's listener when
  * steer is set and there are several workers. A failure is reported and harmless: the
@@ -53,7 +54,8 @@ static inline void server_steer(const char *prog, int listener, bool steer)
 			fprintf(stderr, "%s: worker %d: steering connections: %s\n", prog,
 			        rotor_worker_id(), strerror(-r));
 		else
-			server_cpu[rotor_worker_id()] = r;
+			atomic_store_explicit(&server_cpu[rotor_worker_id()], r,
+			                      memory_order_relaxed);
 	}
 	rotor_waitgroup_done(&server_steering);
 }
@@ -65,7 +67,7 @@ static inline void server_start(const char *prog, rotor_fn accept, const char *h
 {
 	int n = rotor_runtime_workers(rotor_runtime_current());
 	for (int i = 0; i < SERVER_MAX_WORKERS; i++)
-		server_cpu[i] = -1;
+		atomic_store_explicit(&server_cpu[i], -1, memory_order_relaxed);
 	rotor_waitgroup_init(&server_steering);
 	rotor_waitgroup_add(&server_steering, n);
 	for (int i = 0; i < n; i++) {
@@ -119,12 +121,13 @@ static inline int server_pick_worker(bool steered)
 static inline int server_follow(int sock, int *seen)
 {
 	int self = rotor_worker_id();
-	if (server_cpu[self] < 0)
+	int here = atomic_load_explicit(&server_cpu[self], memory_order_relaxed);
+	if (here < 0)
 		return -1;
 	int cpu = -1;
 	socklen_t len = sizeof(cpu);
 	if (getsockopt(sock, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) < 0 || cpu < 0 ||
-	    cpu == server_cpu[self]) {
+	    cpu == here) {
 		*seen = -1;
 		return -1;
 	}
@@ -134,7 +137,7 @@ static inline int server_follow(int sock, int *seen)
 		return -1;
 	int n = rotor_runtime_workers(rotor_runtime_current());
 	for (int i = 0; i < n && i < SERVER_MAX_WORKERS; i++)
-		if (server_cpu[i] == cpu) {
+		if (atomic_load_explicit(&server_cpu[i], memory_order_relaxed) == cpu) {
 			int theirs = atomic_load_explicit(&server_load[i], memory_order_relaxed);
 			int mine = atomic_load_explicit(&server_load[self], memory_order_relaxed);
 			return theirs <= 2 * mine + SERVER_BALANCE_SLACK ? i : -1;
