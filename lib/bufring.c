@@ -398,6 +398,17 @@ ssize_t rotor_recv_stream_next(struct rotor_recv_stream *s, const void **data, i
 	}
 }
 
+/* Cancel the recv in the kernel and wait (not cancellable) for its last CQE; what that CQE
+ * and any before it carry is handled by stream_complete as s->closing or s->detaching say. */
+static void stream_end_recv(struct rotor__worker *w, struct rotor_recv_stream *s)
+{
+	rotor__cancel_op(w, rotor__tag(&s->multi, ROTOR__TAG_MULTI));
+	while (s->armed) {
+		s->waiter = w->current;
+		rotor__suspend(w);
+	}
+}
+
 static void stream_free(struct rotor_recv_stream *s)
 {
 	s->br->streams--;
@@ -431,11 +442,7 @@ ssize_t rotor_recv_stream_detach(struct rotor_recv_stream *s, void *buf, size_t 
 		/* What the kernel received before the cancel took effect still comes, in order:
 		 * keep queueing it until the recv's last completion. */
 		s->detaching = true;
-		rotor__cancel_op(w, rotor__tag(&s->multi, ROTOR__TAG_MULTI));
-		while (s->armed) {
-			s->waiter = w->current;
-			rotor__suspend(w);
-		}
+		stream_end_recv(w, s);
 		s->detaching = false;
 	}
 	/* Not armed now: a refusal below leaves a stream whose next call re-arms the recv. */
@@ -475,11 +482,7 @@ int rotor_recv_stream_destroy(struct rotor_recv_stream *s)
 	}
 	if (s->armed) {
 		/* The kernel may still fill buffers for it: cancel, then wait for its last CQE. */
-		rotor__cancel_op(w, rotor__tag(&s->multi, ROTOR__TAG_MULTI));
-		while (s->armed) {
-			s->waiter = w->current;
-			rotor__suspend(w);
-		}
+		stream_end_recv(w, s);
 	}
 	stream_free(s);
 	return 0;
