@@ -10,15 +10,14 @@
  * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
  * worker on the CPU that handled its handshake, unless that worker serves clearly more than
  * another, and later moves to the worker on the CPU its packets arrive on if its client's
- * thread moves (server.h); --no-steer leaves the choice to the kernel's hash. Prints "listening on
- * HOST:PORT (N workers)" once it accepts, and at the stop "connections per worker: N0 N1 ..."
- * then "stopped". Port 0 picks a free port.
+ * thread moves (server.h); --no-steer leaves the choice to the kernel's hash.
+ * Prints "listening on HOST:PORT (N workers)" once it accepts, and at the stop
+ * "connections per worker: N0 N1 ...; moved M", then "stopped". Port 0 picks a free port.
  */
 #include <rotor.h>
 
 #include <errno.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,7 +33,6 @@ static int listeners[MAX_WORKERS];
 static bool steer = true; /* --no-steer: false */
 static const char *listen_host;
 static int listen_port;
-static atomic_int conns;
 static int max_conns = 10000;
 
 #define BUF_SIZE 4096 /* a receive buffer: the most one read returns */
@@ -86,7 +84,6 @@ static void drop_connection(void *arg)
 	struct echo *e = arg;
 	close(e->fd);
 	free(e);
-	atomic_fetch_sub(&conns, 1);
 	server_conn_done(rotor_worker_id());
 }
 
@@ -111,7 +108,6 @@ static bool move_connection(struct echo *e, struct rotor_recv_stream **rs, int t
 	if (rotor_spawn_attr(&a, serve_connection, e, NULL) < 0) {
 		close(e->fd); /* the runtime is stopping */
 		free(e);
-		atomic_fetch_sub(&conns, 1);
 		server_conn_done(to);
 	}
 	return true;
@@ -158,7 +154,6 @@ out:
 		rotor_op_destroy(e->send); /* a send still in flight is cancelled first */
 	close(e->fd);
 	free(e);
-	atomic_fetch_sub(&conns, 1);
 	server_conn_done(rotor_worker_id());
 	return NULL;
 }
@@ -178,26 +173,21 @@ static void *accept_loop(void *arg)
 				break;
 			continue;
 		}
-		if (atomic_fetch_add(&conns, 1) >= max_conns) {
-			atomic_fetch_sub(&conns, 1);
-			close(fd);
-			continue;
-		}
-		/* discard: a connection whose task is cancelled before it runs (a stop right
-		 * after the accept) is still closed. */
-		struct echo *e = calloc(1, sizeof(*e));
+		int to = server_admit(steer, max_conns);
+		struct echo *e = to < 0 ? NULL : calloc(1, sizeof(*e));
 		if (!e) {
-			atomic_fetch_sub(&conns, 1);
+			if (to >= 0)
+				server_conn_done(to);
 			close(fd);
 			continue;
 		}
 		e->fd = fd;
 		e->seen_cpu = -1;
-		struct rotor_task_attr a = {.worker = server_pick_worker(steer),
-		                            .discard = drop_connection};
+		/* discard: a connection whose task is cancelled before it runs (a stop right
+		 * after the accept) is still closed. */
+		struct rotor_task_attr a = {.worker = to, .discard = drop_connection};
 		if (rotor_spawn_attr(&a, serve_connection, e, NULL) < 0) {
-			server_conn_done(a.worker);
-			atomic_fetch_sub(&conns, 1);
+			server_conn_done(to);
 			close(fd);
 			free(e);
 		}

@@ -14,11 +14,11 @@
  * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
  * worker on the CPU that handled its handshake, unless that worker serves clearly more than
  * another, and later moves to the worker on the CPU its packets arrive on if its client's
- * thread moves (server.h); --no-steer leaves the choice to the kernel's hash. Prints "listening on
- * HOST:PORT (N workers)" once it accepts, and at the stop "connections per worker: N0 N1 ..."
- * then "stopped". Port 0 picks a free port. Responses carry no Date header,
- * so the same request always gets the same bytes. A client that takes longer than --idle-ms
- * (default 10000) to send a whole request is closed.
+ * thread moves (server.h); --no-steer leaves the choice to the kernel's hash.
+ * Prints "listening on HOST:PORT (N workers)" once it accepts, and at the stop
+ * "connections per worker: N0 N1 ...; moved M", then "stopped". Port 0 picks a free port.
+ * Responses carry no Date header, so the same request always gets the same bytes. A client
+ * that takes longer than --idle-ms (default 10000) to send a whole request is closed.
  *
  * parse_request() is a pure function over a byte buffer so that it can be fuzzed alone.
  * Paths under /static/ are percent-decoded and then every component is checked: empty, "."
@@ -33,7 +33,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -299,16 +298,11 @@ static bool steer = true; /* --no-steer: false */
 static const char *listen_host;
 static int listen_port;
 static int sigfd = -1;
-static atomic_int conns;
 static int max_conns = 10000;
 static int64_t idle_ns = 10000 * NS_PER_MS;
 static const char *root = ".";
 
-enum { KEEP = 1, CLOSE = 0 };
-#define FOLLOW_EVERY                                                                               \
-	64 /* reads between two looks at where a connection's packets go */ /* after a response; a \
-	                                                                       negative errno      \
-	                                                                       aborts */
+enum { KEEP = 1, CLOSE = 0 }; /* after a response; a negative errno aborts */
 
 static const char *reason(int status)
 {
@@ -627,7 +621,6 @@ static void drop_connection(void *arg)
 	struct conn *c = arg;
 	close(c->sock);
 	free(c);
-	atomic_fetch_sub(&conns, 1);
 	server_conn_done(rotor_worker_id());
 }
 
@@ -660,7 +653,6 @@ static bool move_connection(struct conn *c, struct rotor_recv_stream **rs, int t
 	if (rotor_spawn_attr(&a, serve_connection, c, NULL) < 0) {
 		close(c->sock); /* the runtime is stopping */
 		free(c);
-		atomic_fetch_sub(&conns, 1);
 		server_conn_done(to);
 	}
 	return true;
@@ -752,7 +744,6 @@ out:
 		rotor_close(c->fd, ROTOR_FOREVER);
 	rotor_close(c->sock, ROTOR_FOREVER);
 	free(c);
-	atomic_fetch_sub(&conns, 1);
 	server_conn_done(rotor_worker_id());
 	return NULL;
 }
@@ -774,19 +765,16 @@ static void *accept_loop(void *arg)
 				break;
 			continue;
 		}
-		if (atomic_fetch_add(&conns, 1) >= max_conns) {
-			atomic_fetch_sub(&conns, 1);
+		int to = server_admit(steer, max_conns);
+		struct conn *c = to < 0 ? NULL : malloc(sizeof(*c));
+		if (!c) {
+			if (to >= 0)
+				server_conn_done(to);
 			close(fd);
 			continue;
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct conn *c = malloc(sizeof(*c));
-		if (!c) {
-			atomic_fetch_sub(&conns, 1);
-			close(fd);
-			continue;
-		}
 		c->sock = c->fd = fd;
 		c->checks = 0;
 		c->seen_cpu = -1;
@@ -798,11 +786,9 @@ static void *accept_loop(void *arg)
 		c->out = c->bufs[0];
 		/* discard: a connection whose task is cancelled before it runs (a stop right
 		 * after the accept) is still closed. */
-		struct rotor_task_attr a = {.worker = server_pick_worker(steer),
-		                            .discard = drop_connection};
+		struct rotor_task_attr a = {.worker = to, .discard = drop_connection};
 		if (rotor_spawn_attr(&a, serve_connection, c, NULL) < 0) {
-			server_conn_done(a.worker);
-			atomic_fetch_sub(&conns, 1);
+			server_conn_done(to);
 			close(fd);
 			free(c);
 		}

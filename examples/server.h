@@ -25,6 +25,8 @@
 /* Connections each worker serves: raised by the worker that accepts, for the one that will
  * serve; lowered by that one when the connection ends. Read by every accepting worker. */
 static atomic_int server_load[SERVER_MAX_WORKERS];
+/* Connections admitted and not yet ended, on every worker (the --max-conns cap). */
+static atomic_int server_open;
 /* Connections each worker was given, for the line printed at the stop (server_report). */
 static atomic_long server_given[SERVER_MAX_WORKERS];
 /* Connections that moved to another worker (server_follow). */
@@ -85,10 +87,15 @@ static inline void server_start(const char *prog, rotor_fn accept, const char *h
 	}
 }
 
-/* The worker that is to serve a connection accepted here, its count already raised:
+/* Admit a connection accepted here, or -1 when max are open already (the caller closes it).
+ * Returns the worker that is to serve it, its counts raised (server_conn_done lowers them):
  * this one unless steering made it serve too many (unsteered, the kernel's hash spreads). */
-static inline int server_pick_worker(bool steered)
+static inline int server_admit(bool steered, int max)
 {
+	if (atomic_fetch_add_explicit(&server_open, 1, memory_order_relaxed) >= max) {
+		atomic_fetch_sub_explicit(&server_open, 1, memory_order_relaxed);
+		return -1;
+	}
 	int self = rotor_worker_id();
 	int n = rotor_runtime_workers(rotor_runtime_current());
 	int mine = atomic_load_explicit(&server_load[self], memory_order_relaxed);
@@ -153,10 +160,11 @@ static inline void server_conn_moved(int to)
 	atomic_fetch_add_explicit(&server_moves, 1, memory_order_relaxed);
 }
 
-/* A connection counted for worker w has ended, or never started. */
+/* A connection admitted for worker w has ended, or never started. */
 static inline void server_conn_done(int w)
 {
 	atomic_fetch_sub_explicit(&server_load[w], 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&server_open, 1, memory_order_relaxed);
 }
 
 /* "connections per worker: N0 N1 ...; moved M": where connections were accepted for, and
