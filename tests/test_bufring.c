@@ -394,7 +394,7 @@ static void *detach_main(void *arg)
 
 Test(bufring, detach_hands_a_socket_to_another_worker_without_losing_a_byte, .timeout = 60)
 {
-	relay.rings = !getenv("ROTOR_DISABLE") || !strstr(getenv("ROTOR_DISABLE"), "bufring");
+	relay.rings = !rotor_disabled("bufring");
 	run_mode(2, 0, detach_main);
 }
 
