@@ -744,6 +744,9 @@ struct rotor_worker_stats {
 	uint64_t stacks_in_use;
 	uint64_t stacks_total;
 	uint64_t stalls;      /* runs reported by the stall detector */
+	uint64_t sleeps;      /* enters that waited for a completion (the worker idled) */
+	uint64_t polls;       /* idle spells that polled the ring before sleeping */
+	uint64_t polls_won;   /* of those, the ones that found work and skipped the sleep */
 	uint64_t tasks_alive; /* tasks_spawned - tasks_finished at the snapshot */
 };
 

@@ -307,8 +307,11 @@ void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 		/* What we have gathered must reach the kernel before we poll for answers. */
 		if (io_uring_sq_ready(&w->ring))
 			rotor__ring_submit(w, ROTOR__FAULT_ENTER_PRESPIN);
-		if (spin_for_work(w, deadline))
+		ROTOR_STAT_INC(w->stats.polls);
+		if (spin_for_work(w, deadline)) {
+			ROTOR_STAT_INC(w->stats.polls_won);
 			block = false;
+		}
 	}
 	if (block && !rotor__inbox_may_sleep(w))
 		block = false;
@@ -332,9 +335,11 @@ void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 		enter_checked(w, r, "io_uring_submit_and_get_events");
 	} else if (ROTOR_UNLIKELY(ROTOR__ON_VALGRIND())) {
 		ROTOR_STAT_INC(w->stats.enters);
+		ROTOR_STAT_INC(w->stats.sleeps);
 		valgrind_wait(w, deadline);
 	} else if (deadline == ROTOR_FOREVER) {
 		ROTOR_STAT_INC(w->stats.enters);
+		ROTOR_STAT_INC(w->stats.sleeps);
 		r = ROTOR__FAULT_ERR(ENTER_WAIT, io_uring_submit_and_wait(&w->ring, 1));
 		enter_checked(w, r, "io_uring_submit_and_wait");
 	} else {
@@ -344,6 +349,7 @@ void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 		ts.tv_nsec = d % 1000000000;
 		struct io_uring_cqe *cqe;
 		ROTOR_STAT_INC(w->stats.enters);
+		ROTOR_STAT_INC(w->stats.sleeps);
 		r = ROTOR__FAULT_ERR(
 		    ENTER_TIMEOUT, io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL));
 		enter_checked(w, r, "io_uring_submit_and_wait_timeout");

@@ -525,6 +525,9 @@ int rotor_worker_stats(const struct rotor_runtime *rt, int i, struct rotor_worke
 	out->stacks_in_use = ROTOR_STAT_READ(s->stacks_in_use);
 	out->stacks_total = ROTOR_STAT_READ(s->stacks_total);
 	out->stalls = ROTOR_STAT_READ(s->stalls);
+	out->sleeps = ROTOR_STAT_READ(s->sleeps);
+	out->polls = ROTOR_STAT_READ(s->polls);
+	out->polls_won = ROTOR_STAT_READ(s->polls_won);
 	out->tasks_alive = out->tasks_spawned - out->tasks_finished;
 	return 0;
 }
@@ -534,10 +537,10 @@ int rotor_stats_format(const struct rotor_runtime *rt, char *buf, size_t len, in
 	if (!rt || (!buf && len))
 		return -EINVAL;
 	static const char *const names[] = {
-	    "tasks_spawned", "tasks_finished", "tasks_alive",   "switches",
-	    "sqes",          "cqes",           "enters",        "msgs_out",
-	    "msgs_in",       "items_out",      "items_in",      "post_retries",
-	    "cq_overflows",  "stalls",         "stacks_in_use", "stacks_total"};
+	    "tasks_spawned", "tasks_finished", "tasks_alive",  "switches", "sqes",
+	    "cqes",          "enters",         "msgs_out",     "msgs_in",  "items_out",
+	    "items_in",      "post_retries",   "cq_overflows", "stalls",   "stacks_in_use",
+	    "stacks_total",  "sleeps",         "polls",        "polls_won"};
 	size_t n = 0;
 	char scratch[1]; /* where output past the end of buf (or without buf) is "written" */
 #define PUT(...)                                                                                   \
@@ -556,10 +559,10 @@ int rotor_stats_format(const struct rotor_runtime *rt, char *buf, size_t len, in
 		struct rotor_worker_stats s;
 		rotor_worker_stats(rt, i, &s);
 		const uint64_t v[] = {
-		    s.tasks_spawned, s.tasks_finished, s.tasks_alive,   s.switches,
-		    s.sqes,          s.cqes,           s.enters,        s.msgs_out,
-		    s.msgs_in,       s.items_out,      s.items_in,      s.post_retries,
-		    s.cq_overflows,  s.stalls,         s.stacks_in_use, s.stacks_total};
+		    s.tasks_spawned, s.tasks_finished, s.tasks_alive,  s.switches, s.sqes,
+		    s.cqes,          s.enters,         s.msgs_out,     s.msgs_in,  s.items_out,
+		    s.items_in,      s.post_retries,   s.cq_overflows, s.stalls,   s.stacks_in_use,
+		    s.stacks_total,  s.sleeps,         s.polls,        s.polls_won};
 		if (json)
 			PUT("%s{\"worker\":%d", i ? "," : "", i);
 		else

@@ -712,6 +712,35 @@ Test(runtime, worker_stats_count_cross_worker_posts, .timeout = 10)
 	ASSERT_CHECKS();
 }
 
+/* Ten sleeps of 2 ms with nothing else to do: each idle spell polls (unless ROTOR_NO_SPIN),
+ * finds nothing and sleeps in the ring. */
+static void *sleeps_ten_times(void *arg)
+{
+	struct rotor_runtime *rt = rotor_runtime_current();
+	struct rotor_worker_stats a, b;
+	CHECK_EQ(rotor_worker_stats(rt, 0, &a), 0);
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ(rotor_sleep(2 * MS), 0);
+	CHECK_EQ(rotor_worker_stats(rt, 0, &b), 0);
+	CHECK(b.sleeps - a.sleeps >= 10);
+	CHECK(b.polls_won <= b.polls);
+	const char *env = getenv("ROTOR_SPIN_US");
+	if (arg || (env && !strcmp(env, "0")))
+		CHECK(b.polls - a.polls == 0);
+	else
+		CHECK(b.polls - a.polls >= 10);
+	return NULL;
+}
+
+Test(runtime, worker_stats_count_sleeps_and_polls, .timeout = 10)
+{
+	struct rotor_config cfg = {.workers = 1};
+	cr_assert_eq(rotor_run(&cfg, sleeps_ten_times, NULL, NULL), 0);
+	cfg.flags = ROTOR_NO_SPIN;
+	cr_assert_eq(rotor_run(&cfg, sleeps_ten_times, P(1), NULL), 0);
+	ASSERT_CHECKS();
+}
+
 /* ---- rotor_stats_format ------------------------------------------------------------------ */
 
 Test(runtime, stats_format_text_and_json, .timeout = 20)
