@@ -5,7 +5,7 @@
  * rotor_signal_wait and stops the runtime: every task blocked in accept or recv is
  * cancelled, connections are closed, the process exits 0).
  *
- *   echo_server [--port N] [--workers N] [--host ADDR] [--max-conns N] [--no-steer]
+ *   echo_server [--port N] [--workers N] [--host ADDR] [--max-conns N] [--no-steer] [--stats]
  *
  * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
  * worker on the CPU that handled its handshake, unless that worker serves clearly more than
@@ -13,6 +13,7 @@
  * thread moves (server.h); --no-steer leaves the choice to the kernel's hash.
  * Prints "listening on HOST:PORT (N workers)" once it accepts, and at the stop
  * "connections per worker: N0 N1 ...; moved M", then "stopped". Port 0 picks a free port.
+ * --stats prints each worker's counters (rotor_stats_format) when the stop begins.
  */
 #include <rotor.h>
 
@@ -202,6 +203,7 @@ static void *wait_for_signal(void *arg)
 	int sig = rotor_signal_wait(signals, 2, ROTOR_FOREVER);
 	if (sig > 0)
 		fprintf(stderr, "echo_server: signal %d, stopping\n", sig);
+	server_print_stats();
 	rotor_runtime_stop(rotor_runtime_current());
 	return NULL;
 }
@@ -238,10 +240,12 @@ int main(int argc, char **argv)
 			max_conns = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-steer"))
 			steer = false;
+		else if (!strcmp(argv[i], "--stats"))
+			server_stats = true;
 		else {
 			fprintf(stderr,
 			        "usage: %s [--port N] [--workers N] [--host ADDR] "
-			        "[--max-conns N] [--no-steer]\n",
+			        "[--max-conns N] [--no-steer] [--stats]\n",
 			        argv[0]);
 			return 2;
 		}

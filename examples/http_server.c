@@ -6,7 +6,7 @@
  * through the ring, and a graceful stop on SIGINT/SIGTERM as in echo_server.c.
  *
  *   http_server [--port N] [--workers N] [--host ADDR] [--root DIR] [--max-conns N]
- *               [--idle-ms N] [--no-steer]
+ *               [--idle-ms N] [--no-steer] [--stats]
  *
  *   GET /plaintext, GET /   200 "Hello, World!" (text/plain)
  *   GET /static/<path>      the file <path> under --root (default: the current directory)
@@ -19,6 +19,7 @@
  * "connections per worker: N0 N1 ...; moved M", then "stopped". Port 0 picks a free port.
  * Responses carry no Date header, so the same request always gets the same bytes. A client
  * that takes longer than --idle-ms (default 10000) to send a whole request is closed.
+ * --stats prints each worker's counters (rotor_stats_format) when the stop begins.
  *
  * parse_request() is a pure function over a byte buffer so that it can be fuzzed alone.
  * Paths under /static/ are percent-decoded and then every component is checked: empty, "."
@@ -803,6 +804,7 @@ static void *wait_for_signal(void *arg)
 	ssize_t n = rotor_read(sigfd, &si, sizeof(si), -1, ROTOR_FOREVER);
 	if (n == (ssize_t)sizeof(si))
 		fprintf(stderr, "http_server: signal %u, stopping\n", si.ssi_signo);
+	server_print_stats();
 	rotor_runtime_stop(rotor_runtime_current());
 	return NULL;
 }
@@ -837,10 +839,12 @@ int main(int argc, char **argv)
 			idle_ns = atoll(argv[++i]) * NS_PER_MS;
 		else if (!strcmp(argv[i], "--no-steer"))
 			steer = false;
+		else if (!strcmp(argv[i], "--stats"))
+			server_stats = true;
 		else {
 			fprintf(stderr,
 			        "usage: %s [--port N] [--workers N] [--host ADDR] [--root DIR] "
-			        "[--max-conns N] [--idle-ms N] [--no-steer]\n",
+			        "[--max-conns N] [--idle-ms N] [--no-steer] [--stats]\n",
 			        argv[0]);
 			return 2;
 		}

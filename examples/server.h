@@ -177,4 +177,14 @@ static inline void server_report(unsigned workers)
 	printf("; moved %ld\n", atomic_load(&server_moves));
 }
 
+/* --stats: every worker's counters (rotor_stats_format), printed when the stop begins. */
+static bool server_stats;
+
+static inline void server_print_stats(void)
+{
+	char buf[4096];
+	if (server_stats && rotor_stats_format(rotor_runtime_current(), buf, sizeof(buf), 0) > 0)
+		fputs(buf, stdout);
+}
+
 #endif

@@ -44,7 +44,8 @@ static pid_t start_server(int *port, FILE **out, const char *opt)
 struct report {
 	int n0, n1; /* connections accepted for each worker */
 	long moved; /* moves that followed */
-	char line[96];
+	int stats;  /* --stats: worker lines printed, each with some completions reaped */
+	char line[512];
 };
 
 /* SIGTERM: the server must exit 0 and print how it spread connections, then "stopped". */
@@ -54,9 +55,19 @@ static void stop_server(pid_t pid, FILE *out, struct report *r)
 	int status;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
-	cr_assert(fgets(r->line, sizeof(r->line), out) &&
-	              sscanf(r->line, "connections per worker: %d %d; moved %ld", &r->n0, &r->n1,
-	                     &r->moved) == 3,
+	r->stats = 0;
+	int w;
+	unsigned long long cqes;
+	while (fgets(r->line, sizeof(r->line), out) && r->line[0] == 'w') {
+		const char *c = strstr(r->line, " cqes=");
+		cr_assert(sscanf(r->line, "w%d ", &w) == 1 && w == r->stats && c &&
+		              sscanf(c, " cqes=%llu", &cqes) == 1 && cqes > 0 &&
+		              strstr(r->line, " sleeps="),
+		          "%s", r->line);
+		r->stats++;
+	}
+	cr_assert(sscanf(r->line, "connections per worker: %d %d; moved %ld", &r->n0, &r->n1,
+	                 &r->moved) == 3,
 	          "%s", r->line);
 	char line[64] = {0};
 	cr_assert(fgets(line, sizeof(line), out) && !strcmp(line, "stopped\n"), "%s", line);
@@ -109,10 +120,12 @@ static void echo_and_stop(const char *opt)
 	struct report r;
 	stop_server(pid, out, &r);
 	cr_assert_eq(r.n0 + r.n1, N, "%s", r.line);
+	cr_assert_eq(r.stats, opt && !strcmp(opt, "--stats") ? 2 : 0);
 	/* Steered: one worker serves at most twice the other's share plus 9 (server.h), so 14
 	 * or more each; 10 leaves room for two workers accepting at once on a kernel that
 	 * spreads by hash. Unsteered: all 50 on one worker has odds 2^-49. */
-	cr_assert(opt ? r.n0 > 0 && r.n1 > 0 : r.n0 >= 10 && r.n1 >= 10, "%s", r.line);
+	bool steered = !opt || strcmp(opt, "--no-steer");
+	cr_assert(steered ? r.n0 >= 10 && r.n1 >= 10 : r.n0 > 0 && r.n1 > 0, "%s", r.line);
 	/* The server closed its side of each connection. */
 	char c;
 	for (int i = 0; i < N; i++) {
@@ -129,6 +142,11 @@ Test(echo, echoes_for_many_clients_and_stops_on_sigterm, .timeout = 30)
 Test(echo, echoes_with_steering_off, .timeout = 30)
 {
 	echo_and_stop("--no-steer"); /* the kernel's hash spreads them over both workers */
+}
+
+Test(echo, prints_each_workers_counters_with_stats, .timeout = 30)
+{
+	echo_and_stop("--stats");
 }
 
 /* A client that sends from the other CPU makes its connection's packets arrive there (on
