@@ -10,7 +10,9 @@
 # SIGTERM; runs alternate the servers within each repetition, and every run is printed.
 # The shared placement also runs rotor --no-steer ("rotor-unsteered": connections spread by
 # the kernel's hash instead of going to the worker on the CPU that handled their handshake),
-# so that what steering buys and what the runtime does alone both show.
+# so that what steering buys and what the runtime does alone both show. The pinned placement
+# also runs uring_floor --echo ("uring-floor"): a raw liburing echo with no runtime, the least
+# CPU per round trip an io_uring server spends here; its ratio to epoll follows the table.
 #   bench_echo [--json] [--quick] [--reps N] [--seconds S]
 # --quick: one 1-second run of each server, pinned, 100 connections. A peer not built is
 # skipped with a message; other options (run.sh passes --instructions) are ignored.
@@ -33,10 +35,11 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 load=$here/echo_load
 declare -A bin=([rotor]=$here/../examples/echo_server [epoll]=$here/epoll_echo [libuv]=$here/uv_echo
-	[nosteer]=$here/../examples/echo_server)
-declare -A baseline=([epoll]=epoll [libuv]=libuv [nosteer]=rotor-unsteered)
-declare -A extra=([nosteer]=--no-steer)
-declare -A why=([rotor]="examples/echo_server" [epoll]="epoll_echo" [libuv]="uv_echo (needs libuv1-dev)")
+	[nosteer]=$here/../examples/echo_server [floor]=$here/uring_floor)
+declare -A baseline=([epoll]=epoll [libuv]=libuv [floor]=uring-floor [nosteer]=rotor-unsteered)
+declare -A extra=([nosteer]=--no-steer [floor]=--echo)
+declare -A why=([rotor]="examples/echo_server" [epoll]="epoll_echo" [libuv]="uv_echo (needs libuv1-dev)"
+	[floor]="uring_floor")
 for b in "$load" "${bin[rotor]}"; do
 	[ -x "$b" ] || { note "bench_echo: skipped: $b not built"; exit 0; }
 done
@@ -46,9 +49,11 @@ read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | t
 	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
 [ -n "$cpu_b" ] || { note "bench_echo: skipped: needs two CPUs"; exit 0; }
 servers=(rotor)
-for s in epoll libuv; do
+floor=0
+for s in epoll libuv floor; do
 	if [ -x "${bin[$s]}" ]; then
 		servers+=("$s")
+		[ "$s" != floor ] || floor=1
 	else
 		note "bench_echo: $s peer skipped: ${why[$s]} not built"
 	fi
@@ -63,7 +68,8 @@ runs=0
 for c in "${configs[@]}"; do
 	read -r where _ n <<<"$c"
 	runs=$((runs + n * ${#servers[@]}))
-	[ "$where" = pinned ] || runs=$((runs + n))
+	# Shared: rotor-unsteered runs, uring-floor (one worker only) does not.
+	[ "$where" = pinned ] || runs=$((runs + n - n * floor))
 done
 # Each run costs its seconds plus about 0.15 s (connections, warm-up, exits).
 estimate=$(awk -v r=$runs -v s="$seconds" 'BEGIN { printf "%.0f", r * (s + 0.15) + 2 }')
@@ -157,7 +163,7 @@ for c in "${configs[@]}"; do
 		for s in "${servers[@]}"; do
 			if [ "$where" = pinned ]; then
 				start "$s" 1 "$cpu_b" && up+=("$s")
-			else
+			elif [ "$s" != floor ]; then
 				start "$s" 2 && up+=("$s")
 			fi
 		done
@@ -194,8 +200,8 @@ emit() {
 	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
 	[ -n "$r" ] || return
 	human=$(printf '  %-28s %-5s rotor %10s [%s..%s]' "$1" "$2" "$r" "$rl" "$rh")
-	for b in epoll libuv nosteer; do
-		[ "$b" != nosteer ] || [ -n "${v[$3.$b.$4]:-}" ] || continue
+	for b in epoll libuv floor nosteer; do
+		[[ $b != @(floor|nosteer) ]] || [ -n "${v[$3.$b.$4]:-}" ] || continue
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$b.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
@@ -220,5 +226,14 @@ for c in "${configs[@]}"; do
 	suffix=${key#c"$conns"}
 	emit "echo_c${conns}_cpu_per_rt$suffix" us "$key" cpu
 	emit "echo_c${conns}_rt_per_s$suffix" rt/s "$key" rate
+done
+# The floor against epoll: how far below it an io_uring server can go at all.
+for c in "${configs[@]}"; do
+	read -r where conns _ <<<"$c"
+	key=$(key "$where" "$conns")
+	[ -n "${v[$key.floor.cpu]:-}" ] && [ -n "${v[$key.epoll.cpu]:-}" ] || continue
+	read -r f _ <<<"$(echo "${v[$key.floor.cpu]}" | stats)"
+	read -r n _ <<<"$(echo "${v[$key.epoll.cpu]}" | stats)"
+	note "bench_echo: echo_${key}_cpu_per_rt: uring-floor $f us, $(awk -v f="$f" -v n="$n" 'BEGIN { printf "%.3f", f / n }') of epoll's"
 done
 exit $failed

@@ -13,11 +13,14 @@
 # nginx, go in turn, and every run is printed (this VM is bimodal). The shared placement also
 # runs rotor --no-steer ("rotor-unsteered": connections spread by the kernel's hash instead of
 # going to the worker on the CPU that handled their handshake), so that what steering buys
-# and what the runtime does alone both show.
+# and what the runtime does alone both show. The pinned placement also runs uring_floor
+# ("uring-floor", beside this script): a raw liburing server with no runtime and no parser,
+# the least CPU per request an io_uring server spends here; its own ratios to epoll and nginx
+# are printed after the table.
 # Metrics: <load>_c<conns>_cpu_per_req (us) and <load>_c<conns>_rps (req/s), load plaintext
 # or pipelined16, with the suffix _shared in the shared placement (plaintext_c400_rps_shared);
 # rotor's series once per baseline: epoll, nginx, go-nethttp (a missing one: "not measured"),
-# and rotor-unsteered in the shared placement.
+# uring-floor in the pinned placement and rotor-unsteered in the shared one.
 # Full runs only: --quick prints a note and exits (CI has neither wrk nor nginx). A missing
 # server is skipped with a message; exit status 1 when rotor did not start or one of its runs
 # failed.
@@ -45,8 +48,9 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 peers=${peers:-$here/peers}
 declare -A bin=([rotor]=$here/../examples/http_server [epoll]=$here/epoll_http
-	[go]=$peers/nethttp [nginx]=$(command -v nginx))
-declare -A baseline=([epoll]=epoll [nginx]=nginx [go]=go-nethttp [nosteer]=rotor-unsteered)
+	[go]=$peers/nethttp [nginx]=$(command -v nginx) [floor]=$here/uring_floor)
+declare -A baseline=([epoll]=epoll [nginx]=nginx [go]=go-nethttp [floor]=uring-floor
+	[nosteer]=rotor-unsteered)
 for t in wrk taskset; do
 	command -v $t >/dev/null || { note "bench_http: skipped: $t not installed (apt-get install wrk util-linux)"; exit 0; }
 done
@@ -57,8 +61,8 @@ read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | t
 [ -n "$cpu_b" ] || { note "bench_http: skipped: needs two CPUs"; exit 0; }
 servers=(rotor)
 declare -A why=([epoll]="${bin[epoll]} not built" [nginx]="nginx not installed (apt-get install nginx-light)"
-	[go]="${bin[go]} not built (run.sh builds the Go peers)")
-for s in epoll nginx go; do
+	[go]="${bin[go]} not built (run.sh builds the Go peers)" [floor]="${bin[floor]} not built")
+for s in epoll nginx go floor; do
 	if [ -n "${bin[$s]}" ] && [ -x "${bin[$s]}" ]; then
 		servers+=("$s")
 	else
@@ -69,7 +73,9 @@ done
 configs=("pinned 100 - plaintext_c100" "pinned 400 - plaintext_c400"
 	"pinned 100 pipeline pipelined16_c100"
 	"shared 100 - plaintext_c100_shared" "shared 400 - plaintext_c400_shared")
+# The two shared configurations run rotor-unsteered and not uring-floor (one worker only).
 runs=$((reps * (${#configs[@]} * ${#servers[@]} + 2)))
+[ -z "${bin[floor]}" ] || [ ! -x "${bin[floor]}" ] || runs=$((runs - 2 * reps))
 # Each run costs its seconds plus about 0.15 s (wrk start and exit, /proc reads); each
 # placement about 1.5 s to start and stop the servers.
 estimate=$(awk -v r=$runs -v s="$seconds" 'BEGIN { t = r * (s + 0.15) + 3; printf "%dm%02ds", t / 60, t % 60 }')
@@ -258,7 +264,7 @@ for c in "${configs[@]}"; do
 		for s in "${servers[@]}"; do
 			if [ "$where" = pinned ]; then
 				start "$s" 1 "$cpu_b" && up+=("$s")
-			else
+			elif [ "$s" != floor ]; then
 				start "$s" 2 && up+=("$s")
 			fi
 		done
@@ -293,8 +299,8 @@ emit() {
 	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
 	[ -n "$r" ] || return
 	[ $json = 1 ] || printf '  %-34s %-5s rotor      %10s [%s..%s]\n' "$1" "$2" "$r" "$rl" "$rh"
-	for s in epoll nginx go nosteer; do
-		[ "$s" != nosteer ] || [ -n "${v[$3.$s.$4]:-}" ] || continue
+	for s in epoll nginx go floor nosteer; do
+		[[ $s != @(floor|nosteer) ]] || [ -n "${v[$3.$s.$4]:-}" ] || continue
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$s.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
@@ -320,5 +326,18 @@ for c in "${configs[@]}"; do
 	suffix=${key#"$metric"}
 	emit "${metric}_cpu_per_req$suffix" us "$key" cpu
 	emit "${metric}_rps$suffix" req/s "$key" rps
+done
+# The floor against the baselines: how far below them an io_uring server can go at all.
+for c in "${configs[@]}"; do
+	read -r where _ _ key <<<"$c"
+	[ "$where" = pinned ] && [ -n "${v[$key.floor.cpu]:-}" ] || continue
+	read -r f _ <<<"$(echo "${v[$key.floor.cpu]}" | stats)"
+	line="bench_http: ${key}_cpu_per_req: uring-floor $f us"
+	for s in epoll nginx; do
+		[ -n "${v[$key.$s.cpu]:-}" ] || continue
+		read -r n _ <<<"$(echo "${v[$key.$s.cpu]}" | stats)"
+		line+=", $(awk -v f="$f" -v n="$n" 'BEGIN { printf "%.3f", f / n }') of $s's"
+	done
+	note "$line"
 done
 exit $failed
