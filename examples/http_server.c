@@ -70,13 +70,19 @@ struct request {
 	size_t body_len; /* Content-Length: the body follows the head and is consumed */
 };
 
-/* RFC 9110 tchar (letters, digits and !#$%&'*+-.^_`|~) as a 128-bit set, bit c of word c/64:
- * one test per byte where a range check and strchr were 7% of the server's instructions. */
-static const uint64_t tchar_bits[2] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull};
+/* RFC 9110 tchar (letters, digits and !#$%&'*+-.^_`|~): 1 for each such byte, 0 for every
+ * other (bytes from 128 included). One load per byte: a range check and strchr were 7% of the
+ * server's instructions, and a 128-bit set tested by shifts still twice the table's. */
+static const unsigned char tchar[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+};
 
 static bool is_tchar(unsigned char c)
 {
-	return c < 128 && (tchar_bits[c >> 6] >> (c & 63)) & 1;
+	return tchar[c];
 }
 
 /* Whether the 8 bytes at p are all in [lo, 0x7e] (lo <= 0x80), a word at a time: bit 7 of a
@@ -234,6 +240,9 @@ static int parse_request(const char *buf, size_t len, struct request *out)
 		size_t c = i;
 		while (c + 8 <= e && word_printable(l + c, ' '))
 			c += 8;
+		/* The rest, as one word ending at e when the value is that long. */
+		if (c < e && e - i >= 8 && word_printable(l + e - 8, ' '))
+			c = e;
 		for (; c < e; c++)
 			if (!is_vchar_or_ws((unsigned char)l[c]))
 				return -400;
@@ -554,14 +563,32 @@ static int serve_static(struct conn *c, const struct request *req, const char *r
 	return r < 0 ? r : req->keep_alive ? KEEP : CLOSE;
 }
 
+/* What respond() builds for GET /plaintext over a keep-alive HTTP/1.1 connection, nearly every
+ * request of a benchmark: copied whole, it costs a tenth of building it (cachegrind). */
+static const char plaintext_200[] = "HTTP/1.1 200 OK\r\n"
+                                    "Server: rotor\r\n"
+                                    "Content-Type: text/plain\r\n"
+                                    "Content-Length: 13\r\n"
+                                    "\r\n"
+                                    "Hello, World!";
+
 static int handle(struct conn *c, const struct request *req)
 {
 	const char *p = req->target;
-	size_t n = 0;
-	while (n < req->target_len && p[n] != '?' && p[n] != '#')
-		n++;
-	if ((n == 1 && p[0] == '/') || (n == 10 && !memcmp(p, "/plaintext", 10)))
+	size_t n = req->target_len;
+	/* The path ends at a query or a fragment; the exact /plaintext has neither. */
+	if (n != 10 || memcmp(p, "/plaintext", 10)) {
+		n = 0;
+		while (n < req->target_len && p[n] != '?' && p[n] != '#')
+			n++;
+	}
+	if ((n == 1 && p[0] == '/') || (n == 10 && !memcmp(p, "/plaintext", 10))) {
+		if (req->method == METHOD_GET && req->keep_alive && req->minor == 1) {
+			int r = append(c, plaintext_200, sizeof(plaintext_200) - 1);
+			return r < 0 ? r : KEEP;
+		}
 		return respond(c, req, 200, "text/plain", "Hello, World!", req->keep_alive);
+	}
 	if (n > 8 && !memcmp(p, "/static/", 8))
 		return serve_static(c, req, p + 8, n - 8);
 	return respond_error(c, req, 404, req->keep_alive);
