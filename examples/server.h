@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -182,9 +183,12 @@ static bool server_stats;
 
 static inline void server_print_stats(void)
 {
-	char buf[4096];
-	if (server_stats && rotor_stats_format(rotor_runtime_current(), buf, sizeof(buf), 0) > 0)
+	struct rotor_runtime *rt = rotor_runtime_current();
+	int need = server_stats ? rotor_stats_format(rt, NULL, 0, 0) : -1;
+	char *buf = need > 0 ? malloc((size_t)need + 1) : NULL;
+	if (buf && rotor_stats_format(rt, buf, (size_t)need + 1, 0) > 0)
 		fputs(buf, stdout);
+	free(buf);
 }
 
 #endif
