@@ -79,13 +79,12 @@ static int send_done(struct echo *e)
 	return w < 0 ? (int)w : (size_t)w == want ? 0 : -EPIPE;
 }
 
-/* A connection whose task never ran (discard). */
-static void drop_connection(void *arg)
+/* A connection no task serves (server_release). */
+static void release_connection(void *arg)
 {
 	struct echo *e = arg;
 	close(e->fd);
 	free(e);
-	server_conn_done(rotor_worker_id());
 }
 
 static void *serve_connection(void *arg);
@@ -105,12 +104,7 @@ static bool move_connection(struct echo *e, struct rotor_recv_stream **rs, int t
 	rotor_op_destroy(e->send);
 	e->send = NULL;
 	server_conn_moved(to);
-	struct rotor_task_attr a = {.worker = to, .discard = drop_connection};
-	if (rotor_spawn_attr(&a, serve_connection, e, NULL) < 0) {
-		close(e->fd); /* the runtime is stopping */
-		free(e);
-		server_conn_done(to);
-	}
+	server_serve(to, serve_connection, e);
 	return true;
 }
 
@@ -184,14 +178,7 @@ static void *accept_loop(void *arg)
 		}
 		e->fd = fd;
 		e->seen_cpu = -1;
-		/* discard: a connection whose task is cancelled before it runs (a stop right
-		 * after the accept) is still closed. */
-		struct rotor_task_attr a = {.worker = to, .discard = drop_connection};
-		if (rotor_spawn_attr(&a, serve_connection, e, NULL) < 0) {
-			server_conn_done(to);
-			close(fd);
-			free(e);
-		}
+		server_serve(to, serve_connection, e);
 	}
 	return NULL;
 }
@@ -271,6 +258,7 @@ int main(int argc, char **argv)
 	}
 	listen_host = host;
 	listen_port = port;
+	server_release = release_connection;
 	pool_key = rotor_key_create(pool_destroy);
 	struct rotor_config cfg = {.workers = workers};
 	int r = rotor_run(&cfg, run_forever, NULL, NULL);

@@ -643,13 +643,12 @@ static void pool_destroy(void *br)
 	rotor_bufring_destroy(br);
 }
 
-/* A connection whose task never ran (discard). */
-static void drop_connection(void *arg)
+/* A connection no task serves (server_release). */
+static void release_connection(void *arg)
 {
 	struct conn *c = arg;
 	close(c->sock);
 	free(c);
-	server_conn_done(rotor_worker_id());
 }
 
 static void *serve_connection(void *arg);
@@ -677,12 +676,7 @@ static bool move_connection(struct conn *c, struct rotor_recv_stream **rs, int t
 		rotor_close(c->fd, ROTOR_FOREVER); /* the ring's reference; sock stays open */
 	c->fd = c->sock;
 	server_conn_moved(to);
-	struct rotor_task_attr a = {.worker = to, .discard = drop_connection};
-	if (rotor_spawn_attr(&a, serve_connection, c, NULL) < 0) {
-		close(c->sock); /* the runtime is stopping */
-		free(c);
-		server_conn_done(to);
-	}
+	server_serve(to, serve_connection, c);
 	return true;
 }
 
@@ -812,14 +806,7 @@ static void *accept_loop(void *arg)
 		c->sending = 0;
 		c->send_op = NULL;
 		c->out = c->bufs[0];
-		/* discard: a connection whose task is cancelled before it runs (a stop right
-		 * after the accept) is still closed. */
-		struct rotor_task_attr a = {.worker = to, .discard = drop_connection};
-		if (rotor_spawn_attr(&a, serve_connection, c, NULL) < 0) {
-			server_conn_done(to);
-			close(fd);
-			free(c);
-		}
+		server_serve(to, serve_connection, c);
 	}
 	return NULL;
 }
@@ -911,6 +898,7 @@ int main(int argc, char **argv)
 	}
 	listen_host = host;
 	listen_port = port;
+	server_release = release_connection;
 	pool_key = rotor_key_create(pool_destroy);
 	struct rotor_config cfg = {.workers = workers};
 	int r = rotor_run(&cfg, run_forever, NULL, NULL);

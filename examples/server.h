@@ -168,6 +168,29 @@ static inline void server_conn_done(int w)
 	atomic_fetch_sub_explicit(&server_open, 1, memory_order_relaxed);
 }
 
+/* How the program ends a connection no task serves (close its socket, free its state): set
+ * by main before the runtime starts. */
+static void (*server_release)(void *conn);
+
+/* A connection whose task never ran (discard, on the task's worker). */
+static inline void server_discard(void *conn)
+{
+	server_release(conn);
+	server_conn_done(rotor_worker_id());
+}
+
+/* Serve conn, counted for worker to (server_admit, server_conn_moved), with a task there.
+ * When the task cannot be spawned (the runtime is stopping) or never runs (a stop right
+ * after), the connection is still closed and its count lowered. */
+static inline void server_serve(int to, rotor_fn serve, void *conn)
+{
+	struct rotor_task_attr a = {.worker = to, .discard = server_discard};
+	if (rotor_spawn_attr(&a, serve, conn, NULL) < 0) {
+		server_release(conn);
+		server_conn_done(to);
+	}
+}
+
 /* "connections per worker: N0 N1 ...; moved M": where connections were accepted for, and
  * how many moves followed. */
 static inline void server_report(unsigned workers)
