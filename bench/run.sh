@@ -190,7 +190,7 @@ load=$(cut -d' ' -f1 /proc/loadavg)
 	echo "cpus: $(nproc) (allowed: $cpus_allowed)"
 	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 	echo "rotor: $rotor_version, commit $commit ($changed paths changed since)"
-	echo "sources sha1: $(cat "$root"/lib/*.[chS] "$root"/lib/arch/*.S "$root"/bench/*.[ch] 2>/dev/null | sha1sum | cut -c1-12)"
+	echo "sources sha1: $(cat "$root"/lib/*/*.[chS] "$root"/lib/core/arch/*.S "$root"/bench/*.[ch] 2>/dev/null | sha1sum | cut -c1-12)"
 	echo "build: $build ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null))"
 	echo "mode: $mode${only:+ (only $only)}"
 	echo "go: ${go_version:-not available}"

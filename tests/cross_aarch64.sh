@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build tests/arch_switch.c with lib/arch/switch_aarch64.S for aarch64 and run it under
+# Build tests/arch_switch.c with lib/core/arch/switch_aarch64.S for aarch64 and run it under
 # qemu-user. Exit 77 (CTest: skipped) when the cross compiler or qemu is missing.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +11,7 @@ if [ -z "$cc" ] || [ -z "$qemu" ]; then
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$cc" -O2 -static -Wall -Wextra -Werror -DROTOR_ASM_SWITCH=1 -I"$src/lib" -I"$src/include" \
-	"$src/tests/arch_switch.c" "$src/lib/context.c" "$src/lib/arch/switch_aarch64.S" \
+"$cc" -O2 -static -Wall -Wextra -Werror -DROTOR_ASM_SWITCH=1 -I"$src/lib/core" -I"$src/include" \
+	"$src/tests/arch_switch.c" "$src/lib/core/context.c" "$src/lib/core/arch/switch_aarch64.S" \
 	-o "$out/arch_switch"
 "$qemu" "$out/arch_switch"

@@ -1,5 +1,5 @@
 /*
- * Fault injection (a -DROTOR_FAULT_INJECTION=ON build; lib/fault.h, docs/testing.md). Each
+ * Fault injection (a -DROTOR_FAULT_INJECTION=ON build; lib/core/fault.h, docs/testing.md). Each
  * scenario runs once unfaulted, which counts the hooked calls K it makes, then again with the
  * Nth hooked call failing, for N = 1..K (and on while the Nth call is still reached: the
  * count varies from run to run with the timing of kernel entries). Every run must end with
@@ -7,7 +7,7 @@
  * that was refused, and only in a run where a failure was injected; the scenario then makes
  * the call once more (the fault is single-shot, so that must succeed). After every run, each
  * site's live allocations and mappings, the open descriptors and the threads must be back
- * where they were. At the end every site of lib/fault.h must have been reached, except those
+ * where they were. At the end every site of lib/core/fault.h must have been reached, except those
  * listed below with the reason.
  *
  * Errnos a call may return under a fault, per call:

@@ -55,7 +55,7 @@ fi
 
 # Valgrind before 3.23 runs io_uring_enter holding the lock that lets one thread run at a
 # time (valgrind bug 428364): a worker asleep in it stops the thread that would wake it.
-# rotor sleeps in poll instead when it runs under valgrind (lib/ring.c); check that this
+# rotor sleeps in poll instead when it runs under valgrind (lib/core/ring.c); check that this
 # build does, in a few seconds, before spending an hour on timeouts.
 probe() {
   timeout -k 5 60 "${vg[@]}" --log-file="$logs/preflight.%p.log" \
@@ -64,7 +64,7 @@ probe() {
 if ! probe; then
   echo "valgrind.sh: a two-worker rotor program does not finish under $(valgrind --version)" >&2
   echo "  (a worker asleep in io_uring_enter holds valgrind's lock; needs valgrind >= 3.23," >&2
-  echo "  or a lib/ring.c that sleeps in poll under valgrind; logs in $logs)" >&2
+  echo "  or a lib/core/ring.c that sleeps in poll under valgrind; logs in $logs)" >&2
   exit 3
 fi
 

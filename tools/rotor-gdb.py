@@ -5,7 +5,7 @@
     (gdb) rotor tasks sleeper         only tasks whose name contains "sleeper"
     (gdb) rotor tasks -n              without backtraces
 
-Tasks are found from the runtime list rotor__runtimes (lib/runtime.c) and each worker's
+Tasks are found from the runtime list rotor__runtimes (lib/core/runtime.c) and each worker's
 live list (w->live). A running task's backtrace is its worker thread's. A suspended task's
 registers were pushed on its own stack by the context switch, and slot->ctx.sp points at
 them: on x86-64 [r15 r14 r13 r12 rbx rbp ret] upward (on aarch64 x19..x28, x29, x30); the

@@ -15,7 +15,7 @@
 # How samples become tasks: rotor keeps frame pointers, and a coroutine's first frame has a
 # zero frame pointer, so `perf record --call-graph fp` unwinds a task's stack down to
 # rotor__task_slot_entry; the frame it called is the task's body function. The task_spawn
-# USDT probe (lib/probes.h) gives each task's name and body, which turns body functions
+# USDT probe (lib/core/probes.h) gives each task's name and body, which turns body functions
 # into task names. Probes need perf probe rights (root, or a tracefs the user may write);
 # without them the report still groups by body function. COMMAND is looked up in PATH, then
 # relative to BUILD_DIR (so `-- bench/prof_demo` works).

@@ -1,6 +1,6 @@
 /*
  * Execution contexts: a saved stack pointer switched by a few lines of assembly on x86-64
- * and aarch64 (lib/arch/), ucontext elsewhere or when ROTOR_UCONTEXT forces it.
+ * and aarch64 (lib/core/arch/), ucontext elsewhere or when ROTOR_UCONTEXT forces it.
  */
 #ifndef ROTOR_CONTEXT_H
 #define ROTOR_CONTEXT_H

@@ -1,0 +1,184 @@
+/*
+ * Futures. A future is an event (core/event.c) plus a result. A submitted task and its
+ * future hold a reference on each other until the future is resolved; whoever claims the
+ * future first (the task's end, or a cancel) drops the future's hold on the task, so a
+ * resolved future never touches its task again and may outlive the runtime.
+ */
+#include "runtime.h"
+#include "task.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct rotor_future {
+	struct rotor__event ev;
+	_Atomic uint32_t refs;
+	_Atomic uint32_t claimed;
+	int err;
+	unsigned spin_us; /* a waiting thread polls this long before it sleeps */
+	void *result;
+	struct rotor_task *task; /* submitted task, held until the future is claimed */
+};
+
+/* ---- futures ---- */
+
+static void future_release(struct rotor_future *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) == 1)
+		rotor__free(ROTOR__FAULT_FUTURE, f);
+}
+
+int rotor_future_create(struct rotor_future **out)
+{
+	if (!out)
+		return -EINVAL;
+	struct rotor_future *f = rotor__calloc(ROTOR__FAULT_FUTURE, 1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	rotor__event_init(&f->ev);
+	atomic_init(&f->refs, 1);
+	f->spin_us = 20;
+	*out = f;
+	return 0;
+}
+
+void rotor__future_bind(struct rotor_future *f, struct rotor_task *t)
+{
+	f->task = t;
+	f->spin_us = t->rt->cfg.spin_us;
+	atomic_fetch_add(&f->refs, 1);
+}
+
+void rotor__future_unbind(struct rotor_future *f)
+{
+	f->task = NULL;
+	atomic_fetch_sub(&f->refs, 1);
+}
+
+void rotor__future_resolve_task(struct rotor_future *f, struct rotor_task *t, int err)
+{
+	if (!atomic_exchange(&f->claimed, 1)) {
+		f->result = t->result;
+		f->err = err;
+		f->task = NULL;
+		/* The future's hold on t; t itself still holds its own reference. */
+		rotor__task_release(t);
+		rotor__event_set(&f->ev);
+	}
+	future_release(f);
+}
+
+int rotor_future_set(struct rotor_future *f, void *result)
+{
+	if (!f)
+		return -EINVAL;
+	if (atomic_exchange(&f->claimed, 1))
+		return -EALREADY;
+	/* Claimed: a submitted task no longer resolves it; drop the future's hold on it
+	 * (the task runs on to its end, its result unused). */
+	struct rotor_task *t = f->task;
+	f->task = NULL;
+	f->result = result;
+	/* A waiter may destroy the future the moment it sees it set, while we are still
+	 * inside event_set: hold a reference across it. */
+	atomic_fetch_add(&f->refs, 1);
+	rotor__event_set(&f->ev);
+	future_release(f);
+	if (t)
+		rotor__task_release(t);
+	return 0;
+}
+
+int rotor_future_cancel(struct rotor_future *f)
+{
+	if (!f)
+		return -EINVAL;
+	if (atomic_exchange(&f->claimed, 1))
+		return -EALREADY;
+	struct rotor_task *t = f->task;
+	f->err = -ECANCELED;
+	f->task = NULL;
+	rotor__event_set(&f->ev);
+	if (t) {
+		rotor__task_cancel_any(t);
+		rotor__task_release(t);
+	}
+	return 0;
+}
+
+int rotor_future_wait(struct rotor_future *f, int64_t deadline, void **result)
+{
+	if (!f)
+		return -EINVAL;
+	struct rotor__worker *w = rotor__worker_self();
+	int r;
+	if (w && w->current)
+		r = rotor__event_wait_task(&f->ev, deadline, false);
+	else if (w)
+		return -EPERM;
+	else
+		r = rotor__event_wait_thread(&f->ev, deadline, f->spin_us);
+	if (r < 0)
+		return r;
+	if (f->err)
+		return f->err;
+	if (result)
+		*result = f->result;
+	return 0;
+}
+
+int rotor_future_done(const struct rotor_future *f)
+{
+	return f && rotor__event_is_set(&f->ev);
+}
+
+void rotor_future_destroy(struct rotor_future *f)
+{
+	if (f)
+		future_release(f);
+}
+
+/* ---- submission from any thread ---- */
+
+static int submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+                  struct rotor_future **out, unsigned flags)
+{
+	if (!rt || !fn || !out || worker == ROTOR_WORKER_SELF)
+		return -EINVAL;
+	struct rotor_future *f;
+	int r = rotor_future_create(&f);
+	if (r < 0)
+		return r;
+	r = rotor__task_start(rt, worker, NULL, fn, arg, NULL, f, flags, NULL);
+	if (r < 0) {
+		future_release(f);
+		return r;
+	}
+	*out = f;
+	return 0;
+}
+
+int rotor_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+                 struct rotor_future **out)
+{
+	return submit(rt, worker, fn, arg, out, ROTOR__POST_WAIT);
+}
+
+int rotor_try_submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
+                     struct rotor_future **out)
+{
+	return submit(rt, worker, fn, arg, out, 0);
+}
+
+int rotor_call(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg, void **result)
+{
+	if (rotor__worker_self())
+		return -EDEADLK;
+	struct rotor_future *f;
+	int r = rotor_submit(rt, worker, fn, arg, &f);
+	if (r < 0)
+		return r;
+	r = rotor_future_wait(f, ROTOR_FOREVER, result);
+	rotor_future_destroy(f);
+	return r;
+}
