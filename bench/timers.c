@@ -5,7 +5,7 @@
  * unreclaimable kernel slab held per pending sleeper (SUnreclaim from /proc/meminfo).
  */
 #include "bench.h"
-#include "worker.h"
+#include "io.h"
 
 #include <rotor.h>
 
@@ -55,10 +55,9 @@ static void *kernel_sleeper(void *arg)
 	struct rotor__worker *w = rotor__worker_self();
 	struct __kernel_timespec ts = {.tv_sec = SLEEP_NS / 1000000000,
 	                               .tv_nsec = SLEEP_NS % 1000000000};
-	struct rotor__op op;
 	struct io_uring_sqe *sqe = rotor__sqe(w);
 	io_uring_prep_timeout(sqe, &ts, 0, 0);
-	if (rotor__op_wait(w, sqe, &op) == -ETIME)
+	if (rotor__io_run(w, sqe, ROTOR_FOREVER) == -ETIME)
 		woke++;
 	return NULL;
 }

@@ -5,8 +5,6 @@
  * receiver that takes from a full buffer refills it from the first waiting sender.
  */
 #include "waitq.h"
-#include "runtime.h"
-#include "task.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -234,16 +232,16 @@ static int try_case_locked(struct rotor_select_case *c, struct rotor__waiter **w
 /* Deadline or cancellation of a selecting task: it wins the select only if no case has. */
 static void select_abort(struct rotor_task *t, int res)
 {
-	struct rotor__select *sel = t->wait_obj;
+	struct rotor__select *sel = rotor__task_wait_obj(t);
 	int open = -1;
 	if (!atomic_compare_exchange_strong(&sel->winner, &open, SELECT_ABORTED))
 		return; /* a case won: its wake-up is on the way */
 	rotor__task_end_wait(rotor__worker_self(), t, res);
 }
 
-static void select_timeout(struct rotor__timer *tm)
+static void select_timeout(struct rotor_task *t)
 {
-	select_abort(rotor__container_of(tm, struct rotor_task, tmr), -ETIMEDOUT);
+	select_abort(t, -ETIMEDOUT);
 }
 
 static void select_cancel(struct rotor_task *t)
@@ -289,7 +287,7 @@ int rotor_chan_select(struct rotor_select_case *cases, size_t n, int64_t deadlin
 		    (cases[i].op != ROTOR_SELECT_SEND && cases[i].op != ROTOR_SELECT_RECV))
 			return -EINVAL;
 	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t = w ? w->current : NULL;
+	struct rotor_task *t = w ? rotor__task_self() : NULL;
 	if (!t)
 		return -EPERM;
 	struct rotor__waiter wts[SELECT_MAX];
@@ -307,7 +305,7 @@ int rotor_chan_select(struct rotor_select_case *cases, size_t n, int64_t deadlin
 		}
 		if (deadline != ROTOR_FOREVER && deadline <= rotor_now())
 			return -ETIMEDOUT;
-		if (t->flags & ROTOR__TF_CANCELLED)
+		if (rotor__task_cancelled(t))
 			return -ECANCELED;
 
 		/* Pass 2: a waiter on every case, each queued under its channel's lock after a
@@ -358,18 +356,10 @@ int rotor_chan_select(struct rotor_select_case *cases, size_t n, int64_t deadlin
 		}
 		if (atomic_load(&sel.winner) != -1) {
 			/* Claimed by a waker already: its wake-up is on the way; take it. */
-			rotor__suspend(w);
+			rotor__task_wait(w, NULL, NULL, NULL, ROTOR_FOREVER);
 		} else {
 			/* A waker, the deadline or a cancellation resumes us, exactly once. */
-			t->wait_obj = &sel;
-			t->cancel_hook = select_cancel;
-			if (deadline != ROTOR_FOREVER) {
-				rotor__task_timer_take(w, t, select_timeout, deadline);
-			}
-			r = rotor__suspend(w);
-			t->cancel_hook = NULL;
-			t->wait_obj = NULL;
-			rotor__timer_disarm(&w->timers, &t->tmr);
+			r = rotor__task_wait(w, &sel, select_cancel, select_timeout, deadline);
 		}
 		/* Take back every waiter still queued (wakers skip those of a won select). */
 		for (size_t i = 0; i < queued; i++)

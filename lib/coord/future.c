@@ -4,13 +4,13 @@
  * future first (the task's end, or a cancel) drops the future's hold on the task, so a
  * resolved future never touches its task again and may outlive the runtime.
  */
-#include "runtime.h"
-#include "task.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 struct rotor_future {
+	struct rotor__task_end end; /* a submitted task's end resolves it */
 	struct rotor__event ev;
 	_Atomic uint32_t refs;
 	_Atomic uint32_t claimed;
@@ -20,12 +20,42 @@ struct rotor_future {
 	struct rotor_task *task; /* submitted task, held until the future is claimed */
 };
 
-/* ---- futures ---- */
-
 static void future_release(struct rotor_future *f)
 {
 	if (atomic_fetch_sub(&f->refs, 1) == 1)
 		rotor__free(ROTOR__FAULT_FUTURE, f);
+}
+
+/* The task a future was submitted with is bound before it can run, and holds the future
+ * (as the future holds it) until one of them claims the future. */
+static void future_bind(struct rotor__task_end *e, struct rotor_task *t)
+{
+	struct rotor_future *f = rotor__container_of(e, struct rotor_future, end);
+	f->task = t;
+	f->spin_us = rotor__runtime_config(rotor__task_runtime(t))->spin_us;
+	atomic_fetch_add(&f->refs, 1);
+}
+
+static void future_unbind(struct rotor__task_end *e)
+{
+	struct rotor_future *f = rotor__container_of(e, struct rotor_future, end);
+	f->task = NULL;
+	atomic_fetch_sub(&f->refs, 1);
+}
+
+static void future_task_ended(struct rotor__task_end *e, struct rotor_task *t, void *result,
+                              int err)
+{
+	struct rotor_future *f = rotor__container_of(e, struct rotor_future, end);
+	if (!atomic_exchange(&f->claimed, 1)) {
+		f->result = result;
+		f->err = err;
+		f->task = NULL;
+		/* The future's hold on t; t itself still holds its own reference. */
+		rotor__task_release(t);
+		rotor__event_set(&f->ev);
+	}
+	future_release(f);
 }
 
 int rotor_future_create(struct rotor_future **out)
@@ -35,37 +65,12 @@ int rotor_future_create(struct rotor_future **out)
 	struct rotor_future *f = rotor__calloc(ROTOR__FAULT_FUTURE, 1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
+	f->end = (struct rotor__task_end){future_bind, future_unbind, future_task_ended};
 	rotor__event_init(&f->ev);
 	atomic_init(&f->refs, 1);
 	f->spin_us = 20;
 	*out = f;
 	return 0;
-}
-
-void rotor__future_bind(struct rotor_future *f, struct rotor_task *t)
-{
-	f->task = t;
-	f->spin_us = t->rt->cfg.spin_us;
-	atomic_fetch_add(&f->refs, 1);
-}
-
-void rotor__future_unbind(struct rotor_future *f)
-{
-	f->task = NULL;
-	atomic_fetch_sub(&f->refs, 1);
-}
-
-void rotor__future_resolve_task(struct rotor_future *f, struct rotor_task *t, int err)
-{
-	if (!atomic_exchange(&f->claimed, 1)) {
-		f->result = t->result;
-		f->err = err;
-		f->task = NULL;
-		/* The future's hold on t; t itself still holds its own reference. */
-		rotor__task_release(t);
-		rotor__event_set(&f->ev);
-	}
-	future_release(f);
 }
 
 int rotor_future_set(struct rotor_future *f, void *result)
@@ -112,7 +117,7 @@ int rotor_future_wait(struct rotor_future *f, int64_t deadline, void **result)
 		return -EINVAL;
 	struct rotor__worker *w = rotor__worker_self();
 	int r;
-	if (w && w->current)
+	if (w && rotor__task_self())
 		r = rotor__event_wait_task(&f->ev, deadline, false);
 	else if (w)
 		return -EPERM;
@@ -149,7 +154,7 @@ static int submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
 	int r = rotor_future_create(&f);
 	if (r < 0)
 		return r;
-	r = rotor__task_start(rt, worker, NULL, fn, arg, NULL, f, flags, NULL);
+	r = rotor__task_start(rt, worker, NULL, fn, arg, NULL, &f->end, flags, NULL);
 	if (r < 0) {
 		future_release(f);
 		return r;

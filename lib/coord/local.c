@@ -4,8 +4,7 @@
  * its joiner wakes); a worker's values are created on first use and destroyed when it
  * exits. Only the owning thread touches either array, so no locking.
  */
-#include "runtime.h"
-#include "task.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -30,31 +29,12 @@ static bool key_ok(int key)
 	       key < ROTOR_KEYS_MAX;
 }
 
-int rotor_task_set(int key, void *value)
-{
-	struct rotor_task *t = rotor_current();
-	if (!t)
-		return -EPERM;
-	if (!key_ok(key))
-		return -EINVAL;
-	if (!t->locals) {
-		if (!value)
-			return 0;
-		t->locals = rotor__calloc(ROTOR__FAULT_TASK_LOCALS, ROTOR_KEYS_MAX, sizeof(void *));
-		if (!t->locals)
-			return -ENOMEM;
-	}
-	t->locals[key] = value;
-	return 0;
-}
-
-void *rotor_task_get(int key)
-{
-	struct rotor_task *t = rotor_current();
-	if (!t || !t->locals || !key_ok(key))
-		return NULL;
-	return t->locals[key];
-}
+/* Values of one task or one worker: the slot's ext, then the array. */
+struct locals {
+	struct rotor__ext ext;
+	enum rotor__fault_site site;
+	void *v[ROTOR_KEYS_MAX];
+};
 
 static void destroy_values(void **v)
 {
@@ -77,13 +57,53 @@ static void destroy_values(void **v)
 	}
 }
 
-void rotor__task_locals_destroy(struct rotor_task *t)
+/* When the task ends (on its worker, before its joiner wakes) or the worker exits. The
+ * slot still points here meanwhile, so a destructor that sets a value sets it here. */
+static void locals_fini(struct rotor__ext *e)
 {
-	if (!t->locals)
-		return;
-	destroy_values(t->locals);
-	rotor__free(ROTOR__FAULT_TASK_LOCALS, t->locals);
-	t->locals = NULL;
+	struct locals *l = rotor__container_of(e, struct locals, ext);
+	destroy_values(l->v);
+	rotor__free(l->site, l);
+}
+
+/* The values hung on slot, made on first use; NULL if they cannot be. */
+static struct locals *locals_of(struct rotor__ext **slot, enum rotor__fault_site site)
+{
+	if (*slot)
+		return rotor__container_of(*slot, struct locals, ext);
+	struct locals *l = rotor__calloc(site, 1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->ext.fini = locals_fini;
+	l->site = site;
+	*slot = &l->ext;
+	return l;
+}
+
+int rotor_task_set(int key, void *value)
+{
+	struct rotor_task *t = rotor_current();
+	if (!t)
+		return -EPERM;
+	if (!key_ok(key))
+		return -EINVAL;
+	struct rotor__ext **slot = rotor__task_ext(t);
+	if (!*slot && !value)
+		return 0;
+	struct locals *l = locals_of(slot, ROTOR__FAULT_TASK_LOCALS);
+	if (!l)
+		return -ENOMEM;
+	l->v[key] = value;
+	return 0;
+}
+
+void *rotor_task_get(int key)
+{
+	struct rotor_task *t = rotor_current();
+	if (!t || !key_ok(key))
+		return NULL;
+	struct rotor__ext *e = *rotor__task_ext(t);
+	return e ? rotor__container_of(e, struct locals, ext)->v[key] : NULL;
 }
 
 int rotor_worker_local(int key, void *(*create)(void *arg), void *arg, void **out)
@@ -93,27 +113,16 @@ int rotor_worker_local(int key, void *(*create)(void *arg), void *arg, void **ou
 		return -EPERM;
 	if (!key_ok(key) || !create || !out)
 		return -EINVAL;
-	if (!w->locals) {
-		w->locals =
-		    rotor__calloc(ROTOR__FAULT_WORKER_LOCALS, ROTOR_KEYS_MAX, sizeof(void *));
-		if (!w->locals)
-			return -ENOMEM;
-	}
-	if (!w->locals[key]) {
+	struct locals *l =
+	    locals_of(rotor__worker_ext(w, ROTOR__EXT_LOCALS), ROTOR__FAULT_WORKER_LOCALS);
+	if (!l)
+		return -ENOMEM;
+	if (!l->v[key]) {
 		void *v = create(arg);
 		if (!v)
 			return -ENOMEM;
-		w->locals[key] = v;
+		l->v[key] = v;
 	}
-	*out = w->locals[key];
+	*out = l->v[key];
 	return 0;
-}
-
-void rotor__worker_locals_destroy(struct rotor__worker *w)
-{
-	if (!w->locals)
-		return;
-	destroy_values(w->locals);
-	rotor__free(ROTOR__FAULT_WORKER_LOCALS, w->locals);
-	w->locals = NULL;
 }

@@ -5,8 +5,9 @@
  * the task through its worker's ring (the non-worker post path: inbox + doorbell). Room in
  * the queue is a coroutine semaphore, so a task that finds it full waits, not its worker.
  */
-#include "runtime.h"
-#include "task.h"
+#include "core.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <sched.h>
@@ -22,6 +23,7 @@ struct job {
 };
 
 struct rotor__offload {
+	struct rotor__ext ext; /* the runtime's ROTOR__EXT_OFFLOAD: pool_fini at its destroy */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *_Atomic head; /* written under lock; polled without it */
@@ -92,12 +94,19 @@ static void pool_free(struct rotor__offload *p)
 	rotor__free(ROTOR__FAULT_OFFLOAD_POOL, p);
 }
 
-static int pool_create(struct rotor_runtime *rt, struct rotor__offload **out)
+static void pool_fini(struct rotor__ext *e)
 {
+	/* At the runtime's destroy: no task is left to wait for a job, so the pool is idle. */
+	pool_free(rotor__container_of(e, struct rotor__offload, ext));
+}
+
+static int pool_create(struct rotor_runtime *rt, struct rotor__ext **out)
+{
+	const struct rotor_config *cfg = rotor__runtime_config(rt);
 	struct rotor__offload *p = rotor__calloc(ROTOR__FAULT_OFFLOAD_POOL, 1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	unsigned n = rt->cfg.offload_threads;
+	unsigned n = cfg->offload_threads;
 	p->threads = rotor__calloc(ROTOR__FAULT_OFFLOAD_THREADS, n, sizeof(pthread_t));
 	if (!p->threads) {
 		rotor__free(ROTOR__FAULT_OFFLOAD_POOL, p);
@@ -106,7 +115,8 @@ static int pool_create(struct rotor_runtime *rt, struct rotor__offload **out)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->tail = (struct job **)&p->head;
-	p->spin_us = rt->cfg.spin_us;
+	p->ext.fini = pool_fini;
+	p->spin_us = cfg->spin_us;
 	rotor_sem_init(&p->room, 64 * n);
 	for (unsigned i = 0; i < n; i++) {
 		if (rotor__pthread_create(ROTOR__FAULT_OFFLOAD_THREAD, &p->threads[i], pool_main,
@@ -121,36 +131,28 @@ static int pool_create(struct rotor_runtime *rt, struct rotor__offload **out)
 		pool_free(p);
 		return -EAGAIN;
 	}
-	*out = p;
+	*out = &p->ext;
 	return 0;
-}
-
-void rotor__offload_fini(struct rotor_runtime *rt)
-{
-	if (rt->offload)
-		pool_free(rt->offload);
-	rt->offload = NULL;
 }
 
 int rotor_offload(rotor_fn fn, void *arg, void **result)
 {
 	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t = w ? w->current : NULL;
+	struct rotor_task *t = rotor__task_self();
 	if (!t)
 		return -EPERM;
 	if (!fn)
 		return -EINVAL;
-	if (t->flags & ROTOR__TF_CANCELLED)
+	if (rotor__task_cancelled(t))
 		return -ECANCELED;
-	struct rotor_runtime *rt = w->rt;
-	if (atomic_load(&rt->state) != ROTOR_RUNNING)
+	struct rotor_runtime *rt = rotor__worker_runtime(w);
+	if (rotor_runtime_state(rt) != ROTOR_RUNNING)
 		return -ESHUTDOWN;
-	pthread_mutex_lock(&rt->lock);
-	int r = rt->offload ? 0 : pool_create(rt, &rt->offload);
-	struct rotor__offload *p = rt->offload;
-	pthread_mutex_unlock(&rt->lock);
+	struct rotor__ext *e;
+	int r = rotor__runtime_ext(rt, ROTOR__EXT_OFFLOAD, pool_create, &e);
 	if (r < 0)
 		return r;
+	struct rotor__offload *p = rotor__container_of(e, struct rotor__offload, ext);
 	r = rotor_sem_acquire(&p->room);
 	if (r < 0)
 		return r;
@@ -166,8 +168,8 @@ int rotor_offload(rotor_fn fn, void *arg, void **result)
 		pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	/* No cancel hook: the job record must outlive the blocking call. */
-	rotor__suspend(w);
+	rotor__task_wait(w, NULL, NULL, NULL, ROTOR_FOREVER);
 	if (result)
 		*result = j.result;
-	return (t->flags & ROTOR__TF_CANCELLED) ? -ECANCELED : 0;
+	return rotor__task_cancelled(t) ? -ECANCELED : 0;
 }

@@ -5,8 +5,6 @@
  * a short spinlock guards the wait queue on the slow paths only.
  */
 #include "waitq.h"
-#include "runtime.h"
-#include "task.h"
 
 #include <errno.h>
 #include <string.h>
@@ -55,7 +53,7 @@ void rotor__waiter_wake(struct rotor__waiter *wt, int res)
  * its wake-up is on the way). Owner worker only. */
 static void waiter_abort(struct rotor_task *t, int res)
 {
-	struct rotor__waiter *wt = t->wait_obj;
+	struct rotor__waiter *wt = rotor__task_wait_obj(t);
 	rotor__spin_lock(wt->lock);
 	bool mine = wt->queued;
 	if (mine)
@@ -66,9 +64,9 @@ static void waiter_abort(struct rotor_task *t, int res)
 	rotor__task_end_wait(rotor__worker_self(), t, res);
 }
 
-static void waiter_timeout(struct rotor__timer *tm)
+static void waiter_timeout(struct rotor_task *t)
 {
-	waiter_abort(rotor__container_of(tm, struct rotor_task, tmr), -ETIMEDOUT);
+	waiter_abort(t, -ETIMEDOUT);
 }
 
 static void waiter_cancel(struct rotor_task *t)
@@ -76,46 +74,24 @@ static void waiter_cancel(struct rotor_task *t)
 	waiter_abort(t, -ECANCELED);
 }
 
-struct rotor_task *rotor__wait_begin(int *err)
-{
-	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t = w ? w->current : NULL;
-	if (!t) {
-		*err = -EPERM;
-		return NULL;
-	}
-	if (t->flags & ROTOR__TF_CANCELLED) {
-		*err = -ECANCELED;
-		return NULL;
-	}
-	return t;
-}
-
 static int waitq_block(struct rotor__waitq *q, struct rotor__spin *lock, struct rotor__waiter *wt,
                        int64_t deadline, bool cancellable)
 {
 	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t = w->current;
 	if (deadline != ROTOR_FOREVER && deadline <= rotor_now()) {
 		rotor__spin_unlock(lock);
 		return -ETIMEDOUT;
 	}
-	wt->task = t;
+	wt->task = rotor__task_self();
 	wt->q = q;
 	wt->lock = lock;
 	wt->sel = NULL;
 	enqueue(q, wt);
-	t->wait_obj = wt;
-	t->cancel_hook = cancellable ? waiter_cancel : NULL;
-	if (deadline != ROTOR_FOREVER) {
-		rotor__task_timer_take(w, t, waiter_timeout, deadline);
-	}
+	/* Unlocked before the task is suspended: a waker on another worker that dequeues wt
+	 * now only posts the wake-up, which this worker delivers after we have suspended. */
 	rotor__spin_unlock(lock);
-	int r = rotor__suspend(w);
-	t->cancel_hook = NULL;
-	t->wait_obj = NULL;
-	rotor__timer_disarm(&w->timers, &t->tmr);
-	return r;
+	return rotor__task_wait(w, wt, cancellable ? waiter_cancel : NULL, waiter_timeout,
+	                        deadline);
 }
 
 int rotor__waitq_block(struct rotor__waitq *q, struct rotor__spin *lock, struct rotor__waiter *wt,
@@ -156,7 +132,7 @@ int rotor_mutex_init_local(struct rotor_mutex *m)
 static int local_lock(struct mutex *m, struct rotor__worker *w, struct rotor_task *t, uint32_t s,
                       int64_t deadline, bool cancellable)
 {
-	uint32_t me = (uint32_t)w->id + 1;
+	uint32_t me = (uint32_t)rotor__worker_id(w) + 1;
 	if (MUTEX_WORKER(s) == 0)
 		s |= me << 8;
 	else if (MUTEX_WORKER(s) != me)
@@ -168,7 +144,7 @@ static int local_lock(struct mutex *m, struct rotor__worker *w, struct rotor_tas
 	}
 	if (atomic_load_explicit(&m->owner, memory_order_relaxed) == t)
 		return -EDEADLK;
-	if (cancellable && (t->flags & ROTOR__TF_CANCELLED))
+	if (cancellable && rotor__task_cancelled(t))
 		return -ECANCELED;
 	struct rotor__waiter wt;
 	rotor__spin_lock(&m->lock);
@@ -187,21 +163,21 @@ int rotor_mutex_init(struct rotor_mutex *m)
 static int mutex_lock(struct mutex *m, int64_t deadline, bool cancellable)
 {
 	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t = w ? w->current : NULL;
+	struct rotor_task *t = w ? rotor__task_self() : NULL;
 	if (!t)
 		return -EPERM;
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	if (s & MUTEX_LOCAL)
 		return local_lock(m, w, t, s, deadline, cancellable);
 	uint32_t exp = 0;
-	if (ROTOR_LIKELY(atomic_compare_exchange_strong_explicit(
+	if (ROTOR__LIKELY(atomic_compare_exchange_strong_explicit(
 	        &m->state, &exp, 1, memory_order_acquire, memory_order_relaxed))) {
 		atomic_store_explicit(&m->owner, t, memory_order_relaxed);
 		return 0;
 	}
 	if (atomic_load_explicit(&m->owner, memory_order_relaxed) == t)
 		return -EDEADLK;
-	if (cancellable && (t->flags & ROTOR__TF_CANCELLED))
+	if (cancellable && rotor__task_cancelled(t))
 		return -ECANCELED;
 	rotor__spin_lock(&m->lock);
 	/* Announce a waiter; if it was free meanwhile, it is ours (state 2 is harmless: the
@@ -240,11 +216,12 @@ int rotor_mutex_trylock(struct rotor_mutex *mm)
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	if (s & MUTEX_LOCAL) {
 		struct rotor__worker *w = rotor__worker_self();
-		if (MUTEX_WORKER(s) && MUTEX_WORKER(s) != (uint32_t)w->id + 1)
+		if (MUTEX_WORKER(s) && MUTEX_WORKER(s) != (uint32_t)rotor__worker_id(w) + 1)
 			return -EPERM;
 		if (s & MUTEX_HELD)
 			return -EBUSY;
-		atomic_store_explicit(&m->state, s | MUTEX_HELD | (((uint32_t)w->id + 1) << 8),
+		atomic_store_explicit(&m->state,
+		                      s | MUTEX_HELD | (((uint32_t)rotor__worker_id(w) + 1) << 8),
 		                      memory_order_relaxed);
 		atomic_store_explicit(&m->owner, t, memory_order_relaxed);
 		return 0;
@@ -268,7 +245,7 @@ int rotor_mutex_unlock(struct rotor_mutex *mm)
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	if (s & MUTEX_LOCAL) {
 		/* Only the owner's worker gets here (the owner is one of its tasks). */
-		if (ROTOR_LIKELY(rotor__waitq_empty(&m->q))) {
+		if (ROTOR__LIKELY(rotor__waitq_empty(&m->q))) {
 			atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
 			atomic_store_explicit(&m->state, s & ~MUTEX_HELD, memory_order_relaxed);
 			return 0;
@@ -283,7 +260,7 @@ int rotor_mutex_unlock(struct rotor_mutex *mm)
 	}
 	atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
 	uint32_t exp = 1;
-	if (ROTOR_LIKELY(atomic_compare_exchange_strong_explicit(
+	if (ROTOR__LIKELY(atomic_compare_exchange_strong_explicit(
 	        &m->state, &exp, 0, memory_order_release, memory_order_relaxed)))
 		return 0;
 	rotor__spin_lock(&m->lock);
@@ -327,7 +304,7 @@ int rotor_cond_wait_until(struct rotor_cond *cc, struct rotor_mutex *mm, int64_t
 	struct rotor_task *t = rotor_current();
 	if (!t || atomic_load_explicit(&M(mm)->owner, memory_order_relaxed) != t)
 		return -EPERM;
-	if (t->flags & ROTOR__TF_CANCELLED)
+	if (rotor__task_cancelled(t))
 		return -ECANCELED;
 	struct rotor__waiter wt;
 	rotor__spin_lock(&c->lock);

@@ -9,12 +9,12 @@
  * everything it needs (task, data) before calling rotor__waiter_wake(), and touch nothing
  * of it afterwards.
  */
-#ifndef ROTOR_WAITQ_H
-#define ROTOR_WAITQ_H
+#ifndef ROTOR__WAITQ_H
+#define ROTOR__WAITQ_H
 
 #include <stdatomic.h>
 
-#include "internal.h"
+#include "core.h"
 
 struct rotor_task;
 
@@ -77,8 +77,5 @@ struct rotor__waiter *rotor__waitq_pop(struct rotor__waitq *q);
 
 /* Lock released: resume a popped waiter's task with res. wt must not be touched after. */
 void rotor__waiter_wake(struct rotor__waiter *wt, int res);
-
-/* The calling task, or NULL with *err = -EPERM (not on a task) / -ECANCELED. */
-struct rotor_task *rotor__wait_begin(int *err);
 
 #endif

@@ -3,6 +3,7 @@
  * worker's own stack between tasks, never suspends, and is freed after it ran unless the
  * caller kept a handle (then rotor_timer_cancel frees it).
  */
+#include "callback.h"
 #include "runtime.h"
 #include "task.h"
 

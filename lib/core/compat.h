@@ -2,8 +2,8 @@
  * Kernel constants newer than the headers Debian ships (liburing 2.3, linux-libc-dev 6.1).
  * Each is probed at run time before use, with a fallback on kernels that lack it.
  */
-#ifndef ROTOR_COMPAT_H
-#define ROTOR_COMPAT_H
+#ifndef ROTOR__COMPAT_H
+#define ROTOR__COMPAT_H
 
 #include <sys/mman.h>
 

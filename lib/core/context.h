@@ -2,8 +2,8 @@
  * Execution contexts: a saved stack pointer switched by a few lines of assembly on x86-64
  * and aarch64 (lib/core/arch/), ucontext elsewhere or when ROTOR_UCONTEXT forces it.
  */
-#ifndef ROTOR_CONTEXT_H
-#define ROTOR_CONTEXT_H
+#ifndef ROTOR__CONTEXT_H
+#define ROTOR__CONTEXT_H
 
 #include "internal.h"
 

@@ -5,8 +5,10 @@
  * makes it runnable, however the three race. A task's end is an event, and so is a
  * future's resolution (coord/future.c); rotor_wait_any parks one token on several.
  */
+#include "futex.h"
 #include "runtime.h"
 #include "task.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -90,9 +92,9 @@ static void anywait_abort(struct rotor_task *t, int res)
 	rotor__task_end_wait(rotor__worker_self(), t, res);
 }
 
-static void anywait_timeout(struct rotor__timer *tm)
+static void anywait_timeout(struct rotor_task *t)
 {
-	anywait_abort(rotor__container_of(tm, struct rotor_task, tmr), -ETIMEDOUT);
+	anywait_abort(t, -ETIMEDOUT);
 }
 
 static void anywait_cancel(struct rotor_task *t)
@@ -146,18 +148,10 @@ int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
 		/* Claim it ourselves, unless an event already did (then its wake comes). */
 		wake_pending = atomic_exchange(&a->claimed, 1);
 	} else {
-		self->wait_obj = a;
-		self->cancel_hook = anywait_cancel;
-		if (deadline != ROTOR_FOREVER) {
-			rotor__task_timer_take(w, self, anywait_timeout, deadline);
-		}
-		r = rotor__suspend(w);
-		self->cancel_hook = NULL;
-		self->wait_obj = NULL;
-		rotor__timer_disarm(&w->timers, &self->tmr);
+		r = rotor__task_wait(w, a, anywait_cancel, anywait_timeout, deadline);
 	}
 	if (wake_pending)
-		rotor__suspend(w);
+		rotor__task_wait(w, NULL, NULL, NULL, ROTOR_FOREVER);
 	/* Take the token back from every event still holding it (each such event's reference
 	 * is ours to drop); an event that took it drops its own. */
 	for (size_t i = 0; i < parked; i++) {
@@ -185,9 +179,9 @@ static void event_abort(struct rotor_task *t, int res)
 	rotor__task_end_wait(rotor__worker_self(), t, res);
 }
 
-static void event_timeout(struct rotor__timer *tm)
+static void event_timeout(struct rotor_task *t)
 {
-	event_abort(rotor__container_of(tm, struct rotor_task, tmr), -ETIMEDOUT);
+	event_abort(t, -ETIMEDOUT);
 }
 
 static void event_cancel(struct rotor_task *t)

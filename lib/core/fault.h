@@ -7,8 +7,8 @@
  * a fallback taken), with nothing leaked. Without the option every hook is the constant 0 and
  * every wrapper is the libc call it wraps: it costs nothing. docs/testing.md tells the story.
  */
-#ifndef ROTOR_FAULT_H
-#define ROTOR_FAULT_H
+#ifndef ROTOR__FAULT_H
+#define ROTOR__FAULT_H
 
 #include <errno.h>
 #include <pthread.h>

@@ -2,6 +2,7 @@
  * Private futexes on 32-bit words: how a thread that is no worker sleeps on an event or a
  * credit counter. Deadlines are absolute CLOCK_MONOTONIC, like every rotor deadline.
  */
+#include "futex.h"
 #include "internal.h"
 
 #include <errno.h>

@@ -17,10 +17,14 @@
  * foreign_inflight, waiting on it as a futex (or failing with -EAGAIN) when none is left.
  * A failed post (an error CQE on the sender's ring) is requeued: nothing is ever dropped.
  */
-#include "runtime.h"
-#include "task.h"
+#include "msg.h"
 #include "compat.h"
+#include "futex.h"
 #include "probes.h"
+#include "ring.h"
+#include "runtime.h"
+#include "sanitize.h"
+#include "task.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -62,7 +66,7 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it)
 		}
 		break;
 	default:
-		ROTOR_PANIC("w%d: bad item kind %u", w->id, it->kind);
+		ROTOR__PANIC("w%d: bad item kind %u", w->id, it->kind);
 	}
 }
 
@@ -227,11 +231,11 @@ size_t rotor__inbox_drain(struct rotor__worker *w)
 		rotor__deliver(w, fifo);
 		fifo = next;
 	}
-	ROTOR_PROBE(inbox_recv, w->id, n);
+	ROTOR__PROBE(inbox_recv, w->id, n);
 	atomic_fetch_sub(&w->foreign_inflight, (uint32_t)n);
 	if (atomic_load(&w->foreign_waiters))
 		rotor__futex_wake(&w->foreign_inflight, INT_MAX);
-	ROTOR_STAT_ADD(w->stats.items_in, n);
+	ROTOR__STAT_ADD(w->stats.items_in, n);
 	return n;
 }
 
@@ -281,7 +285,7 @@ void rotor__flush_outboxes(struct rotor__worker *w)
 		}
 		size_t n = ob->q.len;
 		struct rotor__item *head = rotor__queue_take(&ob->q);
-		ROTOR_TSAN_RELEASE(head);
+		ROTOR__TSAN_RELEASE(head);
 		struct io_uring_sqe *sqe = rotor__sqe(w);
 		/* An injected failure aims the post at no ring: the kernel refuses it (-EBADF) and
 		 * the batch comes back as from any refused post. */
@@ -291,28 +295,28 @@ void rotor__flush_outboxes(struct rotor__worker *w)
 		/* Success needs no CQE here; an error CQE hands the batch back to us. */
 		io_uring_sqe_set_data64(sqe, rotor__tag(head, ROTOR__TAG_POSTED));
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-		ROTOR_PROBE(msg_post, w->id, i, n);
+		ROTOR__PROBE(msg_post, w->id, i, n);
 		ob->posted++;
 		w->sent++;
 		w->out_pending--;
-		ROTOR_STAT_INC(w->stats.msgs_out);
-		ROTOR_STAT_ADD(w->stats.items_out, n);
+		ROTOR__STAT_INC(w->stats.msgs_out);
+		ROTOR__STAT_ADD(w->stats.items_out, n);
 	}
 }
 
 static void msg_received(struct rotor__worker *w, struct io_uring_cqe *cqe)
 {
 	struct rotor__item *it = rotor__untag(cqe->user_data);
-	ROTOR_TSAN_ACQUIRE(it);
+	ROTOR__TSAN_ACQUIRE(it);
 	/* Only workers post item batches (non-workers use the inbox): res is the sender. */
 	int sender = cqe->res;
-	if (ROTOR_UNLIKELY(sender < 0 || sender >= w->rt->n))
-		ROTOR_PANIC("w%d: item batch from unknown sender %d", w->id, sender);
+	if (ROTOR__UNLIKELY(sender < 0 || sender >= w->rt->n))
+		ROTOR__PANIC("w%d: item batch from unknown sender %d", w->id, sender);
 	struct rotor__counter *c = &w->consumed[sender];
 	atomic_store_explicit(&c->v, atomic_load_explicit(&c->v, memory_order_relaxed) + 1,
 	                      memory_order_release);
 	w->recv++;
-	ROTOR_STAT_INC(w->stats.msgs_in);
+	ROTOR__STAT_INC(w->stats.msgs_in);
 	uint64_t n = 0;
 	while (it) {
 		struct rotor__item *next = it->next;
@@ -320,8 +324,8 @@ static void msg_received(struct rotor__worker *w, struct io_uring_cqe *cqe)
 		it = next;
 		n++;
 	}
-	ROTOR_PROBE(msg_recv, w->id, sender, n);
-	ROTOR_STAT_ADD(w->stats.items_in, n);
+	ROTOR__PROBE(msg_recv, w->id, sender, n);
+	ROTOR__STAT_ADD(w->stats.items_in, n);
 }
 
 static void post_exit_to(struct rotor__worker *w, int target)
@@ -358,7 +362,7 @@ void rotor__msg_complete(struct rotor__worker *w, struct io_uring_cqe *cqe)
 		rotor__queue_prepend(&ob->q, head);
 		ob->posted--;
 		w->sent--;
-		ROTOR_STAT_INC(w->stats.post_retries);
+		ROTOR__STAT_INC(w->stats.post_retries);
 		break;
 	}
 	case ROTOR__TAG_EXIT:
@@ -367,19 +371,19 @@ void rotor__msg_complete(struct rotor__worker *w, struct io_uring_cqe *cqe)
 	case ROTOR__TAG_DOORBELL:
 		/* Clear before draining: a push after the drain rings again if we sleep. */
 		atomic_store(&w->doorbell, 0);
-		ROTOR_STAT_INC(w->stats.msgs_in);
+		ROTOR__STAT_INC(w->stats.msgs_in);
 		rotor__inbox_drain(w);
 		break;
 	case ROTOR__TAG_EXITSENT:
 		if (cqe->res < 0) {
 			post_exit_to(w, (int)(ud >> 3));
-			ROTOR_STAT_INC(w->stats.post_retries);
+			ROTOR__STAT_INC(w->stats.post_retries);
 		} else if (--w->exit_acks == 0) {
 			w->exit = true;
 		}
 		break;
 	default:
-		ROTOR_PANIC("w%d: bad completion tag %llu", w->id,
-		            (unsigned long long)(ud & ROTOR__TAG_MASK));
+		ROTOR__PANIC("w%d: bad completion tag %llu", w->id,
+		             (unsigned long long)(ud & ROTOR__TAG_MASK));
 	}
 }

@@ -2,7 +2,7 @@
  * USDT probes, provider "rotor", for perf, bpftrace, SystemTap and gdb. Each is one nop in
  * the code and a note in .note.stapsdt; a tracer that attaches turns it into a breakpoint.
  * Built where <sys/sdt.h> exists (Debian: systemtap-sdt-dev) and the CMake option
- * ROTOR_USDT is on (the default); elsewhere ROTOR_PROBE expands to nothing.
+ * ROTOR_USDT is on (the default); elsewhere ROTOR__PROBE expands to nothing.
  *
  *   task_spawn (worker, task, id, fn, name)  a task was created for `worker`; name is NULL
  *                                            for a default "task-<id>" (formatted later)
@@ -18,8 +18,8 @@
  * nop and a load or two. List them with `readelf -n librotor.so`; bench/PROFILING.md shows
  * them used from perf.
  */
-#ifndef ROTOR_PROBES_H
-#define ROTOR_PROBES_H
+#ifndef ROTOR__PROBES_H
+#define ROTOR__PROBES_H
 
 #if defined(ROTOR_USDT) && ROTOR_USDT && defined(__has_include)
 #if __has_include(<sys/sdt.h>)
@@ -30,9 +30,9 @@
 #endif
 
 #ifdef ROTOR__HAVE_USDT
-#define ROTOR_PROBE(name, ...) STAP_PROBEV(rotor, name, __VA_ARGS__)
+#define ROTOR__PROBE(name, ...) STAP_PROBEV(rotor, name, __VA_ARGS__)
 #else
-#define ROTOR_PROBE(name, ...) ((void)0)
+#define ROTOR__PROBE(name, ...) ((void)0)
 #endif
 
 #endif

@@ -3,8 +3,9 @@
  * never fails (a full SQ is submitted and retried), the one place the worker enters the
  * kernel, and reaping. Submitting, reaping and sleeping happen in rotor__ring_enter only.
  */
+#include "ring.h"
 #include "runtime.h"
-#include "task.h"
+#include "sanitize.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -145,7 +146,7 @@ static void enter_checked(struct rotor__worker *w, int r, const char *call)
 {
 	if (r >= 0 || r == -ETIME || rotor__enter_transient(r))
 		return;
-	ROTOR_PANIC("w%d: %s: %s", w->id, call, strerror(-r));
+	ROTOR__PANIC("w%d: %s: %s", w->id, call, strerror(-r));
 }
 
 int rotor__ring_submit(struct rotor__worker *w, enum rotor__fault_site site)
@@ -165,9 +166,9 @@ struct io_uring_sqe *rotor__sqe(struct rotor__worker *w)
 		 * transient refusal, once another thread has had the CPU). */
 		if (rotor__ring_submit(w, ROTOR__FAULT_ENTER_SQ_FULL) < 0)
 			sched_yield();
-		ROTOR_STAT_INC(w->stats.enters);
+		ROTOR__STAT_INC(w->stats.enters);
 	}
-	ROTOR_STAT_INC(w->stats.sqes);
+	ROTOR__STAT_INC(w->stats.sqes);
 	return sqe;
 }
 
@@ -176,45 +177,6 @@ void rotor__cancel_op(struct rotor__worker *w, uint64_t ud)
 	struct io_uring_sqe *sqe = rotor__sqe(w);
 	io_uring_prep_cancel64(sqe, ud, 0);
 	io_uring_sqe_set_data64(sqe, ROTOR__TAG_IGNORE);
-}
-
-static void complete_op(struct rotor__worker *w, struct rotor__op *op, struct io_uring_cqe *cqe)
-{
-	op->res = cqe->res;
-	op->cflags = cqe->flags;
-	rotor__task_ready(w, op->task, cqe->res);
-}
-
-static void reap(struct rotor__worker *w)
-{
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
-	io_uring_for_each_cqe(&w->ring, head, cqe)
-	{
-		n++;
-		uint64_t ud = cqe->user_data;
-		switch (ud & ROTOR__TAG_MASK) {
-		case ROTOR__TAG_OP:
-			complete_op(w, rotor__untag(ud), cqe);
-			break;
-		case ROTOR__TAG_IGNORE:
-			break;
-		case ROTOR__TAG_MULTI: {
-			struct rotor__multi *m = rotor__untag(ud);
-			m->complete(w, m, cqe);
-			break;
-		}
-		default:
-			rotor__msg_complete(w, cqe);
-			break;
-		}
-	}
-	io_uring_cq_advance(&w->ring, n);
-	ROTOR_STAT_ADD(w->stats.cqes, n);
-	/* FEAT_NODROP kept the completions that did not fit; the next GETEVENTS enter
-	 * flushes them, and we always enter at least once per loop turn. */
-	if (IO_URING_READ_ONCE(*w->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
-		ROTOR_STAT_INC(w->stats.cq_overflows);
 }
 
 /* Something for us: a CQE, or (TASKRUN_FLAG) task work such as a MSG_RING queued to a
@@ -301,20 +263,20 @@ static void valgrind_wait(struct rotor__worker *w, int64_t deadline)
 	enter_checked(w, r, "io_uring_submit_and_get_events");
 }
 
+bool rotor__ring_poll(struct rotor__worker *w, int64_t deadline)
+{
+	/* What we have gathered must reach the kernel before we poll for answers. */
+	if (io_uring_sq_ready(&w->ring))
+		rotor__ring_submit(w, ROTOR__FAULT_ENTER_PRESPIN);
+	ROTOR__STAT_INC(w->stats.polls);
+	if (!spin_for_work(w, deadline))
+		return false;
+	ROTOR__STAT_INC(w->stats.polls_won);
+	return true;
+}
+
 void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 {
-	if (block && w->rt->cfg.spin_us) {
-		/* What we have gathered must reach the kernel before we poll for answers. */
-		if (io_uring_sq_ready(&w->ring))
-			rotor__ring_submit(w, ROTOR__FAULT_ENTER_PRESPIN);
-		ROTOR_STAT_INC(w->stats.polls);
-		if (spin_for_work(w, deadline)) {
-			ROTOR_STAT_INC(w->stats.polls_won);
-			block = false;
-		}
-	}
-	if (block && !rotor__inbox_may_sleep(w))
-		block = false;
 	int64_t now = block && deadline != ROTOR_FOREVER ? rotor_now() : 0;
 	/* A transient failure of the enter is as if it had returned at once: what it did not
 	 * submit goes with the next turn's enter (enter_checked). */
@@ -330,16 +292,16 @@ void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 	} else if (!block || (deadline != ROTOR_FOREVER && deadline <= now)) {
 		/* Busy: no wait, but always GETEVENTS, or a DEFER_TASKRUN ring never turns the
 		 * messages queued to it into completions. */
-		ROTOR_STAT_INC(w->stats.enters);
+		ROTOR__STAT_INC(w->stats.enters);
 		r = ROTOR__FAULT_ERR(ENTER_PEEK, io_uring_submit_and_get_events(&w->ring));
 		enter_checked(w, r, "io_uring_submit_and_get_events");
-	} else if (ROTOR_UNLIKELY(ROTOR__ON_VALGRIND())) {
-		ROTOR_STAT_INC(w->stats.enters);
-		ROTOR_STAT_INC(w->stats.sleeps);
+	} else if (ROTOR__UNLIKELY(ROTOR__ON_VALGRIND())) {
+		ROTOR__STAT_INC(w->stats.enters);
+		ROTOR__STAT_INC(w->stats.sleeps);
 		valgrind_wait(w, deadline);
 	} else if (deadline == ROTOR_FOREVER) {
-		ROTOR_STAT_INC(w->stats.enters);
-		ROTOR_STAT_INC(w->stats.sleeps);
+		ROTOR__STAT_INC(w->stats.enters);
+		ROTOR__STAT_INC(w->stats.sleeps);
 		r = ROTOR__FAULT_ERR(ENTER_WAIT, io_uring_submit_and_wait(&w->ring, 1));
 		enter_checked(w, r, "io_uring_submit_and_wait");
 	} else {
@@ -348,23 +310,10 @@ void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline)
 		ts.tv_sec = d / 1000000000;
 		ts.tv_nsec = d % 1000000000;
 		struct io_uring_cqe *cqe;
-		ROTOR_STAT_INC(w->stats.enters);
-		ROTOR_STAT_INC(w->stats.sleeps);
+		ROTOR__STAT_INC(w->stats.enters);
+		ROTOR__STAT_INC(w->stats.sleeps);
 		r = ROTOR__FAULT_ERR(
 		    ENTER_TIMEOUT, io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL));
 		enter_checked(w, r, "io_uring_submit_and_wait_timeout");
 	}
-	if (block)
-		atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
-	reap(w);
-	rotor__inbox_drain(w);
-}
-
-int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rotor__op *op)
-{
-	op->task = w->current;
-	op->res = 0;
-	io_uring_sqe_set_data64(sqe, rotor__tag(op, ROTOR__TAG_OP));
-	rotor__suspend(w);
-	return op->res;
 }

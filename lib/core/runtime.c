@@ -9,6 +9,9 @@
  * for non-worker posters to leave and tells every worker to exit.
  */
 #include "runtime.h"
+#include "msg.h"
+#include "ring.h"
+#include "stall.h"
 #include "task.h"
 
 #include <errno.h>
@@ -314,8 +317,12 @@ static void rt_join(struct rotor_runtime *rt)
 {
 	for (int i = rt->caller_w0 ? 1 : 0; i < rt->n; i++)
 		pthread_join(rt->w[i]->thread, NULL);
-	/* No task is left to wait for a job, so the pool is idle. */
-	rotor__offload_fini(rt);
+	/* No task is left to use what the layers above keep here (the offload pool is idle). */
+	for (int i = 0; i < ROTOR__EXT_COUNT; i++) {
+		if (rt->ext[i] && rt->ext[i]->fini)
+			rt->ext[i]->fini(rt->ext[i]);
+		rt->ext[i] = NULL;
+	}
 	rotor__stall_stop(rt);
 	/* Non-worker posters may still be leaving post_foreign(). */
 	while (atomic_load(&rt->foreign_active))
@@ -510,24 +517,24 @@ int rotor_worker_stats(const struct rotor_runtime *rt, int i, struct rotor_worke
 	if (!rt || !out || i < 0 || i >= rt->n)
 		return -EINVAL;
 	const struct rotor_worker_stats *s = &rt->w[i]->stats;
-	out->tasks_spawned = ROTOR_STAT_READ(s->tasks_spawned);
-	out->tasks_finished = ROTOR_STAT_READ(s->tasks_finished);
-	out->switches = ROTOR_STAT_READ(s->switches);
-	out->sqes = ROTOR_STAT_READ(s->sqes);
-	out->cqes = ROTOR_STAT_READ(s->cqes);
-	out->enters = ROTOR_STAT_READ(s->enters);
-	out->msgs_out = ROTOR_STAT_READ(s->msgs_out);
-	out->msgs_in = ROTOR_STAT_READ(s->msgs_in);
-	out->items_out = ROTOR_STAT_READ(s->items_out);
-	out->items_in = ROTOR_STAT_READ(s->items_in);
-	out->post_retries = ROTOR_STAT_READ(s->post_retries);
-	out->cq_overflows = ROTOR_STAT_READ(s->cq_overflows);
-	out->stacks_in_use = ROTOR_STAT_READ(s->stacks_in_use);
-	out->stacks_total = ROTOR_STAT_READ(s->stacks_total);
-	out->stalls = ROTOR_STAT_READ(s->stalls);
-	out->sleeps = ROTOR_STAT_READ(s->sleeps);
-	out->polls = ROTOR_STAT_READ(s->polls);
-	out->polls_won = ROTOR_STAT_READ(s->polls_won);
+	out->tasks_spawned = ROTOR__STAT_READ(s->tasks_spawned);
+	out->tasks_finished = ROTOR__STAT_READ(s->tasks_finished);
+	out->switches = ROTOR__STAT_READ(s->switches);
+	out->sqes = ROTOR__STAT_READ(s->sqes);
+	out->cqes = ROTOR__STAT_READ(s->cqes);
+	out->enters = ROTOR__STAT_READ(s->enters);
+	out->msgs_out = ROTOR__STAT_READ(s->msgs_out);
+	out->msgs_in = ROTOR__STAT_READ(s->msgs_in);
+	out->items_out = ROTOR__STAT_READ(s->items_out);
+	out->items_in = ROTOR__STAT_READ(s->items_in);
+	out->post_retries = ROTOR__STAT_READ(s->post_retries);
+	out->cq_overflows = ROTOR__STAT_READ(s->cq_overflows);
+	out->stacks_in_use = ROTOR__STAT_READ(s->stacks_in_use);
+	out->stacks_total = ROTOR__STAT_READ(s->stacks_total);
+	out->stalls = ROTOR__STAT_READ(s->stalls);
+	out->sleeps = ROTOR__STAT_READ(s->sleeps);
+	out->polls = ROTOR__STAT_READ(s->polls);
+	out->polls_won = ROTOR__STAT_READ(s->polls_won);
 	out->tasks_alive = out->tasks_spawned - out->tasks_finished;
 	return 0;
 }
@@ -575,4 +582,22 @@ int rotor_stats_format(const struct rotor_runtime *rt, char *buf, size_t len, in
 		PUT("]}");
 #undef PUT
 	return n > INT32_MAX ? -EINVAL : (int)n;
+}
+
+/* ---- the core as the layers above see it (api/core.h) ---- */
+
+const struct rotor_config *rotor__runtime_config(const struct rotor_runtime *rt)
+{
+	return &rt->cfg;
+}
+
+int rotor__runtime_ext(struct rotor_runtime *rt, enum rotor__ext_id id,
+                       int (*make)(struct rotor_runtime *rt, struct rotor__ext **e),
+                       struct rotor__ext **out)
+{
+	pthread_mutex_lock(&rt->lock);
+	int r = rt->ext[id] ? 0 : make(rt, &rt->ext[id]);
+	*out = rt->ext[id];
+	pthread_mutex_unlock(&rt->lock);
+	return r;
 }

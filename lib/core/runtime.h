@@ -2,8 +2,8 @@
  * The runtime: its workers, its life cycle (RUNNING -> STOPPING -> STOPPED), and the
  * termination detection that ends STOPPING once no task lives and no message travels.
  */
-#ifndef ROTOR_RUNTIME_H
-#define ROTOR_RUNTIME_H
+#ifndef ROTOR__RUNTIME_H
+#define ROTOR__RUNTIME_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,7 +20,7 @@ struct rotor_runtime {
 	bool caller_w0; /* rotor_run: worker 0 is the caller's thread */
 	bool ringless;  /* IORING_REGISTER_SEND_MSG_RING works */
 
-	pthread_mutex_t lock; /* start-up gate only */
+	pthread_mutex_t lock; /* the start-up gate, and ext */
 	pthread_cond_t cond;
 	int ready;
 	int start_err;
@@ -39,7 +39,7 @@ struct rotor_runtime {
 	struct rotor__queue foreign_free;
 	void *task_chunks;
 
-	struct rotor__offload *offload; /* started on first rotor_offload, under lock */
+	struct rotor__ext *ext[ROTOR__EXT_COUNT]; /* the layers' state (api/core.h), under lock */
 
 	pthread_t stall_thread; /* the stall detector's monitor (stall.c) */
 	pthread_mutex_t stall_lock;
@@ -56,8 +56,6 @@ struct rotor_runtime {
 
 /* Every runtime between create and destroy, for debuggers (tools/rotor-gdb.py). */
 extern struct rotor_runtime *rotor__runtimes;
-
-void rotor__offload_fini(struct rotor_runtime *rt);
 
 /* Begin stopping (idempotent). Thread: any. */
 void rotor__runtime_request_stop(struct rotor_runtime *rt);

@@ -6,6 +6,7 @@
  */
 #include "stack.h"
 #include "compat.h"
+#include "sanitize.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@
 #endif
 #endif
 
-#ifdef ROTOR_TSAN
+#ifdef ROTOR__TSAN
 void *__tsan_create_fiber(unsigned flags);
 void __tsan_destroy_fiber(void *fiber);
 #endif
@@ -231,7 +232,7 @@ static struct rotor__slot *slot_carve(struct rotor__stack_pool *p)
 	s->lo = lo;
 	s->top = (char *)s - colour;
 	rotor__ctx_init(&s->ctx, lo, s->top, p->entry);
-#ifdef ROTOR_TSAN
+#ifdef ROTOR__TSAN
 	s->tsan_fiber = __tsan_create_fiber(0);
 #endif
 #ifdef ROTOR_HAVE_VALGRIND
@@ -269,7 +270,7 @@ void rotor__stack_pool_fini(struct rotor__stack_pool *p)
 			struct rotor__slot *s =
 			    (struct rotor__slot *)((uintptr_t)(end - sizeof(struct rotor__slot)) &
 			                           ~(uintptr_t)63);
-#ifdef ROTOR_TSAN
+#ifdef ROTOR__TSAN
 			__tsan_destroy_fiber(s->tsan_fiber);
 #endif
 #ifdef ROTOR_HAVE_VALGRIND

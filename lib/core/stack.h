@@ -7,8 +7,8 @@
  *
  * A pool belongs to one worker; slots are reused LIFO so hot stacks stay in cache.
  */
-#ifndef ROTOR_STACK_H
-#define ROTOR_STACK_H
+#ifndef ROTOR__STACK_H
+#define ROTOR__STACK_H
 
 #include "context.h"
 

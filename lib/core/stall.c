@@ -9,6 +9,7 @@
  * least) and the symbolized backtrace itself, outside the handler. The stalled task keeps
  * running. At most one report per run, ROTOR__STALL_REPORTS_PER_SEC in all.
  */
+#include "stall.h"
 #include "runtime.h"
 #include "task.h"
 
@@ -98,7 +99,7 @@ void rotor__stall_run_end(struct rotor__worker *w)
 
 static void report(struct rotor_runtime *rt, struct rotor__worker *w, int64_t held_ns)
 {
-	ROTOR_STAT_INC(w->stats.stalls);
+	ROTOR__STAT_INC(w->stats.stalls);
 	/* Ask the worker thread where it is; give it a moment to answer. */
 	atomic_store(&w->stall_captured, 0);
 	int have_bt = 0;

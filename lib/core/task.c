@@ -4,9 +4,11 @@
  * timer) is changed only by the owning worker; see task.h for what others may touch.
  */
 #include "task.h"
-#include "runtime.h"
-#include "worker.h"
+#include "msg.h"
 #include "probes.h"
+#include "runtime.h"
+#include "stall.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -120,11 +122,11 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 	t->err = 0;
 	t->cancel_hook = NULL;
 	t->wait_obj = NULL;
-	t->locals = NULL;
+	t->ext = NULL;
 	t->tmr.idx = 0;
 	t->wait_deadline = ROTOR_FOREVER;
 	t->id = id;
-	t->future = NULL;
+	t->end = NULL;
 	rotor__event_init(&t->done);
 	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->name_state, 0, memory_order_relaxed);
@@ -229,12 +231,14 @@ static void lazy_fire(struct rotor__timer *tm)
 	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
 	if (t->wait_deadline == ROTOR_FOREVER)
 		return; /* parked: no wait to time out */
+	if (t->state != ROTOR__T_WAITING)
+		return; /* its wait ended in this same turn, not resumed yet: the result stands */
 	if (t->wait_deadline > tm->deadline) {
 		/* Due later: timers_run fires it again if that is already past. */
 		rotor__timer_arm(&rotor__worker_self()->timers, tm, t->wait_deadline);
 		return;
 	}
-	t->wait_timeout(tm);
+	t->wait_timeout(t);
 }
 
 void rotor__task_timer_take(struct rotor__worker *w, struct rotor_task *t,
@@ -245,8 +249,8 @@ void rotor__task_timer_take(struct rotor__worker *w, struct rotor_task *t,
 	rotor__timer_arm(&w->timers, &t->tmr, deadline);
 }
 
-int rotor__task_wait(struct rotor__worker *w, void *obj, void (*cancel)(struct rotor_task *),
-                     void (*timeout)(struct rotor__timer *), int64_t deadline)
+int rotor__task_wait(struct rotor__worker *w, void *obj, void (*cancel)(struct rotor_task *t),
+                     void (*timeout)(struct rotor_task *t), int64_t deadline)
 {
 	struct rotor_task *t = w->current;
 	t->wait_obj = obj;
@@ -286,7 +290,7 @@ void rotor__task_arrive(struct rotor__worker *w, struct rotor_task *t)
 		w->live->live_prev = t;
 	w->live = t;
 	w->nlive++;
-	ROTOR_STAT_INC(w->stats.tasks_spawned);
+	ROTOR__STAT_INC(w->stats.tasks_spawned);
 	if (w->stopping || atomic_load_explicit(&t->cancel_req, memory_order_relaxed))
 		t->flags |= ROTOR__TF_CANCELLED;
 	rotor__runq_push(w, &t->item);
@@ -295,8 +299,8 @@ void rotor__task_arrive(struct rotor__worker *w, struct rotor_task *t)
 static void retire(struct rotor__worker *w, struct rotor_task *t)
 {
 	/* Its struct will be reused: a timer still linked would corrupt the worker's timers. */
-	if (ROTOR_UNLIKELY(rotor__timer_armed(&t->tmr)))
-		ROTOR_PANIC("w%d: task %s ended with its timer armed", w->id, t->name);
+	if (ROTOR__UNLIKELY(rotor__timer_armed(&t->tmr)))
+		ROTOR__PANIC("w%d: task %s ended with its timer armed", w->id, t->name);
 	if (t->live_prev)
 		t->live_prev->live_next = t->live_next;
 	else
@@ -304,7 +308,7 @@ static void retire(struct rotor__worker *w, struct rotor_task *t)
 	if (t->live_next)
 		t->live_next->live_prev = t->live_prev;
 	w->nlive--;
-	ROTOR_STAT_INC(w->stats.tasks_finished);
+	ROTOR__STAT_INC(w->stats.tasks_finished);
 	rotor__task_release(t);
 }
 
@@ -312,12 +316,15 @@ static void retire(struct rotor__worker *w, struct rotor_task *t)
  * rotor_run stops the runtime when it ends, even if it never ran. */
 static void complete(struct rotor_task *t, int err)
 {
-	rotor__task_locals_destroy(t);
+	/* Cleared after fini: a destructor that sets a task-local value sets it there. */
+	if (t->ext && t->ext->fini)
+		t->ext->fini(t->ext);
+	t->ext = NULL;
 	t->err = err;
 	if (t->flags & ROTOR__TF_MAIN)
 		rotor__runtime_request_stop(t->rt);
-	if (t->future)
-		rotor__future_resolve_task(t->future, t, err);
+	if (t->end)
+		t->end->ended(t->end, t, t->result, err);
 	/* Detached at spawn: no handle, so nobody can ever wait on done. */
 	if (atomic_load_explicit(&t->handle, memory_order_relaxed) != ROTOR__H_NONE)
 		rotor__event_set_owner(&t->done);
@@ -344,21 +351,21 @@ void rotor__task_run(struct rotor__worker *w, struct rotor_task *t)
 			retire(w, t);
 			return;
 		}
-		ROTOR_STAT_INC(w->stats.stacks_in_use);
+		ROTOR__STAT_INC(w->stats.stacks_in_use);
 		__atomic_store_n(&w->stats.stacks_total, w->stacks.total, __ATOMIC_RELAXED);
-	} else if (ROTOR_UNLIKELY(t->state != ROTOR__T_READY)) {
-		ROTOR_PANIC("w%d: task %s resumed in state %u", w->id, t->name, t->state);
+	} else if (ROTOR__UNLIKELY(t->state != ROTOR__T_READY)) {
+		ROTOR__PANIC("w%d: task %s resumed in state %u", w->id, t->name, t->state);
 	}
 	t->state = ROTOR__T_RUNNING;
 	w->current = t;
-	ROTOR_STAT_INC(w->stats.switches);
+	ROTOR__STAT_INC(w->stats.switches);
 	rotor__stall_run_begin(w, t, t->slot->lo, (char *)t->slot + sizeof(struct rotor__slot));
 	rotor__switch_to_task(w, t->slot);
 	rotor__stall_run_end(w);
 	w->current = NULL;
 	if (t->state == ROTOR__T_DONE) {
 		rotor__stack_put(&w->stacks, t->slot);
-		ROTOR_STAT_ADD(w->stats.stacks_in_use, (uint64_t)-1);
+		ROTOR__STAT_ADD(w->stats.stacks_in_use, (uint64_t)-1);
 		t->slot = NULL;
 		retire(w, t);
 	}
@@ -373,7 +380,7 @@ void rotor__task_slot_entry(void)
 		t->flags |= ROTOR__TF_RAN;
 		t->result = t->fn(t->arg);
 		rotor__timer_disarm(&w->timers, &t->tmr); /* a parked deadline */
-		ROTOR_PROBE(task_exit, w->id, t, t->id);
+		ROTOR__PROBE(task_exit, w->id, t, t->id);
 		complete(t, (t->flags & ROTOR__TF_CANCELLED) ? -ECANCELED : 0);
 		t->state = ROTOR__T_DONE;
 		/* The scheduler recycles this slot; when it is handed out again, execution
@@ -383,8 +390,8 @@ void rotor__task_slot_entry(void)
 }
 
 int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, rotor_fn fn,
-                      void *arg, struct rotor_task **out, struct rotor_future *fut, unsigned flags,
-                      void (*discard)(void *))
+                      void *arg, struct rotor_task **out, struct rotor__task_end *end,
+                      unsigned flags, void (*discard)(void *))
 {
 	struct rotor__worker *w = rotor__worker_self();
 	bool local_rt = w && w->rt == rt;
@@ -410,20 +417,20 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 		t->name[sizeof(t->name) - 1] = 0;
 		atomic_store_explicit(&t->name_state, 2, memory_order_release);
 	}
-	t->future = fut;
-	ROTOR_PROBE(task_spawn, worker, t, t->id, fn, name);
-	atomic_store_explicit(&t->refs, 1u + (out != NULL) + (fut != NULL), memory_order_relaxed);
+	t->end = end;
+	ROTOR__PROBE(task_spawn, worker, t, t->id, fn, name);
+	atomic_store_explicit(&t->refs, 1u + (out != NULL) + (end != NULL), memory_order_relaxed);
 	atomic_store_explicit(&t->handle, out ? ROTOR__H_HELD : ROTOR__H_NONE,
 	                      memory_order_relaxed);
-	if (fut)
-		rotor__future_bind(fut, t);
+	if (end)
+		end->bind(end, t);
 	if (local_rt && worker == w->id) {
 		rotor__task_arrive(w, t);
 	} else {
 		int r = rotor__post(rt, &t->item, flags | ROTOR__POST_NEW);
 		if (r < 0) {
-			if (fut)
-				rotor__future_unbind(fut);
+			if (end)
+				end->unbind(end);
 			atomic_store(&t->refs, 1);
 			rotor__task_release(t);
 			return r;
@@ -569,33 +576,24 @@ int rotor_yield(void)
 	return 0;
 }
 
-static void sleep_fire(struct rotor__timer *tm)
+static void sleep_over(struct rotor_task *t)
 {
-	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
-	t->cancel_hook = NULL;
-	rotor__task_ready(rotor__worker_self(), t, 0);
+	rotor__task_end_wait(rotor__worker_self(), t, 0);
 }
 
 static void sleep_cancel(struct rotor_task *t)
 {
-	struct rotor__worker *w = rotor__worker_self();
-	rotor__timer_disarm(&w->timers, &t->tmr);
-	rotor__task_ready(w, t, -ECANCELED);
+	rotor__task_end_wait(rotor__worker_self(), t, -ECANCELED);
 }
 
 int rotor_sleep_until(int64_t deadline)
 {
-	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t = w ? w->current : NULL;
-	if (!t)
-		return -EPERM;
-	if (t->flags & ROTOR__TF_CANCELLED)
-		return -ECANCELED;
+	int err;
+	if (!rotor__wait_begin(&err))
+		return err;
 	if (deadline <= rotor_now())
 		return rotor_yield();
-	rotor__task_timer_take(w, t, sleep_fire, deadline);
-	t->cancel_hook = sleep_cancel;
-	return rotor__suspend(w);
+	return rotor__task_wait(rotor__worker_self(), NULL, sleep_cancel, sleep_over, deadline);
 }
 
 int rotor_sleep(int64_t ns)
@@ -608,8 +606,7 @@ int rotor_sleep(int64_t ns)
 
 struct rotor_task *rotor_current(void)
 {
-	struct rotor__worker *w = rotor__worker_self();
-	return w ? w->current : NULL;
+	return rotor__task_self();
 }
 
 const char *rotor_task_name(const struct rotor_task *t)
@@ -644,4 +641,51 @@ int rotor_task_cancelled(void)
 	if (!w || !w->current)
 		return -EPERM;
 	return (w->current->flags & ROTOR__TF_CANCELLED) != 0;
+}
+
+/* ---- the core as the layers above see it (api/core.h) ---- */
+
+struct rotor_task *rotor__task_self(void)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	return w ? w->current : NULL;
+}
+
+struct rotor_task *rotor__wait_begin(int *err)
+{
+	struct rotor_task *t = rotor__task_self();
+	if (!t) {
+		*err = -EPERM;
+		return NULL;
+	}
+	if (t->flags & ROTOR__TF_CANCELLED) {
+		*err = -ECANCELED;
+		return NULL;
+	}
+	return t;
+}
+
+bool rotor__task_cancelled(const struct rotor_task *t)
+{
+	return t->flags & ROTOR__TF_CANCELLED;
+}
+
+struct rotor_runtime *rotor__task_runtime(const struct rotor_task *t)
+{
+	return t->rt;
+}
+
+int rotor__task_worker(const struct rotor_task *t)
+{
+	return (int)t->item.worker;
+}
+
+void *rotor__task_wait_obj(const struct rotor_task *t)
+{
+	return t->wait_obj;
+}
+
+struct rotor__ext **rotor__task_ext(struct rotor_task *t)
+{
+	return &t->ext;
 }

@@ -89,7 +89,7 @@ static void list_insert(struct rotor__timers *ts, struct rotor__timer *t)
 
 void rotor__timer_arm(struct rotor__timers *ts, struct rotor__timer *t, int64_t deadline)
 {
-	ROTOR_ASSERT(!t->idx);
+	ROTOR__ASSERT(!t->idx);
 	t->deadline = deadline;
 	t->seq = ts->seq++;
 	ts->count++;

@@ -6,8 +6,8 @@
  * case: many tasks sleeping the same duration), O(1) to arm, fire and cancel; and a binary
  * min-heap for the rest. The earliest timer is the earlier of the two heads.
  */
-#ifndef ROTOR_TIMER_H
-#define ROTOR_TIMER_H
+#ifndef ROTOR__TIMER_H
+#define ROTOR__TIMER_H
 
 #include "internal.h"
 

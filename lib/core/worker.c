@@ -1,34 +1,50 @@
 /*
- * The worker loop. Each turn has four phases, in this order:
+ * The worker loop. Each turn has seven phases, in this order (numbered alike in
+ * rotor__worker_loop):
  *
  *   1. run ready tasks and callbacks, FIFO, up to a budget of items (so a busy worker
  *      still reaps completions and messages at least every ROTOR__TURN_BUDGET items);
  *   2. fire due timers;
- *   3. post each batch gathered for another worker as one MSG_RING; then, while stopping,
- *      publish quiescence (worker 0 also decides when the whole runtime is done);
- *   4. enter the kernel once: submit everything, wait for a completion only if nothing is
- *      runnable (the next timer bounds the wait), then reap and dispatch every CQE.
+ *   3. post each batch gathered for another worker as one MSG_RING, and give task structs
+ *      freed here back to their home workers;
+ *   4. while stopping: publish quiescence (worker 0 also decides when the whole runtime is
+ *      done);
+ *   5. enter the kernel once: submit everything, and wait for a completion only if nothing
+ *      is runnable (after a short poll; the next timer bounds the wait);
+ *   6. reap every CQE and dispatch it by the tag in its user_data;
+ *   7. deliver what threads that are no worker pushed on the inbox.
+ *
+ * Why this order: timers fire after the tasks ran so that a deadline set in this turn is
+ * seen at once; batches are posted after both, so that everything this turn produced for
+ * another worker travels in one message; quiescence is published after the posting, since
+ * what a worker publishes must still hold while it sleeps; the inbox is drained after the
+ * reap so that a doorbell's items and the CQEs that arrived with it run in the same turn.
  *
  * Rejected: entering the kernel only when idle. A DEFER_TASKRUN ring turns messages
  * posted to it into CQEs only when its owner enters with GETEVENTS, so a busy worker that
  * skipped the kernel would never see tasks posted to it.
  */
 #include "worker.h"
-#include "runtime.h"
-#include "task.h"
+#include "callback.h"
+#include "msg.h"
 #include "probes.h"
+#include "ring.h"
+#include "runtime.h"
+#include "sanitize.h"
+#include "stall.h"
+#include "task.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef ROTOR_ASAN
+#ifdef ROTOR__ASAN
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
                                      size_t *size_old);
 #endif
-#ifdef ROTOR_TSAN
+#ifdef ROTOR__TSAN
 void *__tsan_get_current_fiber(void);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
@@ -37,7 +53,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #define ROTOR__TURN_BUDGET    128
 
 __thread struct rotor__worker *rotor__self __attribute__((tls_model("initial-exec")));
-#ifdef ROTOR_ASAN
+#ifdef ROTOR__ASAN
 static __thread const void *sched_bottom;
 static __thread size_t sched_size;
 static __thread void *sched_fake;
@@ -87,7 +103,7 @@ int rotor__worker_init(struct rotor__worker *w)
 		pthread_attr_destroy(&attr);
 	}
 	w->thread = pthread_self();
-#ifdef ROTOR_TSAN
+#ifdef ROTOR__TSAN
 	w->tsan_sched_fiber = __tsan_get_current_fiber();
 #endif
 	return 0;
@@ -98,7 +114,11 @@ fail:
 
 void rotor__worker_fini(struct rotor__worker *w)
 {
-	rotor__worker_locals_destroy(w);
+	for (int i = 0; i < ROTOR__EXT_COUNT; i++) {
+		if (w->ext[i] && w->ext[i]->fini)
+			w->ext[i]->fini(w->ext[i]);
+		w->ext[i] = NULL;
+	}
 	rotor__callbacks_drop(w);
 	rotor__ring_fini(w);
 	rotor__stack_pool_fini(&w->stacks);
@@ -113,15 +133,15 @@ void rotor__worker_fini(struct rotor__worker *w)
 
 void rotor__switch_to_task(struct rotor__worker *w, struct rotor__slot *s)
 {
-	ROTOR_PROBE(switch_in, w->id, w->current, w->current->id);
-#ifdef ROTOR_ASAN
+	ROTOR__PROBE(switch_in, w->id, w->current, w->current->id);
+#ifdef ROTOR__ASAN
 	__sanitizer_start_switch_fiber(&sched_fake, s->lo, w->stacks.stack_size);
 #endif
-#ifdef ROTOR_TSAN
+#ifdef ROTOR__TSAN
 	__tsan_switch_to_fiber(s->tsan_fiber, 0);
 #endif
 	rotor__ctx_switch(&w->sched, &s->ctx);
-#ifdef ROTOR_ASAN
+#ifdef ROTOR__ASAN
 	__sanitizer_finish_switch_fiber(sched_fake, NULL, NULL);
 #endif
 }
@@ -129,15 +149,15 @@ void rotor__switch_to_task(struct rotor__worker *w, struct rotor__slot *s)
 /* From a task's stack back to the scheduler; returns when the slot is resumed. */
 void rotor__switch_to_sched(struct rotor__worker *w, struct rotor__slot *s)
 {
-	ROTOR_PROBE(switch_out, w->id, w->current, w->current->id);
-#ifdef ROTOR_ASAN
+	ROTOR__PROBE(switch_out, w->id, w->current, w->current->id);
+#ifdef ROTOR__ASAN
 	__sanitizer_start_switch_fiber(&s->asan_fake, sched_bottom, sched_size);
 #endif
-#ifdef ROTOR_TSAN
+#ifdef ROTOR__TSAN
 	__tsan_switch_to_fiber(w->tsan_sched_fiber, 0);
 #endif
 	rotor__ctx_switch(&s->ctx, &w->sched);
-#ifdef ROTOR_ASAN
+#ifdef ROTOR__ASAN
 	__sanitizer_finish_switch_fiber(s->asan_fake, NULL, NULL);
 #endif
 }
@@ -145,7 +165,7 @@ void rotor__switch_to_sched(struct rotor__worker *w, struct rotor__slot *s)
 /* First instruction of a fresh slot: finish the switch that brought us here. */
 void rotor__switch_first_entry(void)
 {
-#ifdef ROTOR_ASAN
+#ifdef ROTOR__ASAN
 	__sanitizer_finish_switch_fiber(NULL, &sched_bottom, &sched_size);
 #endif
 }
@@ -208,7 +228,7 @@ static void run_ready(struct rotor__worker *w)
 			rotor__stall_run_end(w);
 			break;
 		default:
-			ROTOR_PANIC("w%d: bad item kind %u", w->id, it->kind);
+			ROTOR__PANIC("w%d: bad item kind %u", w->id, it->kind);
 		}
 	}
 }
@@ -231,38 +251,129 @@ static void stop_step(struct rotor__worker *w)
 	}
 }
 
+/* Phase 6: every CQE, dispatched by the tag in its user_data (internal.h). */
+static void complete_op(struct rotor__worker *w, struct rotor__op *op, struct io_uring_cqe *cqe)
+{
+	op->res = cqe->res;
+	op->cflags = cqe->flags;
+	rotor__task_ready(w, op->task, cqe->res);
+}
+
+static void reap(struct rotor__worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	io_uring_for_each_cqe(&w->ring, head, cqe)
+	{
+		n++;
+		uint64_t ud = cqe->user_data;
+		switch (ud & ROTOR__TAG_MASK) {
+		case ROTOR__TAG_OP:
+			complete_op(w, rotor__untag(ud), cqe);
+			break;
+		case ROTOR__TAG_IGNORE:
+			break;
+		case ROTOR__TAG_MULTI: {
+			struct rotor__multi *m = rotor__untag(ud);
+			m->complete(w, m, cqe);
+			break;
+		}
+		default:
+			rotor__msg_complete(w, cqe);
+			break;
+		}
+	}
+	io_uring_cq_advance(&w->ring, n);
+	ROTOR__STAT_ADD(w->stats.cqes, n);
+	/* FEAT_NODROP kept the completions that did not fit; the next GETEVENTS enter
+	 * flushes them, and we always enter at least once per loop turn. */
+	if (IO_URING_READ_ONCE(*w->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		ROTOR__STAT_INC(w->stats.cq_overflows);
+}
+
+/* Phase 5: the longest the kernel may keep us. Timers bound it; the stop coordinator, which
+ * watches the others wind down, and a sender out of credit, which waits for its target to
+ * read, poll instead (both are rare). */
+#define ROTOR__COORD_POLL_NS 100000
+
+static int64_t wait_deadline(struct rotor__worker *w, int64_t now)
+{
+	/* Sleep a little past the earliest deadline (timer slack, as the kernel's default
+	 * 50 us for user threads): timers due close together then fire in one wake-up
+	 * instead of one kernel entry each. */
+	int64_t deadline = rotor__timers_next(&w->timers);
+	if (deadline != ROTOR_FOREVER)
+		deadline += ROTOR__TIMER_SLACK_NS;
+	if ((w->stopping && w->id == 0 && !w->exit_posted) || w->credit_blocked) {
+		if (!now)
+			now = rotor_now();
+		if (deadline > now + ROTOR__COORD_POLL_NS)
+			deadline = now + ROTOR__COORD_POLL_NS;
+	}
+	return deadline;
+}
+
 void rotor__worker_loop(struct rotor__worker *w)
 {
 	while (!w->exit) {
+		/* 1. */
 		run_ready(w);
+		/* 2. */
 		int64_t now = 0;
 		if (w->timers.count) {
 			now = rotor_now();
 			rotor__timers_run(&w->timers, now);
 		}
+		/* 3. */
 		rotor__flush_outboxes(w);
 		if (w->tcache.give_back_pending)
 			rotor__task_give_back(w);
-		/* After the flush: what a worker publishes must hold while it sleeps. */
+		/* 4. */
 		if (w->stopping)
 			stop_step(w);
 		if (w->exit)
 			break;
 		atomic_store_explicit(&w->pub_load, w->nlive + w->runq.len, memory_order_relaxed);
-		/* Sleep a little past the earliest deadline (timer slack, as the kernel's
-		 * default 50 us for user threads): timers due close together then fire in
-		 * one wake-up instead of one kernel entry each. */
-		int64_t deadline = rotor__timers_next(&w->timers);
-		if (deadline != ROTOR_FOREVER)
-			deadline += ROTOR__TIMER_SLACK_NS;
-		if ((w->stopping && w->id == 0 && !w->exit_posted) || w->credit_blocked) {
-			/* Poll: the stop coordinator watches the others wind down, and a
-			 * sender out of credit waits for its target to read. Both are rare. */
-			if (!now)
-				now = rotor_now();
-			if (deadline > now + 100000)
-				deadline = now + 100000;
-		}
-		rotor__ring_enter(w, rotor__queue_empty(&w->runq), deadline);
+		/* 5. */
+		int64_t deadline = wait_deadline(w, now);
+		bool block = rotor__queue_empty(&w->runq);
+		if (block && w->rt->cfg.spin_us && rotor__ring_poll(w, deadline))
+			block = false;
+		if (block && !rotor__inbox_may_sleep(w))
+			block = false;
+		rotor__ring_enter(w, block, deadline);
+		if (block)
+			rotor__inbox_awake(w);
+		/* 6. */
+		reap(w);
+		/* 7. */
+		rotor__inbox_drain(w);
 	}
+}
+
+/* ---- the core as the layers above see it (api/core.h) ---- */
+
+int rotor__worker_id(const struct rotor__worker *w)
+{
+	return w->id;
+}
+
+struct rotor_runtime *rotor__worker_runtime(const struct rotor__worker *w)
+{
+	return w->rt;
+}
+
+int rotor__worker_cpu(const struct rotor__worker *w)
+{
+	return w->cpu;
+}
+
+struct io_uring *rotor__worker_ring(struct rotor__worker *w)
+{
+	return &w->ring;
+}
+
+struct rotor__ext **rotor__worker_ext(struct rotor__worker *w, enum rotor__ext_id id)
+{
+	return &w->ext[id];
 }

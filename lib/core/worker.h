@@ -3,14 +3,14 @@
  * touched only by its own thread, except the fields marked "shared", which other threads
  * read (published counters) or update atomically (consumption counters, foreign credit).
  */
-#ifndef ROTOR_WORKER_H
-#define ROTOR_WORKER_H
+#ifndef ROTOR__WORKER_H
+#define ROTOR__WORKER_H
 
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "internal.h"
+#include "api/core.h"
 #include "context.h"
 #include "stack.h"
 #include "timer.h"
@@ -46,7 +46,6 @@ struct rotor__worker {
 	struct io_uring ring;
 	int ring_fd;
 	bool ring_ready;
-	bool files_table;     /* a sparse table of registered files exists (rotor_fd_register) */
 	int64_t spin_typical; /* ns: running mean of how long a successful poll took (ring.c) */
 	unsigned setup_flags;
 	unsigned features;
@@ -92,7 +91,7 @@ struct rotor__worker {
 	uint64_t sent;
 	uint64_t recv;
 
-	void **locals; /* worker-local values (local.c) */
+	struct rotor__ext *ext[ROTOR__EXT_COUNT]; /* the layers' state (api/core.h) */
 
 	/* Stall detector (stall.c): run_seq is shared (odd while a task or callback runs);
 	 * the stall_seen and stall_reported fields belong to the monitor thread. */
@@ -112,14 +111,6 @@ struct rotor__worker {
 	struct rotor_worker_stats stats; /* shared: written relaxed, read by anyone */
 	void *altstack;
 };
-
-/* The calling thread's worker, or NULL. initial-exec: a plain %fs-relative load instead
- * of a __tls_get_addr call on every access from the shared library. */
-extern __thread struct rotor__worker *rotor__self __attribute__((tls_model("initial-exec")));
-static inline struct rotor__worker *rotor__worker_self(void)
-{
-	return rotor__self;
-}
 
 /* Thread body of a worker; returns when the runtime has terminated. */
 void rotor__worker_loop(struct rotor__worker *w);
@@ -142,77 +133,5 @@ int rotor__suspend(struct rotor__worker *w);
 void rotor__switch_to_task(struct rotor__worker *w, struct rotor__slot *s);
 void rotor__switch_to_sched(struct rotor__worker *w, struct rotor__slot *s);
 void rotor__switch_first_entry(void);
-/* Hand an item that reached its owner (locally or by message) to the right place. */
-void rotor__deliver(struct rotor__worker *w, struct rotor__item *it);
-
-/* Give task structs freed here back to their home workers (one CAS per home). */
-void rotor__task_give_back(struct rotor__worker *w);
-
-void rotor__worker_locals_destroy(struct rotor__worker *w);
-
-/* ---- stall.c ---- */
-void rotor__stall_run_begin(struct rotor__worker *w, struct rotor_task *t, void *lo, void *hi);
-void rotor__stall_run_end(struct rotor__worker *w);
-int rotor__stall_start(struct rotor_runtime *rt);
-void rotor__stall_stop(struct rotor_runtime *rt);
-
-/* ---- ring.c ---- */
-int rotor__ring_init(struct rotor__worker *w);
-void rotor__ring_fini(struct rotor__worker *w);
-/* Submit the SQ without waiting, at fault site `site`; returns what io_uring_submit did. A
- * transient refusal leaves the SQEs for the next enter. */
-int rotor__ring_submit(struct rotor__worker *w, enum rotor__fault_site site);
-/* The errors after which an io_uring_enter is simply made again: nothing was lost. */
-static inline bool rotor__enter_transient(int r)
-{
-	return r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ENOMEM;
-}
-/* An SQE; submits to make room when the SQ is full. Never NULL. */
-struct io_uring_sqe *rotor__sqe(struct rotor__worker *w);
-/* Queue an ASYNC_CANCEL of the operation whose user_data is ud; the cancel's own CQE is
- * ignored, and the operation still ends with its own CQE. */
-void rotor__cancel_op(struct rotor__worker *w, uint64_t ud);
-/* Submit pending SQEs and reap: waits for one completion (bounded by deadline) if block. */
-void rotor__ring_enter(struct rotor__worker *w, bool block, int64_t deadline);
-
-/* An operation record on a waiting coroutine's stack (tag 0 in user_data). */
-struct rotor__op {
-	struct rotor_task *task;
-	int res;
-	uint32_t cflags;
-};
-/* A transfer's length as one SQE carries it: at most what read(2) moves at once. */
-static inline unsigned rotor__io_len(size_t len)
-{
-	return (unsigned)(len > 0x7ffff000 ? 0x7ffff000 : len);
-}
-/* Issue sqe (already prepared) with op as its user_data, suspend until its CQE, return res. */
-int rotor__op_wait(struct rotor__worker *w, struct io_uring_sqe *sqe, struct rotor__op *op);
-
-/* fd as the kernel takes it from this worker's ring: *kfd the fd itself, or the slot of a
- * registered descriptor (ROTOR_FIXED_FD; *fixed set). 0, or -EBADF for another worker's. */
-int rotor__fd_kernel(struct rotor__worker *w, int fd, int *kfd, bool *fixed);
-
-/* A multishot operation (tag 7 in user_data): an object that outlives each completion, first
- * member of its owner (the acceptor, a receive stream), told of every CQE in order. */
-struct rotor__multi {
-	void (*complete)(struct rotor__worker *w, struct rotor__multi *m, struct io_uring_cqe *cqe);
-};
-
-/* ---- msg.c ---- */
-/* Route an item to it->worker of rt from whatever thread this is. Returns 0 or -errno. */
-#define ROTOR__POST_WAIT 1u /* a non-worker sender waits for credit (else -EAGAIN) */
-#define ROTOR__POST_NEW  2u /* new work: refused with -ESHUTDOWN once stopping */
-int rotor__post(struct rotor_runtime *rt, struct rotor__item *it, unsigned flags);
-/* Post every gathered batch (one MSG_RING SQE per target worker). */
-void rotor__flush_outboxes(struct rotor__worker *w);
-/* A completion of this ring that is a message or a failed post. */
-void rotor__msg_complete(struct rotor__worker *w, struct io_uring_cqe *cqe);
-/* Worker 0: tell every other worker to leave its loop. */
-void rotor__post_exit(struct rotor__worker *w);
-/* Deliver what non-workers pushed on the inbox. Returns how many items. */
-size_t rotor__inbox_drain(struct rotor__worker *w);
-/* Before a blocking wait: announce it; false if the inbox filled meanwhile (don't sleep). */
-bool rotor__inbox_may_sleep(struct rotor__worker *w);
 
 #endif

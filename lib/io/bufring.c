@@ -11,8 +11,7 @@
  * rings (or ROTOR_NO_BUFRING), each stream owns one buffer and receives with plain recvs:
  * same calls, same results.
  */
-#include "runtime.h"
-#include "task.h"
+#include "io.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -63,7 +62,7 @@ static _Thread_local uint16_t next_bgid;
 static struct rotor__worker *owner_task(int *err)
 {
 	struct rotor__worker *w = rotor__worker_self();
-	if (!w || !w->current) {
+	if (!w || !rotor__task_self()) {
 		*err = -EPERM;
 		return NULL;
 	}
@@ -85,7 +84,7 @@ int rotor_bufring_create(unsigned count, size_t size, struct rotor_bufring **out
 	br->w = w;
 	br->size = size;
 	br->count = count;
-	if (w->rt->cfg.flags & ROTOR_NO_BUFRING)
+	if (rotor__runtime_config(rotor__worker_runtime(w))->flags & ROTOR_NO_BUFRING)
 		goto done; /* streams own their buffers */
 	br->len = rotor__malloc(ROTOR__FAULT_BUFRING_LENS, count * sizeof(*br->len));
 	br->next = rotor__malloc(ROTOR__FAULT_BUFRING_NEXT, count * sizeof(*br->next));
@@ -115,7 +114,7 @@ int rotor_bufring_create(unsigned count, size_t size, struct rotor_bufring **out
 		};
 		br->bgid = next_bgid++;
 		err = ROTOR__FAULT_ERR(BUFRING_REGISTER,
-		                       io_uring_register_buf_ring(&w->ring, &reg, 0));
+		                       io_uring_register_buf_ring(rotor__worker_ring(w), &reg, 0));
 		if (err == 0)
 			goto done;
 		if (err != -EEXIST || tries == 65535)
@@ -157,7 +156,7 @@ int rotor_bufring_destroy(struct rotor_bufring *br)
 	if (br->streams)
 		return -EBUSY;
 	if (br->ring) {
-		io_uring_unregister_buf_ring(&w->ring, br->bgid);
+		io_uring_unregister_buf_ring(rotor__worker_ring(w), br->bgid);
 		rotor__munmap(ROTOR__FAULT_BUFRING_RING, br->ring, br->ring_bytes);
 		rotor__munmap(ROTOR__FAULT_BUFRING_BASE, br->base, br->base_bytes);
 	}
@@ -330,16 +329,15 @@ static struct rotor__worker *stream_owner(struct rotor_recv_stream *s, int *err)
 	return *err ? NULL : w;
 }
 
-static void stream_timeout(struct rotor__timer *tm)
+static void stream_timeout(struct rotor_task *t)
 {
-	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
-	struct rotor_recv_stream *s = t->wait_obj;
+	struct rotor_recv_stream *s = rotor__task_wait_obj(t);
 	stream_wake(s->br->w, s, -ETIMEDOUT);
 }
 
 static void stream_cancel(struct rotor_task *t)
 {
-	struct rotor_recv_stream *s = t->wait_obj;
+	struct rotor_recv_stream *s = rotor__task_wait_obj(t);
 	stream_wake(s->br->w, s, -ECANCELED);
 }
 
@@ -352,8 +350,8 @@ ssize_t rotor_recv_stream_next(struct rotor_recv_stream *s, const void **data, i
 	if (!data)
 		return -EINVAL;
 	struct rotor_bufring *br = s->br;
-	struct rotor_task *t = w->current;
-	if (t->flags & ROTOR__TF_CANCELLED)
+	struct rotor_task *t = rotor__task_self();
+	if (rotor__task_cancelled(t))
 		return -ECANCELED;
 	if (s->held != NO_BUF) {
 		give_back(br, s->held);
@@ -404,8 +402,8 @@ static void stream_end_recv(struct rotor__worker *w, struct rotor_recv_stream *s
 {
 	rotor__cancel_op(w, rotor__tag(&s->multi, ROTOR__TAG_MULTI));
 	while (s->armed) {
-		s->waiter = w->current;
-		rotor__suspend(w);
+		s->waiter = rotor__task_self();
+		rotor__task_wait(w, NULL, NULL, NULL, ROTOR_FOREVER);
 	}
 }
 

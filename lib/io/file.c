@@ -25,7 +25,7 @@ int rotor_close(int fd, int64_t deadline)
 {
 	/* Clean-up must work in a cancelled task: close at once rather than refuse. */
 	struct rotor_task *t = rotor_current();
-	if (t && (t->flags & ROTOR__TF_CANCELLED)) {
+	if (t && rotor__task_cancelled(t)) {
 		struct rotor__worker *w = rotor__worker_self();
 		int kfd;
 		bool fixed;
@@ -33,7 +33,7 @@ int rotor_close(int fd, int64_t deadline)
 		if (r < 0 || !fixed)
 			return r < 0 ? r : close(fd) < 0 ? -errno : 0;
 		int none = -1;
-		r = io_uring_register_files_update(&w->ring, (unsigned)kfd, &none, 1);
+		r = io_uring_register_files_update(rotor__worker_ring(w), (unsigned)kfd, &none, 1);
 		return r < 0 ? r : 0;
 	}
 	int err;

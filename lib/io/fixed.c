@@ -19,13 +19,17 @@ int rotor__fd_kernel(struct rotor__worker *w, int fd, int *kfd, bool *fixed)
 	*fixed = false;
 	if (fd < 0 || !(fd & ROTOR_FIXED_FD))
 		return 0;
-	if (((unsigned)fd & ~(unsigned)ROTOR_FIXED_FD) >> FIXED_WORKER_SHIFT != (unsigned)w->id ||
-	    !w->files_table)
+	if (((unsigned)fd & ~(unsigned)ROTOR_FIXED_FD) >> FIXED_WORKER_SHIFT !=
+	        (unsigned)rotor__worker_id(w) ||
+	    !*rotor__worker_ext(w, ROTOR__EXT_FILES))
 		return -EBADF;
 	*kfd = (int)((unsigned)fd & FIXED_SLOT_MASK);
 	*fixed = true;
 	return 0;
 }
+/* In the worker's ROTOR__EXT_FILES slot once its table of registered files exists. */
+static struct rotor__ext files_table;
+
 static unsigned files_table_size(void)
 {
 	struct rlimit rl;
@@ -44,13 +48,15 @@ int rotor_fd_register(int fd)
 		return err;
 	if (fd < 0 || (fd & ROTOR_FIXED_FD))
 		return -EBADF;
-	if (!w->files_table) {
+	struct rotor__ext **table = rotor__worker_ext(w, ROTOR__EXT_FILES);
+	if (!*table) {
 		/* Made on first use: most programs never register a descriptor. */
 		int r = ROTOR__FAULT_ERR(
-		    FILES_TABLE, io_uring_register_files_sparse(&w->ring, files_table_size()));
+		    FILES_TABLE,
+		    io_uring_register_files_sparse(rotor__worker_ring(w), files_table_size()));
 		if (r < 0)
 			return r;
-		w->files_table = true;
+		*table = &files_table; /* the ring frees the table itself */
 	}
 	int fds[1] = {fd}; /* the kernel writes the slot it picked here */
 	struct io_uring_sqe *sqe = rotor__sqe(w);
@@ -61,5 +67,6 @@ int rotor_fd_register(int fd)
 	ROTOR__KERNEL_WROTE(fds, sizeof(fds));
 	if (r != 1 || (unsigned)fds[0] > FIXED_SLOT_MASK)
 		return -ENFILE;
-	return (int)(ROTOR_FIXED_FD | (unsigned)w->id << FIXED_WORKER_SHIFT | (unsigned)fds[0]);
+	return (int)(ROTOR_FIXED_FD | (unsigned)rotor__worker_id(w) << FIXED_WORKER_SHIFT |
+	             (unsigned)fds[0]);
 }

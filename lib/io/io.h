@@ -3,11 +3,10 @@
  * socket call ends in, and how a descriptor reaches the SQE (fixed.c: a plain fd, or a slot
  * of the calling worker's registered-file table).
  */
-#ifndef ROTOR_IO_H
-#define ROTOR_IO_H
+#ifndef ROTOR__IO_H
+#define ROTOR__IO_H
 
-#include "runtime.h"
-#include "task.h"
+#include "core.h"
 
 /* Begin an operation: the calling task's worker, or NULL with *err = -EPERM (not on a task)
  * or -ECANCELED (the task is cancelled). */

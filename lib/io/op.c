@@ -32,18 +32,14 @@ static void io_cancel_op(struct rotor__worker *w, struct io_wait *iw)
 
 static void io_cancel(struct rotor_task *t)
 {
-	struct io_wait *iw = t->wait_obj;
+	struct io_wait *iw = rotor__task_wait_obj(t);
 	iw->cancelled = true;
 	io_cancel_op(rotor__worker_self(), iw);
 }
 
-static void io_deadline(struct rotor__timer *tm)
+static void io_deadline(struct rotor_task *t)
 {
-	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
-	struct io_wait *iw = t->wait_obj;
-	/* Completed in this same turn, not resumed yet: the result stands. */
-	if (t->state == ROTOR__T_READY)
-		return;
+	struct io_wait *iw = rotor__task_wait_obj(t);
 	iw->timed_out = true;
 	io_cancel_op(rotor__worker_self(), iw);
 }
@@ -61,17 +57,7 @@ void rotor__io_wrote_iov(const struct iovec *iov, size_t cnt, int n)
 /* Begin an operation: the calling task's worker, or NULL with *err set. */
 struct rotor__worker *rotor__io_begin(int *err)
 {
-	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t = w ? w->current : NULL;
-	if (!t) {
-		*err = -EPERM;
-		return NULL;
-	}
-	if (t->flags & ROTOR__TF_CANCELLED) {
-		*err = -ECANCELED;
-		return NULL;
-	}
-	return w;
+	return rotor__wait_begin(err) ? rotor__worker_self() : NULL;
 }
 
 /*
@@ -83,8 +69,7 @@ struct rotor__worker *rotor__io_begin(int *err)
  */
 int rotor__io_run(struct rotor__worker *w, struct io_uring_sqe *sqe, int64_t deadline)
 {
-	struct rotor_task *t = w->current;
-	struct io_wait iw = {.op = {.task = t}};
+	struct io_wait iw = {.op = {.task = rotor__task_self()}};
 	io_uring_sqe_set_data64(sqe, rotor__tag(&iw.op, ROTOR__TAG_OP));
 	rotor__task_wait(w, &iw, io_cancel, io_deadline, deadline);
 	int r = iw.op.res;
@@ -126,15 +111,14 @@ static void op_cancel_in_kernel(struct rotor_op *op)
 
 static void op_cancel(struct rotor_task *t)
 {
-	struct rotor_op *op = t->wait_obj;
+	struct rotor_op *op = rotor__task_wait_obj(t);
 	op->cancelled = true;
 	op_cancel_in_kernel(op); /* the task stays suspended: the operation's CQE resumes it */
 }
 
-static void op_deadline(struct rotor__timer *tm)
+static void op_deadline(struct rotor_task *t)
 {
-	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
-	struct rotor_op *op = t->wait_obj;
+	struct rotor_op *op = rotor__task_wait_obj(t);
 	if (!op->inflight)
 		return; /* completed in this same turn: the result stands */
 	op->timed_out = true;
@@ -145,11 +129,11 @@ static void op_deadline(struct rotor__timer *tm)
 static struct rotor__worker *op_owner(struct rotor_op *op, int *err)
 {
 	struct rotor__worker *w = rotor__worker_self();
-	*err = !w || !w->current ? -EPERM
-	       : !op             ? -EINVAL
-	       : op->w != w      ? -EPERM
-	       : op->waiter      ? -EBUSY
-	                         : 0;
+	*err = !w || !rotor__task_self() ? -EPERM
+	       : !op                     ? -EINVAL
+	       : op->w != w              ? -EPERM
+	       : op->waiter              ? -EBUSY
+	                                 : 0;
 	return *err ? NULL : w;
 }
 
@@ -177,7 +161,7 @@ int rotor_send_start(struct rotor_op *op, int fd, const void *buf, size_t len, i
 		return err;
 	if (op->started)
 		return -EBUSY;
-	if (w->current->flags & ROTOR__TF_CANCELLED)
+	if (rotor__task_cancelled(rotor__task_self()))
 		return -ECANCELED;
 	int kfd;
 	bool fixed;
@@ -202,8 +186,8 @@ ssize_t rotor_op_wait(struct rotor_op *op, int64_t deadline)
 		return err;
 	if (!op->started)
 		return -EINVAL;
-	struct rotor_task *t = w->current;
-	if (op->inflight && (t->flags & ROTOR__TF_CANCELLED)) {
+	struct rotor_task *t = rotor__task_self();
+	if (op->inflight && rotor__task_cancelled(t)) {
 		/* Cancelled before it waits: no new wait, but the buffer must come back first. */
 		op->cancelled = true;
 		op_cancel_in_kernel(op);
@@ -230,8 +214,8 @@ int rotor_op_destroy(struct rotor_op *op)
 	if (op->inflight) {
 		op_cancel_in_kernel(op);
 		while (op->inflight) {
-			op->waiter = w->current;
-			rotor__suspend(w);
+			op->waiter = rotor__task_self();
+			rotor__task_wait(w, NULL, NULL, NULL, ROTOR_FOREVER);
 		}
 	}
 	rotor__free(ROTOR__FAULT_OP, op);

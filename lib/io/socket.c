@@ -207,11 +207,12 @@ int rotor_sock_steer(int fd)
 	struct rotor__worker *w = rotor__worker_self();
 	if (!w)
 		return -EPERM;
-	if (w->cpu < 0)
+	int cpu = rotor__worker_cpu(w);
+	if (cpu < 0)
 		return -EINVAL;
-	if (setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &w->cpu, sizeof(w->cpu)) < 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof(cpu)) < 0)
 		return -errno;
-	return w->cpu;
+	return cpu;
 }
 
 /* ---- multishot accept ---- */
@@ -270,16 +271,15 @@ static void acceptor_complete(struct rotor__worker *w, struct rotor__multi *m,
 	acceptor_wake(w, a, 0);
 }
 
-static void acceptor_timeout(struct rotor__timer *tm)
+static void acceptor_timeout(struct rotor_task *t)
 {
-	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, tmr);
-	struct rotor_acceptor *a = t->wait_obj;
+	struct rotor_acceptor *a = rotor__task_wait_obj(t);
 	acceptor_wake(a->w, a, -ETIMEDOUT);
 }
 
 static void acceptor_cancel(struct rotor_task *t)
 {
-	struct rotor_acceptor *a = t->wait_obj;
+	struct rotor_acceptor *a = rotor__task_wait_obj(t);
 	acceptor_wake(a->w, a, -ECANCELED);
 }
 
@@ -320,7 +320,7 @@ int rotor_acceptor_next(struct rotor_acceptor *a, int64_t deadline)
 		return -EPERM;
 	if (a->waiter)
 		return -EBUSY;
-	struct rotor_task *t = w->current;
+	struct rotor_task *t = rotor__task_self();
 	for (;;) {
 		if (a->count) {
 			int fd = a->ready[a->head];
@@ -347,7 +347,7 @@ int rotor_acceptor_next(struct rotor_acceptor *a, int64_t deadline)
 int rotor_acceptor_destroy(struct rotor_acceptor *a)
 {
 	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t = w ? w->current : NULL;
+	struct rotor_task *t = w ? rotor__task_self() : NULL;
 	if (!t)
 		return -EPERM;
 	if (!a)
@@ -363,7 +363,7 @@ int rotor_acceptor_destroy(struct rotor_acceptor *a)
 		a->waiter = t;
 		while (a->armed) {
 			a->waiter = t;
-			rotor__suspend(w);
+			rotor__task_wait(w, NULL, NULL, NULL, ROTOR_FOREVER);
 		}
 	}
 	for (unsigned i = 0; i < a->count; i++)

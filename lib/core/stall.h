@@ -1,0 +1,15 @@
+/*
+ * The stall detector (stall.c): a monitor thread that reports a task or callback running
+ * too long without yielding, with a backtrace taken in the stalled worker by a signal.
+ */
+#ifndef ROTOR__STALL_H
+#define ROTOR__STALL_H
+
+#include "worker.h"
+
+void rotor__stall_run_begin(struct rotor__worker *w, struct rotor_task *t, void *lo, void *hi);
+void rotor__stall_run_end(struct rotor__worker *w);
+int rotor__stall_start(struct rotor_runtime *rt);
+void rotor__stall_stop(struct rotor_runtime *rt);
+
+#endif
