@@ -179,7 +179,7 @@ else
 	instr_note="instruction counts: off (--no-instructions)"
 fi
 rotor_version=$(sed -n 's/^#define ROTOR_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' \
-	"$root/include/rotor.h" | paste -sd.)
+	"$root/include/rotor/base.h" | paste -sd.)
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)
 changed=$(git -C "$root" status --porcelain 2>/dev/null | wc -l)
 load=$(cut -d' ' -f1 /proc/loadavg)

@@ -2,15 +2,17 @@
 # Packaging checks, one mode per CTest test (registered at the end of tests/CMakeLists.txt):
 #
 #   install       `cmake --install BUILD --prefix TMP` puts everything a user needs there:
-#                 public headers, the library and its SONAME link, rotor.pc, the CMake
-#                 package, every man page (and man(1) follows the .so stubs)
+#                 public headers (rotor.h and every rotor/<module>.h, each compiling
+#                 against the installed tree alone), the library and its SONAME link,
+#                 rotor.pc, the CMake package, every man page (and man(1) follows the .so
+#                 stubs)
 #   pkgconfig     the README's example, built outside the tree against that prefix with
 #                 `pkg-config --cflags --libs rotor`, runs and prints what the README says
 #   find_package  the same, built by a CMake project with find_package(rotor) and rotor::rotor
 #   doc_programs  every complete program in README.md and docs/*.md (a ```c block that
-#                 includes <rotor.h> and defines main; other blocks are fragments) builds
-#                 against the installed library and runs; a ```text block right after one
-#                 is its expected output
+#                 includes <rotor.h> or a <rotor/module.h> and defines main; other blocks
+#                 are fragments) builds against the installed library and runs; a ```text
+#                 block right after one is its expected output
 #   headers_c     every public header compiles alone, twice included, as strict C11
 #   headers_cxx   ... and as C++ (C++11 and the compiler's default), and links from C++
 #   exports       the shared library exports exactly the ROTOR_API functions of include/,
@@ -66,12 +68,12 @@ api_functions() {
 }
 
 # Fenced blocks of a markdown file: complete program N (1-based: a c block with
-# #include <rotor.h> and main) goes to
+# #include <rotor.h> or <rotor/module.h>, and main) goes to
 # DIR/N.c, and a ```text block that follows it (blank lines between allowed) to DIR/N.out.
 extract_programs() {
 	awk -v dir="$2" '
 		function flush() {
-			if (kind == "c" && body ~ /#include <rotor\.h>/ && body ~ /int main\(/) {
+			if (kind == "c" && body ~ /#include <rotor(\.h|\/[a-z_]+\.h)>/ && body ~ /int main\(/) {
 				n++; printf "%s", body > (dir "/" n ".c"); close(dir "/" n ".c"); want = 1
 			} else if (kind == "text" && want) {
 				printf "%s", body > (dir "/" n ".out"); close(dir "/" n ".out"); want = 0
@@ -121,6 +123,13 @@ install)
 	installed=$(cd "$prefix/$incdir" && find . -type f | sed 's|^\./||' | sort)
 	[ "$installed" = "$(public_headers)" ] ||
 		fail "installed headers differ from include/: ${installed//$'\n'/ }"
+	modules=$(grep -c '^rotor/' <<<"$installed" || true)
+	[ "$modules" -gt 0 ] || fail "no module header (rotor/<module>.h) installed"
+	# What a header includes of ours must be installed too: compile each against the prefix.
+	for h in $installed; do
+		printf '#include <%s>\n' "$h" | "$ROTOR_CC" -x c -std=c11 -I"$prefix/$incdir" \
+			-fsyntax-only - || fail "installed $h does not compile against $prefix/$incdir alone"
+	done
 	soname=$(readelf -d "$ROTOR_LIB" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 	[ -n "$soname" ] || fail "librotor.so has no SONAME"
 	for f in "$libdir/librotor.so" "$libdir/$soname" "$libdir/pkgconfig/rotor.pc" \
@@ -141,7 +150,8 @@ install)
 	else
 		echo "note: man(1) not installed; .so stubs not rendered"
 	fi
-	echo "ok: headers, librotor.so -> $soname, rotor.pc, CMake package, $n man pages + rotor(7)"
+	echo "ok: rotor.h and $modules module headers, librotor.so -> $soname, rotor.pc," \
+		"CMake package, $n man pages + rotor(7)"
 	;;
 pkgconfig)
 	do_install
