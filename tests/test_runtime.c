@@ -712,15 +712,17 @@ Test(runtime, worker_stats_count_cross_worker_posts, .timeout = 10)
 	ASSERT_CHECKS();
 }
 
-/* Ten sleeps of 2 ms with nothing else to do: each idle spell polls (unless ROTOR_NO_SPIN),
- * finds nothing and sleeps in the ring. */
+/* Ten sleeps of 20 ms with nothing else to do: each idle spell polls (unless ROTOR_NO_SPIN),
+ * finds nothing and sleeps in the ring. Long enough that a poll which lost the CPU to a busy
+ * machine (its sched_yield) still finds the deadline ahead: with 2 ms, one run in ten on a
+ * loaded machine had the deadline pass during every poll, so the worker never slept. */
 static void *sleeps_ten_times(void *arg)
 {
 	struct rotor_runtime *rt = rotor_runtime_current();
 	struct rotor_worker_stats a, b;
 	CHECK_EQ(rotor_worker_stats(rt, 0, &a), 0);
 	for (int i = 0; i < 10; i++)
-		CHECK_EQ(rotor_sleep(2 * MS), 0);
+		CHECK_EQ(rotor_sleep(20 * MS), 0);
 	CHECK_EQ(rotor_worker_stats(rt, 0, &b), 0);
 	CHECK(b.sleeps - a.sleeps >= 10);
 	CHECK(b.polls_won <= b.polls);
