@@ -190,7 +190,11 @@ load=$(cut -d' ' -f1 /proc/loadavg)
 	echo "cpus: $(nproc) (allowed: $cpus_allowed)"
 	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 	echo "rotor: $rotor_version, commit $commit ($changed paths changed since)"
-	echo "sources sha1: $(cat "$root"/lib/*/*.[chS] "$root"/lib/core/arch/*.S "$root"/bench/*.[ch] 2>/dev/null | sha1sum | cut -c1-12)"
+	# The C that is measured: the library, rotor's programs, the baselines and the load
+	# generator (the peers are other projects' code, named by their versions above).
+	echo "sources sha1: $(cat "$root"/lib/*/*.[chS] "$root"/lib/core/arch/*.S \
+		"$root"/bench/*.[ch] "$root"/bench/{rotor,baselines,load}/*.[ch] 2>/dev/null |
+		sha1sum | cut -c1-12)"
 	echo "build: $build ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null))"
 	echo "mode: $mode${only:+ (only $only)}"
 	echo "go: ${go_version:-not available}"
@@ -267,8 +271,9 @@ for name in "${selected[@]}"; do
 	# A script (bench_http, bench_echo) is only copied: what it runs was built above.
 	stale=
 	head -c2 "$exe" | grep -q '#!' ||
-		stale=$(find "$root/lib" "$root/include" "$root"/bench/{bench,mq}.[ch] \
-			"$root/bench/$name.c" -name '*.[chS]' -newer "$exe" 2>/dev/null | head -3)
+		stale=$(find "$root/lib" "$root/include" "$root"/bench/bench.[ch] \
+			"$root"/bench/baselines/mq.[ch] "$root/bench/rotor/$name.c" -name '*.[chS]' \
+			-newer "$exe" 2>/dev/null | head -3)
 	[ -z "$stale" ] || echo "   warning: newer than $exe (rebuild?): ${stale//$'\n'/ }"
 	if [ -t 1 ]; then
 		ticker "$name" "${est[$name]}" "$left" &

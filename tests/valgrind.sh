@@ -69,8 +69,9 @@ if ! probe; then
 fi
 
 # What runs, and what does not (each with the reason; nothing is left out silently):
-#   Criterion tests (tests/test_*.c): every one, --jobs=1; Criterion forks a child per test,
-#     which valgrind follows; the per-test Criterion timeout is the script's own.
+#   Criterion tests (tests/test_*.c and tests/<layer>/test_*.c, all built into
+#     BUILD/tests): every one, --jobs=1; Criterion forks a child per test, which valgrind
+#     follows; the per-test Criterion timeout is the script's own.
 #   stress, arch_switch: as CTest runs them. soak: 10 s instead of 60 (a random mix; under
 #     memcheck a 60 s run adds nothing a 10 s one misses but the time).
 #   Not run, not valgrind's business: packaging_* and arch_switch_aarch64 (compilers, qemu),

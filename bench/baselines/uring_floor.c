@@ -7,7 +7,7 @@
  *   uring_floor [--port N] [--workers 1] [--echo]
  *
  * HTTP (the default): every "\r\n\r\n" received ends a request, answered with the response
- * bench/epoll_http and examples/http_server send for GET /plaintext (same length, "Server:
+ * baselines/epoll_http and examples/http_server send for GET /plaintext (same length, "Server:
  * floor"); the answers to one read go out in one send. --echo: what a read brought is sent
  * back from the provided buffer itself, which returns to the ring when the send completes.
  * Prints "listening on 127.0.0.1:PORT (1 workers)" and stops on SIGINT/SIGTERM.
