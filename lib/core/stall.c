@@ -13,6 +13,7 @@
 #include "runtime.h"
 #include "task.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <signal.h>
@@ -29,17 +30,25 @@ static int stall_signal(void)
 	return SIGRTMIN + 7;
 }
 
-/* The interrupted code's pc and frame pointer. */
-static void regs_of(const ucontext_t *uc, uintptr_t *pc, uintptr_t *fp)
+/* The interrupted code's pc and frame pointer, and where its return address is if the pc
+ * is the first instruction of a function (x86-64: on top of the stack; aarch64: in the
+ * link register), 0 if that cannot be read. */
+static void regs_of(const ucontext_t *uc, uintptr_t lo, uintptr_t hi, uintptr_t *pc, uintptr_t *fp,
+                    uintptr_t *entry_ret)
 {
+	*entry_ret = 0;
 #if defined(__x86_64__)
 	*pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
 	*fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	if (sp >= lo && sp + 8 <= hi && (sp & 7) == 0)
+		*entry_ret = *(uintptr_t *)sp;
 #elif defined(__aarch64__)
 	*pc = (uintptr_t)uc->uc_mcontext.pc;
 	*fp = (uintptr_t)uc->uc_mcontext.regs[29];
+	*entry_ret = (uintptr_t)uc->uc_mcontext.regs[30];
 #else
-	(void)uc;
+	(void)uc, (void)lo, (void)hi;
 	*pc = *fp = 0;
 #endif
 }
@@ -51,11 +60,11 @@ static void on_stall_signal(int sig, siginfo_t *si, void *ctx)
 	struct rotor__worker *w = rotor__worker_self();
 	if (!w)
 		return;
-	uintptr_t pc, fp;
-	regs_of(ctx, &pc, &fp);
 	/* Walk only within the stack the code runs on, so a foreign frame chain (code built
 	 * without frame pointers) ends the walk instead of faulting. */
 	uintptr_t lo = w->stall_stack_lo, hi = w->stall_stack_hi;
+	uintptr_t pc, fp;
+	regs_of(ctx, lo, hi, &pc, &fp, &w->stall_entry_ret);
 	int n = 0;
 	w->stall_frames[n++] = (void *)pc;
 	while (n < ROTOR__STALL_FRAMES && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
@@ -97,6 +106,25 @@ void rotor__stall_run_end(struct rotor__worker *w)
 	atomic_store_explicit(&w->run_seq, ++w->run_seq_local, memory_order_relaxed);
 }
 
+/*
+ * A signal that lands on the first instruction of a function (before it has pushed its frame
+ * pointer) leaves the frame pointer at the caller's frame, so the walk skips the caller: a
+ * backtrace of a loop that calls rotor_now would lose the loop itself whenever the signal
+ * came at rotor_now's entry. The handler kept the return address such a function would
+ * have; here, outside the handler, dladdr tells whether the pc was an entry.
+ */
+static void add_entry_caller(struct rotor__worker *w)
+{
+	Dl_info info;
+	int n = w->stall_nframes;
+	if (!w->stall_entry_ret || n < 1 || n >= ROTOR__STALL_FRAMES ||
+	    !dladdr(w->stall_frames[0], &info) || info.dli_saddr != w->stall_frames[0])
+		return;
+	memmove(&w->stall_frames[2], &w->stall_frames[1], sizeof(void *) * (size_t)(n - 1));
+	w->stall_frames[1] = (void *)w->stall_entry_ret;
+	w->stall_nframes = n + 1;
+}
+
 static void report(struct rotor_runtime *rt, struct rotor__worker *w, int64_t held_ns)
 {
 	ROTOR__STAT_INC(w->stats.stalls);
@@ -124,6 +152,7 @@ static void report(struct rotor_runtime *rt, struct rotor__worker *w, int64_t he
 	        have_bt ? "; backtrace:" : "");
 	if (have_bt) {
 		fflush(stderr);
+		add_entry_caller(w);
 		backtrace_symbols_fd(w->stall_frames, w->stall_nframes, 2);
 	}
 }

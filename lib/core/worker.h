@@ -106,7 +106,8 @@ struct rotor__worker {
 	_Atomic int stall_captured;
 	int stall_nframes;
 	void *stall_frames[ROTOR__STALL_FRAMES];
-	uintptr_t sched_stack_lo; /* the worker thread's own stack, for callbacks */
+	uintptr_t stall_entry_ret; /* the return address if stall_frames[0] is a function entry */
+	uintptr_t sched_stack_lo;  /* the worker thread's own stack, for callbacks */
 	uintptr_t sched_stack_hi;
 	struct rotor_worker_stats stats; /* shared: written relaxed, read by anyone */
 	void *altstack;
