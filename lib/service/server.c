@@ -241,8 +241,10 @@ int rotor_server_create(const struct rotor_server_config *cfg, struct rotor_serv
 	if (!s->cfg.max_conns)
 		s->cfg.max_conns = DEFAULT_MAX_CONNS;
 	s->workers = n;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		s->w[i].listener = -1;
+		atomic_init(&s->w[i].cpu, -1);
+	}
 	int port = cfg->port, r = 0;
 	for (int i = 0; i < n && r >= 0; i++) {
 		r = s->w[i].listener =
