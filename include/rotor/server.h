@@ -80,9 +80,9 @@ ROTOR_API int rotor_server_destroy(struct rotor_server *s);
  * client may connect when this returns). A steering failure is harmless, the kernel's hash
  * then spreads that worker's connections; rotor_server_stats tells. Returns 0, -EINVAL (s
  * NULL, or the runtime has not cfg->workers workers), -EBUSY (already started), -EPERM off
- * a task, the errors of rotor_spawn_attr (-ENOMEM, -ESHUTDOWN: nothing started), or
- * -ECANCELED (the calling task was cancelled while it waited: the accept tasks run, and
- * rotor_server_stop ends them). Thread: task. Suspends: yes.
+ * a task, -ENOMEM (an accept task or its stack), -ESHUTDOWN (the runtime is stopping; after
+ * either nothing is left started), or -ECANCELED (the calling task was cancelled while it
+ * waited: the accept tasks run, and rotor_server_stop ends them). Thread: task. Suspends: yes.
  */
 ROTOR_API int rotor_server_start(struct rotor_server *s);
 

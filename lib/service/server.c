@@ -48,9 +48,10 @@ struct slot {
 struct rotor_server {
 	struct rotor_server_config cfg; /* host cleared: used by create only */
 	int workers, port;
-	atomic_int state;                /* IDLE, STARTED, STOPPING */
-	atomic_int open;                 /* connections admitted and not yet ended (max_conns) */
-	atomic_int accepting;            /* accept tasks spawned and not yet ended */
+	atomic_int state;     /* IDLE, STARTED, STOPPING */
+	atomic_int open;      /* connections admitted and not yet ended (max_conns) */
+	atomic_int accepting; /* accept tasks spawned and not yet ended */
+	atomic_int lost;      /* accept tasks of this start that never ran (accept_discard) */
 	struct rotor_waitgroup steering; /* accept tasks that have not yet steered */
 	struct slot w[];
 };
@@ -173,6 +174,7 @@ static void accept_ended(struct rotor_server *s)
 static void accept_discard(void *arg)
 {
 	struct rotor_server *s = arg;
+	atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
 	rotor_waitgroup_done(&s->steering);
 	accept_ended(s);
 }
@@ -308,6 +310,7 @@ int rotor_server_start(struct rotor_server *s)
 		atomic_store_explicit(&s->w[i].cpu, -1, memory_order_relaxed);
 		atomic_store_explicit(&s->w[i].steer_error, 0, memory_order_relaxed);
 	}
+	atomic_store_explicit(&s->lost, 0, memory_order_relaxed);
 	rotor_waitgroup_init(&s->steering);
 	rotor_waitgroup_add(&s->steering, s->workers);
 	atomic_fetch_add_explicit(&s->accepting, s->workers, memory_order_relaxed);
@@ -323,7 +326,17 @@ int rotor_server_start(struct rotor_server *s)
 			return r;
 		}
 	}
-	return rotor_waitgroup_wait(&s->steering);
+	int r = rotor_waitgroup_wait(&s->steering);
+	/* Relaxed: the waitgroup's wake orders the discards' stores before this load. */
+	if (r == 0 && atomic_exchange_explicit(&s->lost, 0, memory_order_relaxed)) {
+		/* A worker without its accept task (no stack for it, or the runtime stopping)
+		 * would leave the connections its listener takes unanswered. */
+		if (end_accepting(s, s->workers) == 0)
+			atomic_store(&s->state, IDLE);
+		return rotor_runtime_state(rotor_runtime_current()) == ROTOR_RUNNING ? -ENOMEM
+		                                                                     : -ESHUTDOWN;
+	}
+	return r;
 }
 
 int rotor_server_stop(struct rotor_server *s)
