@@ -14,7 +14,7 @@
  * With several workers, each steers its listener (rotor_sock_steer): a connection goes to the
  * worker on the CPU that handled its handshake, unless that worker serves clearly more than
  * another, and later moves to the worker on the CPU its packets arrive on if its client's
- * thread moves (server.h); --no-steer leaves the choice to the kernel's hash.
+ * thread moves (rotor/server.h); --no-steer leaves the choice to the kernel's hash.
  * Prints "listening on HOST:PORT (N workers)" once it accepts, and at the stop
  * "connections per worker: N0 N1 ...; moved M", then "stopped". Port 0 picks a free port.
  * Responses carry no Date header, so the same request always gets the same bytes. A client
@@ -27,6 +27,7 @@
  * symbolic link inside --root is followed: the root's owner decides what it points at).
  */
 #include <rotor.h>
+#include <rotor/server.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,14 +45,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server.h"
-
-#define MAX_WORKERS SERVER_MAX_WORKERS
-#define MAX_HEAD    8192 /* request line + header fields + the blank line */
-#define MAX_BODY    8192 /* a GET may carry a small body: read, then ignored */
-#define IN_CAP      (MAX_HEAD + MAX_BODY)
-#define OUT_CAP     (16 * 1024)
-#define HEAD_MAX    512 /* the longest response head append_head writes */
+#define MAX_HEAD 8192 /* request line + header fields + the blank line */
+#define MAX_BODY 8192 /* a GET may carry a small body: read, then ignored */
+#define IN_CAP   (MAX_HEAD + MAX_BODY)
+#define OUT_CAP  (16 * 1024)
+#define HEAD_MAX 512 /* the longest response head append_head writes */
 /* Each worker's receive buffers: shared by its connections, taken only while data waits. */
 #define POOL_BUFFERS     512
 #define POOL_BUFFER_SIZE 4096
@@ -285,14 +283,12 @@ static int parse_request(const char *buf, size_t len, struct request *out)
 
 /* ---- Connections -------------------------------------------------------------------------- */
 
-/* A connection's state, owned by the task that serves it (discard frees it if that task
- * never runs: the runtime stopping right after an accept or a move). */
+/* A connection's state (rotor_server_conn_data), zeroed at the accept; the server module
+ * frees it, and closes the socket, after serve. */
 struct conn {
-	int fd;       /* what its I/O calls take: registered with the worker's ring, or sock */
-	int sock;     /* the socket itself, kept open so that the connection can move */
-	int checks;   /* reads since server_follow last looked */
-	int seen_cpu; /* server_follow's memory */
-	bool moved;   /* in holds what the worker it left had received */
+	int fd;     /* what its I/O calls take: registered with the worker's ring, or sock */
+	int sock;   /* the socket itself (rotor_server_conn_fd), kept so the connection can move */
+	bool moved; /* in holds what the worker it left had received */
 	size_t in_len;
 	size_t out_len;  /* gathered in out, not yet started */
 	size_t sending;  /* bytes of the other buffer the kernel is sending (send_op) */
@@ -303,12 +299,9 @@ struct conn {
 	char bufs[2][OUT_CAP];
 };
 
-static int listeners[MAX_WORKERS];
-static bool steer = true; /* --no-steer: false */
-static const char *listen_host;
-static int listen_port;
+static struct rotor_server *server;
+static bool print_stats; /* --stats */
 static int sigfd = -1;
-static int max_conns = 10000;
 static int64_t idle_ns = 10000 * NS_PER_MS;
 static const char *root = ".";
 
@@ -643,24 +636,15 @@ static void pool_destroy(void *br)
 	rotor_bufring_destroy(br);
 }
 
-/* A connection no task serves (server_release). */
-static void release_connection(void *arg)
-{
-	struct conn *c = arg;
-	close(c->sock);
-	free(c);
-}
-
-static void *serve_connection(void *arg);
-
 /*
- * Move the connection to worker `to` (server_follow): between requests, with no send in
- * flight, detach the receive stream (what it had received goes to c->in, nothing is lost),
- * give up this worker's registration and send record, and spawn a task there that carries
- * on. Returns true if the connection is gone from this task; false (nothing changed) if
- * what arrived does not fit in c->in or the stream has ended.
+ * Move the connection to worker `to` (rotor_server_follow): between requests, with no send
+ * in flight, detach the receive stream (what it had received goes to c->in, nothing is lost)
+ * and give up this worker's registration and send record; serve carries on there once this
+ * one returns. Returns true if the connection is to move; false (nothing changed) if what
+ * arrived does not fit in c->in or the stream has ended.
  */
-static bool move_connection(struct conn *c, struct rotor_recv_stream **rs, int to)
+static bool move_connection(struct rotor_server_conn *sc, struct conn *c,
+                            struct rotor_recv_stream **rs, int to)
 {
 	if (send_done(c) < 0 || c->out_len)
 		return false;
@@ -675,16 +659,22 @@ static bool move_connection(struct conn *c, struct rotor_recv_stream **rs, int t
 	if (c->fd != c->sock)
 		rotor_close(c->fd, ROTOR_FOREVER); /* the ring's reference; sock stays open */
 	c->fd = c->sock;
-	server_conn_moved(to);
-	server_serve(to, serve_connection, c);
-	return true;
+	return rotor_server_move(sc, to) == 0;
 }
 
-static void *serve_connection(void *arg)
+static void serve(struct rotor_server_conn *sc, void *arg)
 {
-	struct conn *c = arg;
+	struct conn *c = rotor_server_conn_data(sc);
 	struct rotor_bufring *pool;
 	struct rotor_recv_stream *rs = NULL;
+	(void)arg;
+	c->sock = rotor_server_conn_fd(sc);
+	if (!c->out) {
+		/* A new connection: responses go out as soon as they are gathered. */
+		int one = 1;
+		setsockopt(c->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->out = c->bufs[0];
+	}
 	/* A keep-alive connection makes many operations: register it with the ring, which then
 	 * skips a file lookup on each (the table holds a reference of its own). */
 	int fixed = rotor_fd_register(c->sock);
@@ -750,12 +740,9 @@ static void *serve_connection(void *arg)
 			break;
 		if (state == CLOSE && send_done(c) == 0)
 			linger(c, rs);
-		if (state == KEEP && ++c->checks >= SERVER_FOLLOW_EVERY) {
-			c->checks = 0;
-			int to = server_follow(c->sock, &c->seen_cpu);
-			if (to >= 0 && move_connection(c, &rs, to))
-				return NULL;
-		}
+		int to = state == KEEP ? rotor_server_follow(sc) : -1;
+		if (to >= 0 && move_connection(sc, c, &rs, to))
+			return;
 	}
 out:
 	if (c->send_op)
@@ -763,98 +750,57 @@ out:
 	if (rs)
 		rotor_recv_stream_destroy(rs);
 	if (c->fd != c->sock)
-		rotor_close(c->fd, ROTOR_FOREVER);
-	rotor_close(c->sock, ROTOR_FOREVER);
-	free(c);
-	server_conn_done(rotor_worker_id());
-	return NULL;
+		rotor_close(c->fd,
+		            ROTOR_FOREVER); /* the ring's reference; the server closes sock */
 }
 
-static void *accept_loop(void *arg)
+static void *run(void *host)
 {
-	int w = rotor_worker_id();
-	(void)arg;
-	server_steer("http_server", listeners[w], steer);
-	for (;;) {
-		int fd = rotor_accept(listeners[w], NULL, NULL, SOCK_CLOEXEC, ROTOR_FOREVER);
-		if (fd == -ECANCELED)
-			break;
-		if (fd == -ECONNABORTED)
-			continue;
-		if (fd < 0) {
-			/* -EMFILE, -ENFILE, -ENOBUFS: wait for connections to end, do not spin. */
-			if (rotor_sleep(20 * NS_PER_MS) == -ECANCELED)
-				break;
-			continue;
-		}
-		int to = server_admit(steer, max_conns);
-		struct conn *c = to < 0 ? NULL : malloc(sizeof(*c));
-		if (!c) {
-			if (to >= 0)
-				server_conn_done(to);
-			close(fd);
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->sock = c->fd = fd;
-		c->checks = 0;
-		c->seen_cpu = -1;
-		c->moved = false;
-		c->in_len = 0;
-		c->out_len = 0;
-		c->sending = 0;
-		c->send_op = NULL;
-		c->out = c->bufs[0];
-		server_serve(to, serve_connection, c);
-	}
-	return NULL;
-}
-
-static void *wait_for_signal(void *arg)
-{
+	struct rotor_runtime *rt = rotor_runtime_current();
+	struct rotor_server_stats st;
 	struct signalfd_siginfo si;
-	(void)arg;
+	int r = rotor_server_start(server);
+	if (r < 0) {
+		fprintf(stderr, "http_server: %s\n", strerror(-r));
+		return host; /* failed */
+	}
+	for (int i = 0; rotor_server_stats(server, i, &st) == 0; i++)
+		if (st.steer_error) /* harmless: the kernel's hash spreads its connections */
+			fprintf(stderr, "http_server: worker %d: steering connections: %s\n", i,
+			        strerror(-st.steer_error));
+	printf("listening on %s:%d (%d workers)\n", (const char *)host, rotor_server_port(server),
+	       rotor_runtime_workers(rt));
+	fflush(stdout);
 	ssize_t n = rotor_read(sigfd, &si, sizeof(si), -1, ROTOR_FOREVER);
 	if (n == (ssize_t)sizeof(si))
 		fprintf(stderr, "http_server: signal %u, stopping\n", si.ssi_signo);
-	server_print_stats();
-	rotor_runtime_stop(rotor_runtime_current());
-	return NULL;
-}
-
-static void *run_forever(void *arg)
-{
-	struct rotor_task_attr s = {.worker = 0, .name = "signals"};
-	rotor_spawn_attr(&s, wait_for_signal, arg, NULL);
-	server_start("http_server", accept_loop, listen_host, listen_port);
-	/* The main task waits with the rest; the signal task stops the runtime. */
-	rotor_sleep(ROTOR_FOREVER);
-	return NULL;
+	static char buf[1 << 16]; /* --stats: a line per worker */
+	if (print_stats && rotor_stats_format(rt, buf, sizeof(buf), 0) > 0)
+		fputs(buf, stdout);
+	return NULL; /* the runtime stops: every task is cancelled, every connection closed */
 }
 
 int main(int argc, char **argv)
 {
-	const char *host = "127.0.0.1";
-	int port = 8080;
-	unsigned workers = 0;
+	struct rotor_server_config sc = {.host = "127.0.0.1", .port = 8080, .serve = serve};
+	sc.conn_size = sizeof(struct conn);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--port") && i + 1 < argc)
-			port = atoi(argv[++i]);
+			sc.port = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--workers") && i + 1 < argc)
-			workers = (unsigned)atoi(argv[++i]);
+			sc.workers = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--host") && i + 1 < argc)
-			host = argv[++i];
+			sc.host = argv[++i];
 		else if (!strcmp(argv[i], "--root") && i + 1 < argc)
 			root = argv[++i];
 		else if (!strcmp(argv[i], "--max-conns") && i + 1 < argc)
-			max_conns = atoi(argv[++i]);
+			sc.max_conns = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--idle-ms") && i + 1 < argc)
 			idle_ns = atoll(argv[++i]) * NS_PER_MS;
 		else if (!strcmp(argv[i], "--no-steer"))
-			steer = false;
+			sc.flags |= ROTOR_SERVER_NO_STEER;
 		else if (!strcmp(argv[i], "--stats"))
-			server_stats = true;
+			print_stats = true;
 		else {
 			fprintf(stderr,
 			        "usage: %s [--port N] [--workers N] [--host ADDR] [--root DIR] "
@@ -870,10 +816,6 @@ int main(int argc, char **argv)
 	}
 	if (idle_ns <= 0)
 		idle_ns = 10000 * NS_PER_MS;
-	if (!workers)
-		workers = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (workers > MAX_WORKERS)
-		workers = MAX_WORKERS;
 	/* Signals go to the signalfd only: block them in every thread (inherited). A peer that
 	 * closes early must not kill the process: sends also pass MSG_NOSIGNAL. */
 	signal(SIGPIPE, SIG_IGN);
@@ -887,29 +829,26 @@ int main(int argc, char **argv)
 		perror("http_server: signalfd");
 		return 1;
 	}
-	for (unsigned i = 0; i < workers; i++) {
-		listeners[i] = rotor_tcp_listen(host, port, 1024, ROTOR_TCP_REUSEPORT);
-		if (listeners[i] < 0) {
-			fprintf(stderr, "http_server: listen on %s:%d: %s\n", host, port,
-			        strerror(-listeners[i]));
-			return 1;
-		}
-		port = rotor_sock_port(listeners[i]); /* port 0: every worker on the one picked */
-	}
-	listen_host = host;
-	listen_port = port;
-	server_release = release_connection;
-	pool_key = rotor_key_create(pool_destroy);
-	struct rotor_config cfg = {.workers = workers};
-	int r = rotor_run(&cfg, run_forever, NULL, NULL);
-	for (unsigned i = 0; i < workers; i++)
-		close(listeners[i]);
-	close(sigfd);
+	int r = rotor_server_create(&sc, &server);
 	if (r < 0) {
-		fprintf(stderr, "http_server: %s\n", strerror(-r));
+		fprintf(stderr, "http_server: listen on %s:%d: %s\n", sc.host, sc.port,
+		        strerror(-r));
 		return 1;
 	}
-	server_report(workers);
-	printf("stopped\n");
-	return 0;
+	pool_key = rotor_key_create(pool_destroy);
+	struct rotor_config cfg = {.workers = sc.workers};
+	void *failed = NULL;
+	r = rotor_run(&cfg, run, (void *)sc.host, &failed);
+	close(sigfd);
+	if (r < 0)
+		fprintf(stderr, "http_server: %s\n", strerror(-r));
+	if (r < 0 || failed)
+		return 1;
+	struct rotor_server_stats ss;
+	unsigned long long moved = 0;
+	printf("connections per worker:");
+	for (int i = 0; rotor_server_stats(server, i, &ss) == 0; i++, moved += ss.moved_out)
+		printf(" %llu", (unsigned long long)ss.given);
+	printf("; moved %llu\nstopped\n", moved);
+	return rotor_server_destroy(server) < 0;
 }

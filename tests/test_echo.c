@@ -121,8 +121,8 @@ static void echo_and_stop(const char *opt)
 	stop_server(pid, out, &r);
 	cr_assert_eq(r.n0 + r.n1, N, "%s", r.line);
 	cr_assert_eq(r.stats, opt && !strcmp(opt, "--stats") ? 2 : 0);
-	/* Steered: one worker serves at most twice the other's share plus 9 (server.h), so 14
-	 * or more each; 10 leaves room for two workers accepting at once on a kernel that
+	/* Steered: one worker serves at most twice the other's share plus 9 (lib/service/server.c),
+	 * so 14 or more each; 10 leaves room for two workers accepting at once on a kernel that
 	 * spreads by hash. Unsteered: all 50 on one worker has odds 2^-49. */
 	bool steered = !opt || strcmp(opt, "--no-steer");
 	cr_assert(steered ? r.n0 >= 10 && r.n1 >= 10 : r.n0 > 0 && r.n1 > 0, "%s", r.line);

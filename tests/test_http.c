@@ -710,7 +710,7 @@ Test(http, curl_fetches_plaintext, .timeout = 15)
 
 /* On loopback a packet is processed on the sender's CPU: a client that sends from the other
  * CPU makes its connection's packets arrive there, and the server moves the connection to
- * the worker on that CPU (examples/server.h), between two requests, losing nothing. */
+ * the worker on that CPU (rotor/server.h), between two requests, losing nothing. */
 Test(http, a_connection_follows_its_client_to_the_other_cpu, .timeout = 20)
 {
 	cpu_set_t all;

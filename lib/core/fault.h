@@ -92,7 +92,9 @@ enum rotor__fault_kind {
 	X(BUFRING_REGISTER, ROTOR__FK_RING, "bufring.c: registering it; -ENOMEM")                  \
 	X(RECV_STREAM, ROTOR__FK_ALLOC, "bufring.c: a receive stream; -ENOMEM")                    \
 	X(RECV_STREAM_BUF, ROTOR__FK_ALLOC, "bufring.c: a stream's own buffer; -ENOMEM")           \
-	X(OP, ROTOR__FK_ALLOC, "op.c: a started operation; rotor_op_create -ENOMEM")
+	X(OP, ROTOR__FK_ALLOC, "op.c: a started operation; rotor_op_create -ENOMEM")               \
+	X(SERVER, ROTOR__FK_ALLOC, "server.c: a server; rotor_server_create -ENOMEM")              \
+	X(SERVER_CONN, ROTOR__FK_ALLOC, "server.c: a connection's record; it is closed")
 
 enum rotor__fault_site {
 #define ROTOR__FAULT_ENUM(name, kind, what) ROTOR__FAULT_##name,
