@@ -645,12 +645,6 @@ int rotor_task_cancelled(void)
 
 /* ---- the core as the layers above see it (api/core.h) ---- */
 
-struct rotor_task *rotor__task_self(void)
-{
-	struct rotor__worker *w = rotor__worker_self();
-	return w ? w->current : NULL;
-}
-
 struct rotor_task *rotor__wait_begin(int *err)
 {
 	struct rotor_task *t = rotor__task_self();
@@ -663,11 +657,6 @@ struct rotor_task *rotor__wait_begin(int *err)
 		return NULL;
 	}
 	return t;
-}
-
-bool rotor__task_cancelled(const struct rotor_task *t)
-{
-	return t->flags & ROTOR__TF_CANCELLED;
 }
 
 struct rotor_runtime *rotor__task_runtime(const struct rotor_task *t)

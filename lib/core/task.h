@@ -35,12 +35,18 @@ enum rotor__handle_state {
 	ROTOR__H_RELEASED,
 };
 
-/* Task flags (owner only). */
-#define ROTOR__TF_CANCELLED (1u << 0)
-#define ROTOR__TF_RAN       (1u << 1)
-#define ROTOR__TF_MAIN      (1u << 2)
+/* Task flags (owner only); ROTOR__TF_CANCELLED is in api/core.h. */
+#define ROTOR__TF_RAN  (1u << 1)
+#define ROTOR__TF_MAIN (1u << 2)
 
 struct rotor_task {
+	/* First: what api/core.h's inline calls read (a pointer to the task is one to it). */
+	union {
+		struct rotor__task_head head;
+		struct {
+			ROTOR__TASK_HEAD
+		};
+	};
 	struct rotor__item item; /* item.worker = owner */
 	struct rotor_runtime *rt;
 	struct rotor__slot *slot;
@@ -49,7 +55,6 @@ struct rotor_task {
 	void *arg;
 	void *result;
 	uint32_t state;
-	uint32_t flags;
 	int wait_res;
 	int err; /* what rotor_join returns: 0, -ECANCELED, -ENOMEM */
 	/* While waiting: how to abort the wait on cancellation (owner only). */

@@ -353,11 +353,6 @@ void rotor__worker_loop(struct rotor__worker *w)
 
 /* ---- the core as the layers above see it (api/core.h) ---- */
 
-int rotor__worker_id(const struct rotor__worker *w)
-{
-	return w->id;
-}
-
 struct rotor_runtime *rotor__worker_runtime(const struct rotor__worker *w)
 {
 	return w->rt;
@@ -373,7 +368,3 @@ struct io_uring *rotor__worker_ring(struct rotor__worker *w)
 	return &w->ring;
 }
 
-struct rotor__ext **rotor__worker_ext(struct rotor__worker *w, enum rotor__ext_id id)
-{
-	return &w->ext[id];
-}

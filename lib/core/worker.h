@@ -39,8 +39,14 @@ struct rotor__task_cache {
 };
 
 struct rotor__worker {
+	/* First: what api/core.h's inline calls read (a pointer to the worker is one to it). */
+	union {
+		struct rotor__worker_head head;
+		struct {
+			ROTOR__WORKER_HEAD
+		};
+	};
 	struct rotor_runtime *rt;
-	int id;
 	int cpu; /* the one CPU this worker is pinned to, or -1 (runtime.c: pin) */
 	pthread_t thread;
 	struct io_uring ring;
@@ -51,7 +57,6 @@ struct rotor__worker {
 	unsigned features;
 
 	struct rotor__queue runq;
-	struct rotor_task *current;
 	struct rotor__ctx sched;
 	void *tsan_sched_fiber;
 	struct rotor__slot *done_slot; /* slot of the task that just ended */
@@ -90,8 +95,6 @@ struct rotor__worker {
 	_Atomic uint64_t pub_load;
 	uint64_t sent;
 	uint64_t recv;
-
-	struct rotor__ext *ext[ROTOR__EXT_COUNT]; /* the layers' state (api/core.h) */
 
 	/* Stall detector (stall.c): run_seq is shared (odd while a task or callback runs);
 	 * the stall_seen and stall_reported fields belong to the monitor thread. */

@@ -17,27 +17,6 @@
 
 struct rotor__worker;
 
-/* ---- the calling worker ---------------------------------------------------------------- */
-
-/* The calling thread's worker, or NULL. initial-exec: a plain %fs-relative load instead
- * of a __tls_get_addr call on every access from the shared library. */
-extern __thread struct rotor__worker *rotor__self __attribute__((tls_model("initial-exec")));
-static inline struct rotor__worker *rotor__worker_self(void)
-{
-	return rotor__self;
-}
-
-/* The worker's index in its runtime, 0..n-1. */
-int rotor__worker_id(const struct rotor__worker *w);
-struct rotor_runtime *rotor__worker_runtime(const struct rotor__worker *w);
-/* The one CPU the worker is pinned to, or -1 when it is not pinned. */
-int rotor__worker_cpu(const struct rotor__worker *w);
-/* The worker's ring, for registrations (buffer rings, the file table). Owner only. */
-struct io_uring *rotor__worker_ring(struct rotor__worker *w);
-
-/* The runtime's configuration as rotor_runtime_create settled it. */
-const struct rotor_config *rotor__runtime_config(const struct rotor_runtime *rt);
-
 /* ---- state a layer hangs on a core object ---------------------------------------------
  * The core knows only that it must finalise it: fini runs when the owner goes (a task's end,
  * a worker's exit, a runtime's destroy), on the owner's thread (for a runtime: the thread
@@ -54,8 +33,50 @@ enum rotor__ext_id {
 	ROTOR__EXT_COUNT,
 };
 
+/* ---- the calling worker ---------------------------------------------------------------- */
+
+/* The first member of every worker (core/worker.h): the fields the inline calls below read,
+ * a load each on every I/O call's path rather than a call into the core. Nothing above the
+ * core reads them but through these calls. */
+#define ROTOR__WORKER_HEAD                                                                         \
+	struct rotor_task *current; /* the running task; NULL in the scheduler and callbacks */    \
+	int id;                     /* the worker's index in its runtime */                        \
+	struct rotor__ext *ext[ROTOR__EXT_COUNT]; /* the layers' state */
+struct rotor__worker_head {
+	ROTOR__WORKER_HEAD
+};
+
+/* The calling thread's worker, or NULL. initial-exec: a plain %fs-relative load instead
+ * of a __tls_get_addr call on every access from the shared library. */
+extern __thread struct rotor__worker *rotor__self __attribute__((tls_model("initial-exec")));
+static inline struct rotor__worker *rotor__worker_self(void)
+{
+	return rotor__self;
+}
+
+/* The worker's index in its runtime, 0..n-1. */
+static inline int rotor__worker_id(const struct rotor__worker *w)
+{
+	return ((const struct rotor__worker_head *)(const void *)w)->id;
+}
+
 /* The worker's slot for id (owner only). */
-struct rotor__ext **rotor__worker_ext(struct rotor__worker *w, enum rotor__ext_id id);
+static inline struct rotor__ext **rotor__worker_ext(struct rotor__worker *w, enum rotor__ext_id id)
+{
+	return &((struct rotor__worker_head *)(void *)w)->ext[id];
+}
+/* The runtime the worker belongs to. */
+struct rotor_runtime *rotor__worker_runtime(const struct rotor__worker *w);
+/* The one CPU the worker is pinned to, or -1 when it is not pinned. */
+int rotor__worker_cpu(const struct rotor__worker *w);
+/* The worker's ring, for registrations (buffer rings, the file table). Owner only. */
+struct io_uring *rotor__worker_ring(struct rotor__worker *w);
+
+/* ---- runtimes, and the other ext slots ---------------------------------------------------- */
+
+/* The runtime's configuration as rotor_runtime_create settled it. */
+const struct rotor_config *rotor__runtime_config(const struct rotor_runtime *rt);
+
 /* The task's one slot: its task-local values (owner only). */
 struct rotor__ext **rotor__task_ext(struct rotor_task *t);
 /* The runtime's slot for id, made by make(rt, &e) on first use, once, under the runtime's
@@ -73,12 +94,26 @@ int rotor__runtime_ext(struct rotor_runtime *rt, enum rotor__ext_id id,
 
 /* The running task, or NULL (not on a worker, or in the scheduler or a callback); what the
  * public rotor_current returns. */
-struct rotor_task *rotor__task_self(void);
+static inline struct rotor_task *rotor__task_self(void)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	return w ? ((const struct rotor__worker_head *)(const void *)w)->current : NULL;
+}
 /* The calling task when it may begin a wait now, else NULL with *err = -EPERM (no task)
  * or -ECANCELED (it was cancelled). */
 struct rotor_task *rotor__wait_begin(int *err);
+/* The first member of every task (core/task.h), read by the inline calls below. */
+#define ROTOR__TF_CANCELLED (1u << 0)       /* a cancel was delivered (the other flags: task.h) */
+#define ROTOR__TASK_HEAD    uint32_t flags; /* ROTOR__TF_*, owner only */
+struct rotor__task_head {
+	ROTOR__TASK_HEAD
+};
+
 /* A cancel was delivered to t (owner only). */
-bool rotor__task_cancelled(const struct rotor_task *t);
+static inline bool rotor__task_cancelled(const struct rotor_task *t)
+{
+	return ((const struct rotor__task_head *)(const void *)t)->flags & ROTOR__TF_CANCELLED;
+}
 struct rotor_runtime *rotor__task_runtime(const struct rotor_task *t);
 /* The worker that owns t. */
 int rotor__task_worker(const struct rotor_task *t);
