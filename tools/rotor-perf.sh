@@ -98,7 +98,18 @@ fi
 # ---- probes ------------------------------------------------------------------------------------
 events=()
 names_note="task names: not recorded (--no-usdt): tasks are shown by body function"
-tracefs=/sys/kernel/tracing
+tracefs=
+# Where uprobe events are defined: a mounted tracefs. On a machine where nothing has mounted
+# it yet (a fresh boot: perf probe mounts it, but only once it runs), mount it ourselves.
+find_tracefs() {
+	local d
+	for d in /sys/kernel/tracing /sys/kernel/debug/tracing \
+		$(awk '$3 == "tracefs" { print $2 }' /proc/mounts 2>/dev/null); do
+		[ -e "$d/uprobe_events" ] && echo "$d" && return 0
+	done
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null &&
+		[ -e /sys/kernel/tracing/uprobe_events ] && echo /sys/kernel/tracing
+}
 cleanup() {
 	[ -n "${added:-}" ] || return 0
 	echo '-:rotor/task_spawn' >>"$tracefs/uprobe_events" 2>/dev/null || true
@@ -107,10 +118,11 @@ cleanup() {
 trap cleanup EXIT
 if [ -n "$usdt" ] && [ -z "$probe_file" ]; then
 	names_note="task names: no rotor USDT probes in $exe or its librotor (built without sys/sdt.h or ROTOR_USDT=OFF): tasks are shown by body function"
+elif [ -n "$usdt" ] && ! tracefs=$(find_tracefs); then
+	names_note="task names: no tracefs mounted, and mounting one failed (root is needed): tasks are shown by body function"
 elif [ -n "$usdt" ]; then
 	# perf reads the SDT note (address, and where each argument lives); the name argument is
 	# then re-declared as a string, which perf probe cannot say for an SDT argument.
-	[ -d "$tracefs/events" ] || tracefs=/sys/kernel/debug/tracing
 	added=1
 	cleanup # events left by a run that was killed
 	if ! perf probe -q -x "$probe_file" -a sdt_rotor:task_spawn 2>"$outdir/probe.log"; then
