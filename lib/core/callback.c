@@ -91,7 +91,7 @@ int rotor_call_later(int64_t delay_ns, rotor_callback_fn fn, void *arg, struct r
 	cb->state = CB_PENDING;
 	cb->handle = out != NULL;
 	cb->tmr.fire = cb_fire;
-	rotor__timer_arm(&w->timers, &cb->tmr, rotor_now() + (delay_ns > 0 ? delay_ns : 0));
+	rotor__timer_arm(&w->timers, &cb->tmr, rotor__deadline_in(rotor_now(), delay_ns));
 	if (out)
 		*out = cb;
 	return 0;

@@ -60,6 +60,15 @@ static inline void *rotor__untag(uint64_t ud)
 	return (void *)(uintptr_t)(ud & ~(uint64_t)ROTOR__TAG_MASK);
 }
 
+/* The deadline ns after now, saturating at ROTOR_FOREVER: a delay of ROTOR_FOREVER, or one
+ * whose sum would overflow, never comes due. A negative ns counts as 0. */
+static inline int64_t rotor__deadline_in(int64_t now, int64_t ns)
+{
+	if (ns <= 0)
+		return now;
+	return ns > ROTOR_FOREVER - now ? ROTOR_FOREVER : now + ns;
+}
+
 /* Relaxed counters that other threads may read: a plain increment on x86-64 and aarch64. */
 #define ROTOR__STAT_ADD(var, n) __atomic_store_n(&(var), (var) + (n), __ATOMIC_RELAXED)
 #define ROTOR__STAT_INC(var)    ROTOR__STAT_ADD(var, 1)

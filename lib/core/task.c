@@ -598,10 +598,7 @@ int rotor_sleep_until(int64_t deadline)
 
 int rotor_sleep(int64_t ns)
 {
-	if (ns < 0)
-		ns = 0;
-	int64_t now = rotor_now();
-	return rotor_sleep_until(ns > INT64_MAX - now ? ROTOR_FOREVER : now + ns);
+	return rotor_sleep_until(rotor__deadline_in(rotor_now(), ns));
 }
 
 struct rotor_task *rotor_current(void)

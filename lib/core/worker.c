@@ -301,9 +301,8 @@ static int64_t wait_deadline(struct rotor__worker *w, int64_t now)
 	/* Sleep a little past the earliest deadline (timer slack, as the kernel's default
 	 * 50 us for user threads): timers due close together then fire in one wake-up
 	 * instead of one kernel entry each. */
-	int64_t deadline = rotor__timers_next(&w->timers);
-	if (deadline != ROTOR_FOREVER)
-		deadline += ROTOR__TIMER_SLACK_NS;
+	int64_t deadline =
+	    rotor__deadline_in(rotor__timers_next(&w->timers), ROTOR__TIMER_SLACK_NS);
 	if ((w->stopping && w->id == 0 && !w->exit_posted) || w->credit_blocked) {
 		if (!now)
 			now = rotor_now();
@@ -367,4 +366,3 @@ struct io_uring *rotor__worker_ring(struct rotor__worker *w)
 {
 	return &w->ring;
 }
-

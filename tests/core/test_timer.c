@@ -554,3 +554,76 @@ Test(timer, deadlines_hold_when_the_heap_cannot_grow, .timeout = 10)
 	cr_assert(wake_order[0] == 10 && wake_order[1] == 20 && wake_order[2] == 30,
 	          "order %d %d %d", wake_order[0], wake_order[1], wake_order[2]);
 }
+
+/* ---- deadlines at the end of time ---- */
+
+static atomic_int far_fired;
+
+static void far_callback(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&far_fired, 1);
+}
+
+static void *main_calls_later_forever(void *arg)
+{
+	(void)arg;
+	struct rotor_timer *h[3];
+	/* now + delay overflowed for these: the callback came due at once. */
+	CHECK_EQ(rotor_call_later(ROTOR_FOREVER, far_callback, NULL, &h[0]), 0);
+	CHECK_EQ(rotor_call_later(ROTOR_FOREVER - 1, far_callback, NULL, &h[1]), 0);
+	CHECK_EQ(rotor_call_later(ROTOR_FOREVER / 2 + 1, far_callback, NULL, &h[2]), 0);
+	CHECK_EQ(rotor_sleep(20 * MS), 0);
+	CHECK_EQ(atomic_load(&far_fired), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(rotor_timer_cancel(h[i]), 0);
+	return NULL;
+}
+
+Test(timer, call_later_with_a_delay_near_forever_never_fires, .timeout = 10)
+{
+	atomic_store(&far_fired, 0);
+	cr_assert_eq(run_main(1, main_calls_later_forever, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+static void *sleeps_until_nearly_forever(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(rotor_sleep_until(ROTOR_FOREVER - 1), -ECANCELED);
+	return NULL;
+}
+
+static void *cancels_after_50ms(void *t)
+{
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	rotor_cancel(t);
+	return NULL;
+}
+
+/* The worker's only timer is due at ROTOR_FOREVER - 1: the wait's deadline (the timer plus
+ * its slack) overflowed, so the worker entered the kernel without waiting, over and over. */
+static void *main_waits_on_a_far_sleeper(void *arg)
+{
+	(void)arg;
+	struct rotor_runtime *rt = rotor_runtime_current();
+	struct rotor_worker_stats a, b;
+	struct rotor_task *t;
+	pthread_t th;
+	CHECK_EQ(rotor_spawn(sleeps_until_nearly_forever, NULL, &t), 0);
+	rotor_yield();
+	CHECK_EQ(rotor_worker_stats(rt, 0, &a), 0);
+	CHECK_EQ(pthread_create(&th, NULL, cancels_after_50ms, t), 0);
+	CHECK_EQ(rotor_join(t, NULL), -ECANCELED);
+	CHECK_EQ(rotor_worker_stats(rt, 0, &b), 0);
+	pthread_join(th, NULL);
+	CHECK(b.enters - a.enters < 100);
+	return NULL;
+}
+
+Test(timer, a_deadline_near_forever_lets_the_worker_sleep, .timeout = 10)
+{
+	cr_assert_eq(run_main(1, main_waits_on_a_far_sleeper, NULL), 0);
+	ASSERT_CHECKS();
+}
