@@ -223,7 +223,7 @@ static void *many_main(void *arg)
 		return NULL;
 	}
 	for (int w = 0; w < workers; w++) {
-		struct rotor_task_attr attr = {.worker = w, .name = "spawner"};
+		struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(w), .name = "spawner"};
 
 		shards[w].worker = w;
 		shards[w].first = first;

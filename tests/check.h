@@ -136,7 +136,7 @@ __attribute__((unused)) static void run_checked(unsigned workers, rotor_fn fn, v
 /* Spawn fn(arg) on worker `worker` and return its handle (a failure counts as a CHECK). */
 __attribute__((unused)) static struct rotor_task *spawn_on(int worker, rotor_fn fn, void *arg)
 {
-	struct rotor_task_attr a = {.worker = worker};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(worker)};
 	struct rotor_task *t = NULL;
 	CHECK(rotor_spawn_attr(&a, fn, arg, &t) == 0);
 	return t;

@@ -73,11 +73,12 @@ static void *launch(void *arg)
 	int crash_too = *(int *)arg;
 
 	if (crash_too) {
-		struct rotor_task_attr a = {.worker = 1, .name = "crasher"};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1), .name = "crasher"};
 		return (void *)(intptr_t)rotor_spawn_attr(&a, crash, NULL, NULL);
 	}
 	for (size_t i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
-		struct rotor_task_attr a = {.worker = tasks[i].worker, .name = tasks[i].name};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(tasks[i].worker),
+		                            .name = tasks[i].name};
 		int rc = rotor_spawn_attr(&a, tasks[i].fn, NULL, NULL);
 		if (rc < 0)
 			return (void *)(intptr_t)rc;

@@ -100,7 +100,7 @@ static void *echo_server(void *arg)
 		int fd = rotor_accept(l, NULL, NULL, 0, ROTOR_FOREVER);
 		if (fd < 0)
 			break;
-		struct rotor_task_attr a = {.worker = ROTOR_WORKER_SELF, .discard = discard_fd};
+		struct rotor_task_attr a = {.on = ROTOR_ON_SELF, .discard = discard_fd};
 		if (rotor_spawn_attr(&a, echo_conn, (void *)(intptr_t)fd, NULL) < 0)
 			close(fd);
 	}
@@ -148,8 +148,9 @@ static void *driver(void *arg)
 	int workers = rotor_runtime_workers(rotor_runtime_current());
 	while (rotor_now() < end_at) {
 		unsigned what = rnd(&seed) % 100;
-		struct rotor_task_attr a = {.worker = (int)(rnd(&seed) % (unsigned)workers),
-		                            .discard = leaf_discarded};
+		struct rotor_task_attr a = {
+		    .on = ROTOR_ON_WORKER((int)(rnd(&seed) % (unsigned)workers)),
+		    .discard = leaf_discarded};
 		if (what < 45) {
 			/* A burst of leaves, some of them cancelled at once. */
 			struct rotor_task *t[16];
@@ -197,7 +198,7 @@ static void *soak_main(void *arg)
 	}
 	echo_port = rotor_sock_port(l0);
 	for (int i = 0; i < workers; i++) {
-		struct rotor_task_attr a = {.worker = i};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(i)};
 		int l = i == 0 ? l0
 		               : rotor_tcp_listen("127.0.0.1", echo_port, 256, ROTOR_TCP_REUSEPORT);
 		rotor_spawn_attr(&a, echo_server, (void *)(intptr_t)l, &srv[i]);

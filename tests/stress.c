@@ -42,7 +42,7 @@ static void *fan_out(void *arg)
 	struct rotor_task *t[N];
 	int workers = rotor_runtime_workers(rotor_runtime_current());
 	for (int i = 0; i < N; i++) {
-		struct rotor_task_attr a = {.worker = i % workers};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(i % workers)};
 		CHECK(rotor_spawn_attr(&a, leaf, (void *)(uintptr_t)i, &t[i]) == 0);
 	}
 	for (int i = 0; i < N; i++) {
@@ -145,11 +145,11 @@ static void *coordination(void *arg)
 	CHECK(rotor_chan_create(4, &ch_a) == 0 && rotor_chan_create(0, &ch_b) == 0);
 	struct rotor_task *s[SENDERS], *r[RECEIVERS];
 	for (int i = 0; i < RECEIVERS; i++) {
-		struct rotor_task_attr a = {.worker = i % 2};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(i % 2)};
 		CHECK(rotor_spawn_attr(&a, select_receiver, NULL, &r[i]) == 0);
 	}
 	for (int i = 0; i < SENDERS; i++) {
-		struct rotor_task_attr a = {.worker = (i + 1) % 2};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER((i + 1) % 2)};
 		CHECK(rotor_spawn_attr(&a, lock_and_send, NULL, &s[i]) == 0);
 	}
 	CHECK(rotor_wait_any(s, SENDERS, ROTOR_FOREVER) >= 0);

@@ -184,7 +184,7 @@ static void *call_on(struct rotor_runtime *rt, int worker, rotor_fn fn, void *ar
 static void *spawn_join(int worker, rotor_fn fn, void *arg)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
-		struct rotor_task_attr a = {.worker = worker};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(worker)};
 		struct rotor_task *t;
 		void *res = NULL;
 		int r = rotor_spawn_attr(&a, fn, arg, &t);
@@ -207,7 +207,7 @@ static long spawn_many(int worker, int n, rotor_fn fn)
 	struct rotor_task *t[80];
 	long sum = 0;
 	for (int i = 0; i < n; i++) {
-		struct rotor_task_attr a = {.worker = worker};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(worker)};
 		int r;
 		TRY(r, rotor_spawn_attr(&a, fn, P(i), &t[i]), ENOMEM);
 		if (r < 0)
@@ -356,7 +356,7 @@ static void *posts_main(void *arg)
 	/* Detached tasks are the first on worker 1: one may get no stack, and then its discard
 	 * must release what it owns. */
 	for (int i = 0; i < 4; i++) {
-		struct rotor_task_attr a = {.worker = 1, .discard = discard_arg};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1), .discard = discard_arg};
 		int r;
 		TRY(r, rotor_spawn_attr(&a, owns_arg, P(i), NULL), ENOMEM);
 		if (r == 0)
@@ -367,7 +367,7 @@ static void *posts_main(void *arg)
 	/* A task of worker 1 cancelled from here: the request travels with the batches. */
 	atomic_int started = 0;
 	struct rotor_task *t[2];
-	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1)};
 	int r;
 	TRY(r, rotor_spawn_attr(&a, sleep_forever, &started, &t[0]), ENOMEM);
 	if (r < 0)
@@ -511,7 +511,7 @@ static void *chan_main(void *arg)
 	TRY(r, rotor_chan_create(4, &ch), ENOMEM);
 	if (r < 0)
 		return NULL;
-	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *t;
 	TRY(r, rotor_spawn_attr(&a, consume, ch, &t), ENOMEM);
 	if (r == 0) {
@@ -575,7 +575,7 @@ static void *sync_main(void *arg)
 	struct rotor_task *t[4];
 	int r;
 	for (int i = 0; i < 4; i++) {
-		struct rotor_task_attr a = {.worker = i % 2};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(i % 2)};
 		TRY(r, rotor_spawn_attr(&a, contend, NULL, &t[i]), ENOMEM);
 		if (r < 0)
 			return NULL;
@@ -750,7 +750,7 @@ static void *tcp_main(void *arg)
 		close(lfd);
 		return NULL;
 	}
-	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *t;
 	int spawned;
 	TRY(spawned, rotor_spawn_attr(&a, client, P(rotor_sock_port(lfd)), &t), ENOMEM);

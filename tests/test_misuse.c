@@ -69,7 +69,7 @@ static void *tries_worker_calls(void *arg)
 	(void)arg;
 	struct rotor_task *h = NULL;
 	struct rotor_timer *t = NULL;
-	struct rotor_task_attr attr = {.worker = 0};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(0)};
 	CHECK_EQ(rotor_spawn(must_not_run_fn, NULL, &h), -EPERM);
 	CHECK_EQ(rotor_spawn(must_not_run_fn, NULL, NULL), -EPERM);
 	CHECK_EQ(rotor_spawn_attr(&attr, must_not_run_fn, NULL, &h), -EPERM);
@@ -183,7 +183,7 @@ Test(misuse, posts_after_stop_are_eshutdown, .timeout = 10)
 static void *main_spawns_while_stopping(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *h = NULL;
 	struct rotor_future *f = NULL;
 	CHECK_EQ(rotor_runtime_stop(rotor_runtime_current()), 0);
@@ -231,11 +231,11 @@ static void *main_spawns_out_of_range(void *arg)
 	struct rotor_task *h = NULL;
 	int bad[] = {2, 3, 1000, -3, -1000};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct rotor_task_attr attr = {.worker = bad[i]};
+		struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(bad[i])};
 		CHECK_EQ(rotor_spawn_attr(&attr, must_not_run_fn, NULL, &h), -EINVAL);
 		CHECK_EQ(rotor_spawn_attr(&attr, must_not_run_fn, NULL, NULL), -EINVAL);
 	}
-	struct rotor_task_attr reserved = {.worker = 0, .reserved = 1};
+	struct rotor_task_attr reserved = {.on = ROTOR_ON_WORKER(0), .reserved = 1};
 	CHECK_EQ(rotor_spawn_attr(&reserved, must_not_run_fn, NULL, &h), -EINVAL);
 	CHECK_EQ(rotor_sleep(20 * MS), 0);
 	return NULL;

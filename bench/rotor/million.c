@@ -55,7 +55,7 @@ static void *sleep_one_second(void *arg)
 static void *spawn_sleepers(void *arg)
 {
 	struct million_run *r = arg;
-	struct rotor_task_attr attr = {.worker = ROTOR_WORKER_ANY};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_ANY};
 	long spawned = 0;
 
 	r->err = rotor_future_create(&r->all_done);

@@ -59,7 +59,7 @@ static void *count_one(void *arg)
 
 static int spawn_on_worker1(struct post_sink *s)
 {
-	struct rotor_task_attr attr = {.worker = 1};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1)};
 
 	for (;;) {
 		int rc = rotor_spawn_attr(&attr, count_one, s, NULL);
@@ -171,7 +171,7 @@ static int play_rounds(struct pingpong *pp, long from, long to)
 static void *measure_pingpong(void *arg)
 {
 	struct pingpong *pp = arg;
-	struct rotor_task_attr attr = {.worker = 1, .name = "pong"};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1), .name = "pong"};
 	struct rotor_task *t;
 	void *res = NULL;
 
@@ -247,7 +247,7 @@ struct hop_run {
 static void *hop_over(void *arg)
 {
 	struct hop_run *h = arg;
-	struct rotor_task_attr attr = {.worker = 1 - rotor_worker_id()};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1 - rotor_worker_id())};
 
 	if (--h->hops_left == h->warm_hops) {
 		h->t0 = bench_now();
@@ -286,7 +286,7 @@ static void *measure_hops(void *arg)
 	if (m->err < 0)
 		return NULL;
 	/* The first hop goes to worker 1; an even count of hops ends back on worker 0. */
-	struct rotor_task_attr attr = {.worker = 1};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1)};
 	m->err = rotor_spawn_attr(&attr, hop_over, &h, NULL);
 	if (m->err == 0)
 		m->err = rotor_future_wait(h.done, ROTOR_FOREVER, NULL);

@@ -92,10 +92,12 @@ static void *run_demo(void *arg)
 	unsigned long jobs = 0;
 	struct rotor_task *t[4];
 	struct rotor_task_attr a[4] = {
-	    {.worker = 0, .name = "hasher"},
-	    {.worker = 1 % rotor_runtime_workers(rotor_runtime_current()), .name = "primes-1"},
-	    {.worker = 1 % rotor_runtime_workers(rotor_runtime_current()), .name = "primes-2"},
-	    {.worker = 0, .name = "spawner"},
+	    {.on = ROTOR_ON_WORKER(0), .name = "hasher"},
+	    {.on = ROTOR_ON_WORKER(1 % rotor_runtime_workers(rotor_runtime_current())),
+	     .name = "primes-1"},
+	    {.on = ROTOR_ON_WORKER(1 % rotor_runtime_workers(rotor_runtime_current())),
+	     .name = "primes-2"},
+	    {.on = ROTOR_ON_WORKER(0), .name = "spawner"},
 	};
 	int ms = *(int *)arg;
 

@@ -88,7 +88,7 @@ static void *chan_xw_task(void *arg)
 	struct rotor_chan *ch;
 	if (rotor_chan_create(CAP_XW, &ch) < 0)
 		return NULL;
-	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *c;
 	int64_t t0 = bench_now(), c0 = bench_cpu();
 	rotor_spawn_attr(&a, xw_consumer, ch, &c);

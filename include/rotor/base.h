@@ -32,7 +32,7 @@ typedef void *(*rotor_fn)(void *arg);
 #define ROTOR_FOREVER INT64_MAX
 
 /* Worker selectors for spawn and submit. */
-#define ROTOR_WORKER_SELF (-1) /* the calling worker (spawn only) */
+#define ROTOR_WORKER_SELF (-1) /* the calling worker (internal; rotor_submit refuses it) */
 #define ROTOR_WORKER_ANY  (-2) /* the least-loaded worker */
 
 /* rotor_now - CLOCK_MONOTONIC in nanoseconds. Thread: any. Suspends: no. */

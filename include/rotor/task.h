@@ -17,8 +17,14 @@ struct rotor_timer;
 
 /* ---- Tasks --------------------------------------------------------------------------- */
 
+/* Where a task runs (rotor_task_attr.on). The zero value is the calling worker, so that an
+ * attr set only for its name or discard does not move the task. */
+#define ROTOR_ON_SELF      0         /* the calling worker (the zero value) */
+#define ROTOR_ON_WORKER(i) ((i) + 1) /* worker i, 0 <= i < rotor_runtime_workers() */
+#define ROTOR_ON_ANY       (-1)      /* the least-loaded worker */
+
 struct rotor_task_attr {
-	int worker;       /* index, ROTOR_WORKER_SELF (the default when attr is NULL) or _ANY */
+	int on;           /* ROTOR_ON_SELF (0), ROTOR_ON_WORKER(i) or ROTOR_ON_ANY */
 	const char *name; /* copied (up to 31 bytes); NULL: "task-<id>" */
 	size_t reserved;  /* must be 0 */
 	/* Called with arg, on the task's worker, instead of fn if the task is cancelled before

@@ -475,8 +475,12 @@ int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
 		return -EPERM;
 	if (!fn || (attr && attr->reserved))
 		return -EINVAL;
-	return rotor__task_start(w->rt, attr ? attr->worker : ROTOR_WORKER_SELF,
-	                         attr ? attr->name : NULL, fn, arg, out, NULL, 0,
+	int on = attr ? attr->on : ROTOR_ON_SELF;
+	int worker = on == ROTOR_ON_SELF  ? ROTOR_WORKER_SELF
+	             : on == ROTOR_ON_ANY ? ROTOR_WORKER_ANY
+	             : on > 0             ? on - 1
+	                                  : -3; /* refused below as out of range */
+	return rotor__task_start(w->rt, worker, attr ? attr->name : NULL, fn, arg, out, NULL, 0,
 	                         attr ? attr->discard : NULL);
 }
 

@@ -105,7 +105,7 @@ static void *conn_task(void *arg);
  * stopping) or never runs (a stop right after), the connection still ends. */
 static void hand(struct rotor_server_conn *c)
 {
-	struct rotor_task_attr a = {.worker = c->worker, .discard = conn_discard};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(c->worker), .discard = conn_discard};
 	if (rotor_spawn_attr(&a, conn_task, c, NULL) < 0)
 		end_conn(c);
 }
@@ -323,7 +323,7 @@ int rotor_server_start(struct rotor_server *s)
 	atomic_fetch_add_explicit(&s->accepting, s->workers, memory_order_relaxed);
 	for (int i = 0; i < s->workers; i++) {
 		struct rotor_task_attr a = {
-		    .worker = i, .name = "accept", .discard = accept_discard};
+		    .on = ROTOR_ON_WORKER(i), .name = "accept", .discard = accept_discard};
 		int r = rotor_spawn_attr(&a, accept_loop, s, &s->w[i].accept);
 		if (r < 0) {
 			atomic_fetch_sub_explicit(&s->accepting, s->workers - i,

@@ -253,7 +253,7 @@ static void *select_main(void *arg)
 	CHECK(rotor_chan_select(c, 2, ROTOR_FOREVER) == 1 && c[1].value == (void *)2);
 	/* Wait on both; a sender on another worker completes case 1, and case 0's waiter is
 	 * withdrawn (a later value on a stays for a plain receive). */
-	struct rotor_task_attr at = {.worker = 1};
+	struct rotor_task_attr at = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *t;
 	CHECK(rotor_spawn_attr(&at, sends_to_b_later, (void *)7, &t) == 0);
 	CHECK(rotor_chan_select(c, 2, ROTOR_FOREVER) == 1 && c[1].value == (void *)7);
@@ -296,7 +296,7 @@ static void *select_cancel_main(void *arg)
 {
 	CHECK(rotor_chan_create(0, &a) == 0);
 	CHECK(rotor_chan_create(0, &b) == 0);
-	struct rotor_task_attr at = {.worker = 1};
+	struct rotor_task_attr at = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *t;
 	CHECK(rotor_spawn_attr(&at, selects_forever, NULL, &t) == 0);
 	settle(1);
@@ -367,11 +367,11 @@ static void *select_stress_main(void *arg)
 	CHECK(rotor_chan_create((size_t)(intptr_t)arg, &b) == 0);
 	struct rotor_task *p[SEL_PRODUCERS], *c[SELECTORS];
 	for (int i = 0; i < SELECTORS; i++) {
-		struct rotor_task_attr at = {.worker = i % 2};
+		struct rotor_task_attr at = {.on = ROTOR_ON_WORKER(i % 2)};
 		CHECK(rotor_spawn_attr(&at, select_consumer, NULL, &c[i]) == 0);
 	}
 	for (int i = 0; i < SEL_PRODUCERS; i++) {
-		struct rotor_task_attr at = {.worker = (i / 2) % 2};
+		struct rotor_task_attr at = {.on = ROTOR_ON_WORKER((i / 2) % 2)};
 		CHECK(rotor_spawn_attr(&at, produce_to, (void *)(intptr_t)i, &p[i]) == 0);
 	}
 	CHECK(rotor_gather(p, SEL_PRODUCERS, ROTOR_FOREVER, NULL, NULL) == 0);

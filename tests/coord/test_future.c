@@ -89,7 +89,8 @@ static void *sleeps_10ms_then_sets_41(void *arg)
 static void *main_waits_and_sets(void *arg)
 {
 	int waiter_worker = (int)U(arg) & 1, setter_worker = (int)U(arg) >> 1;
-	struct rotor_task_attr wa = {.worker = waiter_worker}, sa = {.worker = setter_worker};
+	struct rotor_task_attr wa = {.on = ROTOR_ON_WORKER(waiter_worker)},
+	                       sa = {.on = ROTOR_ON_WORKER(setter_worker)};
 	struct rotor_future *f = NULL;
 	struct rotor_task *w, *s;
 	struct waiter wt;
@@ -210,7 +211,7 @@ Test(future, cancelled_waiting_task_gets_ecanceled, .timeout = 10)
 static void *main_cancels_a_future(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_future *f = NULL, *g = NULL;
 	struct rotor_task *w;
 	struct waiter wt;
@@ -262,7 +263,7 @@ static void *submits_to_the_other_worker(void *arg)
 static void *main_submits_from_tasks(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *h;
 	submits_to_the_other_worker(NULL);
 	CHECK_EQ(rotor_spawn_attr(&on1, submits_to_the_other_worker, NULL, &h), 0);

@@ -56,7 +56,7 @@ static void *locals_main(void *arg)
 	enum { N = 50 };
 	struct rotor_task *t[2 * N];
 	for (int i = 0; i < N; i++) {
-		struct rotor_task_attr a = {.worker = i % 2};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(i % 2)};
 		CHECK(rotor_spawn_attr(&a, uses_locals, (void *)(intptr_t)i, &t[i]) == 0);
 		CHECK(rotor_spawn_attr(&a, uses_session, NULL, &t[N + i]) == 0);
 	}

@@ -72,7 +72,7 @@ static void *many_main(void *arg)
 	struct rotor_task *t[N];
 	atomic_store(&sum, 0);
 	for (int i = 0; i < N; i++) {
-		struct rotor_task_attr a = {.worker = i % 2};
+		struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(i % 2)};
 		CHECK(rotor_spawn_attr(&a, offloads_many, NULL, &t[i]) == 0);
 	}
 	CHECK(rotor_gather(t, N, ROTOR_FOREVER, NULL, NULL) == 0);

@@ -458,7 +458,7 @@ static void *must_not_run(void *arg)
 
 static void *discard_main(void *arg)
 {
-	struct rotor_task_attr a = {.worker = 1, .discard = discard_arg};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1), .discard = discard_arg};
 	struct rotor_task *t;
 	CHECK(rotor_spawn_attr(&a, must_not_run, (void *)(intptr_t)7, &t) == 0);
 	CHECK(rotor_cancel(t) == 0);

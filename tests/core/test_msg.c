@@ -74,7 +74,7 @@ static void *hop_back(void *arg)
 
 static void *hop_out(void *arg)
 {
-	struct rotor_task_attr on0 = {.worker = 0};
+	struct rotor_task_attr on0 = {.on = ROTOR_ON_WORKER(0)};
 	hit(U(arg), 1);
 	int rc = rotor_spawn_attr(&on0, hop_back, P(U(arg) + HOPS), NULL);
 	if (rc)
@@ -85,7 +85,7 @@ static void *hop_out(void *arg)
 static void *pinger(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	for (uintptr_t i = 0; i < HOPS; i++) {
 		int rc = rotor_spawn_attr(&on1, hop_out, P(i), NULL);
 		if (rc)
@@ -279,7 +279,7 @@ static void *main_pingpongs(void *arg)
 {
 	(void)arg;
 	static struct pingpong pp;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *h;
 	for (int i = 0; i < ROUNDS; i++) {
 		CHECK_EQ(rotor_future_create(&pp.ping[i]), 0);
@@ -319,7 +319,7 @@ static void *main_joins_across_a_tiny_cq(void *arg)
 	static struct rotor_task *h[BATCH];
 	for (int base = 0; base < N; base += BATCH) {
 		for (int i = 0; i < BATCH; i++) {
-			struct rotor_task_attr on1 = {.worker = 1};
+			struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 			CHECK_EQ(rotor_spawn_attr(&on1, returns_arg_xor_worker, P((base + i) << 1),
 			                          &h[i]),
 			         0);
@@ -413,7 +413,7 @@ static void *a2a_sender(void *arg)
 	uintptr_t s = U(arg);
 	for (uintptr_t k = 0; k < A2A_PER; k++) {
 		for (int t = 0; t < A2A_WORKERS; t++) {
-			struct rotor_task_attr attr = {.worker = t};
+			struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(t)};
 			uintptr_t idx = (s * A2A_WORKERS + (uintptr_t)t) * A2A_PER + k;
 			int rc = rotor_spawn_attr(&attr, a2a_child, P(idx), NULL);
 			if (rc)

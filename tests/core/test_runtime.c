@@ -124,7 +124,7 @@ static void *main_visits_every_worker(void *arg)
 	struct rotor_task *h[8];
 	CHECK_EQ(rotor_runtime_workers(rotor_runtime_current()), v->workers);
 	for (int w = 0; w < v->workers; w++) {
-		struct rotor_task_attr attr = {.worker = w};
+		struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(w)};
 		int rc = rotor_spawn_attr(&attr, record_worker_id, &v->seen[w], &h[w]);
 		CHECK_EQ(rc, 0);
 		if (rc == 0)
@@ -193,7 +193,7 @@ Test(runtime, zero_workers_means_one_per_online_cpu, .timeout = 10)
 static void *main_uses_every_fallback(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr attr = {.worker = 1};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *h;
 	void *res = NULL;
 	CHECK_EQ(rotor_spawn_attr(&attr, returns_arg_and_worker, P(3), &h), 0);
@@ -466,7 +466,7 @@ static void *main_leaves_sleepers_behind(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < SLEEPERS; i++) {
-		struct rotor_task_attr attr = {.worker = i % 2};
+		struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(i % 2)};
 		CHECK_EQ(rotor_spawn_attr(&attr, long_sleeper, P(i), NULL), 0);
 	}
 	while (atomic_load(&sleepers_started) < SLEEPERS)
@@ -491,7 +491,7 @@ static void *main_stops_its_own_runtime(void *arg)
 {
 	(void)arg;
 	struct rotor_runtime *rt = rotor_runtime_current();
-	struct rotor_task_attr attr = {.worker = 1};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1)};
 	CHECK_EQ(rotor_spawn_attr(&attr, long_sleeper, P(0), NULL), 0);
 	while (atomic_load(&sleepers_started) < 1)
 		CHECK_EQ(rotor_sleep(1 * MS), 0);
@@ -686,7 +686,7 @@ static void *main_spawns_onto_worker_1(void *arg)
 	struct rotor_task *h[50];
 	struct rotor_worker_stats s0, s1;
 	for (int i = 0; i < 50; i++) {
-		struct rotor_task_attr attr = {.worker = 1};
+		struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1)};
 		CHECK_EQ(rotor_spawn_attr(&attr, returns_arg_plus_one, P(i), &h[i]), 0);
 	}
 	for (int i = 0; i < 50; i++) {

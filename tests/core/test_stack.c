@@ -33,7 +33,7 @@ static void *deep(void *arg)
 
 static void *spawn_deep(void *arg)
 {
-	struct rotor_task_attr a = {.worker = ROTOR_WORKER_SELF, .name = "deep-recursion"};
+	struct rotor_task_attr a = {.on = ROTOR_ON_SELF, .name = "deep-recursion"};
 	struct rotor_task *t;
 	void *res;
 	if (rotor_spawn_attr(&a, deep, arg, &t) < 0 || rotor_join(t, &res) < 0)

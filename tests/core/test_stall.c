@@ -85,7 +85,7 @@ static void *polite(void *arg)
 static void *main_spawns(void *arg)
 {
 	rotor_fn fn = arg;
-	struct rotor_task_attr a = {.worker = ROTOR_WORKER_SELF, .name = "the-hog"};
+	struct rotor_task_attr a = {.on = ROTOR_ON_SELF, .name = "the-hog"};
 	struct rotor_task *t;
 	if (rotor_spawn_attr(&a, fn, (void *)(intptr_t)300, &t) < 0 || rotor_join(t, NULL) < 0)
 		return NULL;

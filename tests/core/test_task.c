@@ -125,7 +125,7 @@ static void *main_cancels_a_sleeper(void *arg)
 {
 	int worker = (int)U(arg);
 	struct sleeper s;
-	struct rotor_task_attr attr = {.worker = worker};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(worker)};
 	struct rotor_task *h = NULL;
 	void *res = NULL;
 	sleeper_init(&s);
@@ -169,7 +169,7 @@ static void *main_cancels_from_a_foreign_thread(void *arg)
 {
 	(void)arg;
 	struct sleeper s;
-	struct rotor_task_attr attr = {.worker = 1};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1)};
 	struct foreign_cancel fc;
 	pthread_t th;
 	sleeper_init(&s);
@@ -310,7 +310,7 @@ static void *main_spawns_on_each_worker(void *arg)
 	struct placed p[3];
 	struct rotor_task *h[3];
 	for (int k = 0; k < 3; k++) {
-		struct rotor_task_attr attr = {.worker = k};
+		struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(k)};
 		atomic_init(&p[k].worker, -1);
 		CHECK_EQ(rotor_spawn_attr(&attr, records_worker, &p[k], &h[k]), 0);
 		CHECK_EQ(rotor_task_worker(h[k]), k);
@@ -337,7 +337,7 @@ static void *main_spawns_on_any_worker(void *arg)
 	struct rotor_task *h[N];
 	int said[N];
 	for (int i = 0; i < N; i++) {
-		struct rotor_task_attr attr = {.worker = ROTOR_WORKER_ANY};
+		struct rotor_task_attr attr = {.on = ROTOR_ON_ANY};
 		atomic_init(&p[i].worker, -1);
 		CHECK_EQ(rotor_spawn_attr(&attr, records_worker, &p[i], &h[i]), 0);
 		said[i] = rotor_task_worker(h[i]);
@@ -371,7 +371,7 @@ static void *spawns_on_self(void *arg)
 static void *main_spawns_a_spawner_on_worker_1(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr attr = {.worker = 1};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *h;
 	void *res = NULL;
 	CHECK_EQ(rotor_spawn_attr(&attr, spawns_on_self, NULL, &h), 0);
@@ -410,7 +410,7 @@ static void *main_names_tasks(void *arg)
 {
 	(void)arg;
 	char buf[64] = "alpha";
-	struct rotor_task_attr attr = {.worker = ROTOR_WORKER_SELF, .name = buf};
+	struct rotor_task_attr attr = {.on = ROTOR_ON_SELF, .name = buf};
 	struct rotor_task *a, *b, *c, *l;
 	CHECK_EQ(rotor_spawn_attr(&attr, reports_own_name, "alpha", &a), 0);
 	strcpy(buf, "clobbered"); /* the name was copied */
@@ -531,7 +531,7 @@ static void *joins_arg_plus_one(void *arg)
 static void *main_joins_across_workers(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *x, *j, *y, *z;
 	void *res = NULL;
 
@@ -578,7 +578,7 @@ static void *main_spawns_ten_thousand(void *arg)
 	static struct rotor_task *h[MANY];
 	int spawned = 0;
 	for (int i = 0; i < MANY; i++) {
-		struct rotor_task_attr attr = {.worker = i % 2};
+		struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(i % 2)};
 		int rc = rotor_spawn_attr(&attr, counts_and_returns_3i_plus_1, P(i), &h[i]);
 		CHECK_EQ(rc, 0);
 		if (rc)
@@ -619,7 +619,7 @@ static void *sleeps_then_counts(void *arg)
 static void *main_detaches(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *a, *b, *c;
 	CHECK_EQ(rotor_spawn(sleeps_then_counts, P(10), NULL), 0); /* out NULL: detached */
 	CHECK_EQ(rotor_spawn(sleeps_then_counts, P(10), &a), 0);
@@ -690,4 +690,62 @@ static void *main_cancels_an_ended_task(void *arg)
 Test(task, cancel_of_an_ended_but_unjoined_task_is_harmless, .timeout = 10)
 {
 	RUN_MAIN(1, main_cancels_an_ended_task, NULL);
+}
+
+/* ---- where an attr puts a task ---- */
+
+static void *reports_worker(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)rotor_worker_id();
+}
+
+static int spawned_on(const struct rotor_task_attr *a)
+{
+	struct rotor_task *t;
+	void *res = NULL;
+	int r = rotor_spawn_attr(a, reports_worker, NULL, &t);
+	if (r < 0)
+		return r;
+	CHECK_EQ(rotor_join(t, &res), 0);
+	return (int)(intptr_t)res;
+}
+
+/* Runs on worker 1: only a name (the zero value of .on) must not move the task. */
+static void *spawns_with_attrs(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(rotor_worker_id(), 1);
+	struct rotor_task_attr named = {.name = "named"};
+	CHECK_EQ(spawned_on(&named), 1);
+	struct rotor_task_attr zero = {0};
+	CHECK_EQ(spawned_on(&zero), 1);
+	struct rotor_task_attr self = {.on = ROTOR_ON_SELF, .name = "self"};
+	CHECK_EQ(spawned_on(&self), 1);
+	struct rotor_task_attr on0 = {.on = ROTOR_ON_WORKER(0)};
+	CHECK_EQ(spawned_on(&on0), 0);
+	struct rotor_task_attr any = {.on = ROTOR_ON_ANY};
+	int w = spawned_on(&any);
+	CHECK(w == 0 || w == 1);
+	struct rotor_task_attr past = {.on = ROTOR_ON_WORKER(2)};
+	CHECK_EQ(spawned_on(&past), -EINVAL);
+	struct rotor_task_attr neg = {.on = -5};
+	CHECK_EQ(spawned_on(&neg), -EINVAL);
+	return NULL;
+}
+
+static void *main_spawns_on_worker_1(void *arg)
+{
+	(void)arg;
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
+	struct rotor_task *t;
+	CHECK_EQ(rotor_spawn_attr(&on1, spawns_with_attrs, NULL, &t), 0);
+	CHECK_EQ(rotor_join(t, NULL), 0);
+	return NULL;
+}
+
+Test(task, an_attr_that_only_names_the_task_keeps_it_on_the_calling_worker, .timeout = 10)
+{
+	cr_assert_eq(run_main(2, main_spawns_on_worker_1, NULL, NULL), 0);
+	ASSERT_CHECKS();
 }

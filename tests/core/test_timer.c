@@ -178,7 +178,7 @@ Test(timer, sleep_until_in_the_past_returns_at_once, .timeout = 10)
 static void *main_sleeps_on_both_workers(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *a, *b;
 	int64_t t0 = rotor_now();
 	CHECK_EQ(rotor_spawn(sleeps_arg_ms_then_logs, P(30), &a), 0);
@@ -245,7 +245,7 @@ static void *calls_soon_on_worker_1(void *arg)
 static void *main_calls_soon_on_worker_1(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *h;
 	CHECK_EQ(rotor_spawn_attr(&on1, calls_soon_on_worker_1, NULL, &h), 0);
 	CHECK_EQ(rotor_join(h, NULL), 0);
@@ -361,7 +361,7 @@ static void *foreign_cancels_timer(void *arg)
 static void *main_cancels_timer_from_elsewhere(void *arg)
 {
 	(void)arg;
-	struct rotor_task_attr on1 = {.worker = 1};
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
 	struct fired fi = {0};
 	struct rotor_timer *t = NULL;
 	struct rotor_task *h;

@@ -343,7 +343,8 @@ static void *relay_leg(void *arg)
 				if (relay_check(r, r->spill, (size_t)d)) {
 					r->hops++;
 					CHECK(rotor_bufring_destroy(br) == 0);
-					struct rotor_task_attr a = {.worker = r->hops % r->workers};
+					struct rotor_task_attr a = {
+					    .on = ROTOR_ON_WORKER(r->hops % r->workers)};
 					CHECK(rotor_spawn_attr(&a, relay_leg, r, NULL) == 0);
 				}
 				return NULL;

@@ -99,7 +99,7 @@ static void *sockets_main(void *arg)
 	CHECK(listener >= 0);
 	int port = rotor_sock_port(listener);
 	CHECK(port > 0);
-	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *server;
 	CHECK(rotor_spawn_attr(&a, echo_once, NULL, &server) == 0);
 	int fd = rotor_tcp_dial("127.0.0.1", port, rotor_now() + 1000 * MS);
@@ -186,7 +186,7 @@ static void *stop_main(void *arg)
 	CHECK(l >= 0);
 	*(int *)arg = l;
 	listener = l;
-	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1)};
 	/* A task blocked in accept when the runtime stops: cancelled, the stop completes. */
 	CHECK(rotor_spawn_attr(&a, echo_once, NULL, NULL) == 0);
 	rotor_sleep(5 * MS);
@@ -489,7 +489,7 @@ static void *ops_main(void *arg)
 	CHECK(rotor_op_wait(op, F) == -EPIPE);
 	close(q[0]);
 	/* Another worker's task may not touch it. */
-	struct rotor_task_attr a = {.worker = 1};
+	struct rotor_task_attr a = {.on = ROTOR_ON_WORKER(1)};
 	struct rotor_task *t;
 	CHECK(rotor_spawn_attr(&a, op_other_worker, op, &t) == 0);
 	CHECK(rotor_join(t, NULL) == 0);
