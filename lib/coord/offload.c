@@ -34,6 +34,7 @@ struct rotor__offload {
 	unsigned nthreads;
 	pthread_t *threads;
 	struct rotor_sem room;
+	cpu_set_t cpus; /* the runtime's, not the CPU of the worker that started the pool */
 };
 
 /* Poll for a job before sleeping, as workers do: a futex wake-up of a sleeping pool thread
@@ -51,6 +52,9 @@ static void spin_for_job(struct rotor__offload *p)
 static void *pool_main(void *arg)
 {
 	struct rotor__offload *p = arg;
+	/* Created by a worker, the thread inherited its single-CPU affinity: blocking work would
+	 * compete with that worker only. Best effort: a refusal leaves it where it is. */
+	pthread_setaffinity_np(pthread_self(), sizeof(p->cpus), &p->cpus);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		if (!p->head && !p->stop && p->spin_us) {
@@ -116,6 +120,7 @@ static int pool_create(struct rotor_runtime *rt, struct rotor__ext **out)
 	pthread_cond_init(&p->cond, NULL);
 	p->tail = (struct job **)&p->head;
 	p->ext.fini = pool_fini;
+	rotor__runtime_cpuset(rt, &p->cpus);
 	p->spin_us = cfg->spin_us;
 	rotor_sem_init(&p->room, 64 * n);
 	for (unsigned i = 0; i < n; i++) {

@@ -591,6 +591,13 @@ const struct rotor_config *rotor__runtime_config(const struct rotor_runtime *rt)
 	return &rt->cfg;
 }
 
+void rotor__runtime_cpuset(const struct rotor_runtime *rt, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	for (int i = 0; i < rt->ncpus; i++)
+		CPU_SET(rt->cpus[i], set);
+}
+
 int rotor__runtime_ext(struct rotor_runtime *rt, enum rotor__ext_id id,
                        int (*make)(struct rotor_runtime *rt, struct rotor__ext **e),
                        struct rotor__ext **out)

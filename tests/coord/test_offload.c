@@ -119,3 +119,32 @@ Test(offload, off_a_task_is_eperm, .timeout = 10)
 {
 	cr_assert_eq(rotor_offload(blocking_sleep, NULL, NULL), -EPERM);
 }
+
+/* ---- where the pool runs ---- */
+
+static void *own_cpu_count(void *arg)
+{
+	(void)arg;
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return (void *)(intptr_t)-1;
+	return (void *)(intptr_t)CPU_COUNT(&set);
+}
+
+static void *main_asks_the_pool_for_its_cpus(void *all)
+{
+	void *n = NULL;
+	CHECK_EQ(rotor_offload(own_cpu_count, NULL, &n), 0);
+	/* The pool thread was started by this worker, which is pinned to one CPU. */
+	CHECK_EQ((int)(intptr_t)n, CPU_COUNT((cpu_set_t *)all));
+	return NULL;
+}
+
+Test(offload, pool_threads_run_on_the_runtimes_cpus_not_one_workers, .timeout = 20)
+{
+	cpu_set_t all;
+	cpus_to_steer_between(&all); /* skips with fewer than two CPUs or unpinned workers */
+	struct rotor_config cfg = {.workers = 2};
+	cr_assert_eq(rotor_run(&cfg, main_asks_the_pool_for_its_cpus, &all, NULL), 0);
+	ASSERT_CHECKS();
+}

@@ -9,6 +9,7 @@
 #define ROTOR__CORE_H
 
 #include <liburing.h>
+#include <sched.h>
 
 #include "../event.h"
 #include "../internal.h"
@@ -76,6 +77,9 @@ struct io_uring *rotor__worker_ring(struct rotor__worker *w);
 
 /* The runtime's configuration as rotor_runtime_create settled it. */
 const struct rotor_config *rotor__runtime_config(const struct rotor_runtime *rt);
+/* The CPUs the runtime may use (its creator's affinity when it was created): what threads
+ * it starts besides its workers (the offload pool) run on, rather than one worker's CPU. */
+void rotor__runtime_cpuset(const struct rotor_runtime *rt, cpu_set_t *set);
 
 /* The task's one slot: its task-local values (owner only). */
 struct rotor__ext **rotor__task_ext(struct rotor_task *t);
