@@ -16,20 +16,35 @@ extern "C" {
 
 /* Flags for rotor_config.flags: each turns off one optional kernel feature or behaviour,
  * so the fallbacks used on older kernels stay tested. */
-#define ROTOR_NO_PIN           (1u << 0) /* do not pin workers to CPUs */
-#define ROTOR_NO_DEFER_TASKRUN (1u << 1) /* ring without IORING_SETUP_DEFER_TASKRUN */
-#define ROTOR_NO_SINGLE_ISSUER (1u << 2) /* ring without IORING_SETUP_SINGLE_ISSUER */
-#define ROTOR_NO_RINGLESS_MSG  (1u << 3) /* foreign threads post through a small ring */
-#define ROTOR_NO_GUARD_MADVISE (1u << 4) /* stack guards by mprotect, not MADV_GUARD_INSTALL */
-#define ROTOR_NO_COOP_TASKRUN  (1u << 5) /* ring without IORING_SETUP_COOP_TASKRUN */
-#define ROTOR_NO_SPIN          (1u << 6) /* never spin before sleeping */
-#define ROTOR_NO_STALL_CHECK   (1u << 7) /* no stall detector */
-#define ROTOR_NO_BUFRING       (1u << 8) /* receive streams without provided buffer rings */
-#define ROTOR_NO_RING_FD_REG   (1u << 9) /* do not register the ring's fd (enters use the fd) */
+#define ROTOR_NO_PIN           (1u << 0)  /* do not pin workers to CPUs */
+#define ROTOR_NO_DEFER_TASKRUN (1u << 1)  /* ring without IORING_SETUP_DEFER_TASKRUN */
+#define ROTOR_NO_SINGLE_ISSUER (1u << 2)  /* ring without IORING_SETUP_SINGLE_ISSUER */
+#define ROTOR_NO_RINGLESS_MSG  (1u << 3)  /* foreign threads post through a small ring */
+#define ROTOR_NO_GUARD_MADVISE (1u << 4)  /* stack guards by mprotect, not MADV_GUARD_INSTALL */
+#define ROTOR_NO_COOP_TASKRUN  (1u << 5)  /* ring without IORING_SETUP_COOP_TASKRUN */
+#define ROTOR_NO_SPIN          (1u << 6)  /* never spin before sleeping */
+#define ROTOR_NO_STALL_CHECK   (1u << 7)  /* no stall detector */
+#define ROTOR_NO_BUFRING       (1u << 8)  /* receive streams without provided buffer rings */
+#define ROTOR_NO_RING_FD_REG   (1u << 9)  /* do not register the ring's fd (enters use the fd) */
+#define ROTOR_NO_SEGV_HANDLER  (1u << 10) /* no stack-overflow report (SIGSEGV handler) */
 
-/* All zero means defaults. The environment variable ROTOR_DISABLE (a comma-separated list
- * of pin, defer_taskrun, single_issuer, ringless_msg, guard_madvise, coop_taskrun, spin) adds
- * flags to every runtime the process creates. */
+/*
+ * All zero means defaults. The environment variable ROTOR_DISABLE, a comma-separated list of
+ * pin, defer_taskrun, single_issuer, ringless_msg, guard_madvise, coop_taskrun, spin,
+ * stall_check, bufring, ring_fd_reg and segv_handler (the ROTOR_NO_* flag of each name), adds
+ * flags to every runtime the process creates.
+ *
+ * Process-wide resources a runtime takes, and how to leave them alone:
+ * - the stall detector's signal, SIGRTMIN + 7, handled from the first runtime that checks
+ *   for stalls on (ROTOR_NO_STALL_CHECK: not installed);
+ * - a SIGSEGV handler, installed when the first worker starts, run on an alternate signal
+ *   stack per worker, that reports a coroutine's stack overflow by task name and hands any
+ *   other fault to the handler installed before it, or to the default action
+ *   (ROTOR_NO_SEGV_HANDLER: neither the handler nor the alternate stacks, for a program
+ *   that owns SIGSEGV itself; overflows then die as a plain SIGSEGV);
+ * - one pinned thread per worker, the offload pool's threads (rotor/offN) and the stall
+ *   monitor thread, all named, all joined by rotor_runtime_destroy.
+ */
 struct rotor_config {
 	unsigned workers;         /* 0: one per CPU this process may run on (affinity mask) */
 	size_t stack_size;        /* bytes per coroutine stack; 0: 64 KiB; min ROTOR_STACK_MIN */
@@ -101,7 +116,7 @@ ROTOR_API int rotor_runtime_workers(const struct rotor_runtime *rt);
 ROTOR_API struct rotor_runtime *rotor_runtime_current(void);
 
 /* rotor_worker_id - index of the calling worker (0..workers-1), or -EPERM on a thread that
- * is no worker. Thread: any. Suspends: no. */
+ * is no worker: check for < 0 before using it as an index. Thread: any. Suspends: no. */
 ROTOR_API int rotor_worker_id(void);
 
 /* ---- Stats --------------------------------------------------------------------------- */

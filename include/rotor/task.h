@@ -121,7 +121,8 @@ ROTOR_API const char *rotor_task_name(const struct rotor_task *t);
 ROTOR_API int rotor_task_worker(const struct rotor_task *t);
 
 /* rotor_task_cancelled - 1 if the calling task has been cancelled, 0 if not, -EPERM off a
- * task. Thread: task. Suspends: no. */
+ * task. Test it with == 1 (or > 0), not as a boolean: the -EPERM of a call from a callback
+ * or another thread is non-zero too. Thread: task. Suspends: no. */
 ROTOR_API int rotor_task_cancelled(void);
 
 /* ---- Callbacks and timers ------------------------------------------------------------ */

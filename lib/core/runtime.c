@@ -67,7 +67,7 @@ __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, .
 #define ROTOR__KNOWN_FLAGS                                                                         \
 	(ROTOR_NO_PIN | ROTOR_NO_DEFER_TASKRUN | ROTOR_NO_SINGLE_ISSUER | ROTOR_NO_RINGLESS_MSG |  \
 	 ROTOR_NO_GUARD_MADVISE | ROTOR_NO_COOP_TASKRUN | ROTOR_NO_SPIN | ROTOR_NO_STALL_CHECK |   \
-	 ROTOR_NO_BUFRING | ROTOR_NO_RING_FD_REG)
+	 ROTOR_NO_BUFRING | ROTOR_NO_RING_FD_REG | ROTOR_NO_SEGV_HANDLER)
 
 unsigned rotor__env_flags(void)
 {
@@ -83,7 +83,8 @@ unsigned rotor__env_flags(void)
 	             {"spin", ROTOR_NO_SPIN},
 	             {"stall_check", ROTOR_NO_STALL_CHECK},
 	             {"bufring", ROTOR_NO_BUFRING},
-	             {"ring_fd_reg", ROTOR_NO_RING_FD_REG}};
+	             {"ring_fd_reg", ROTOR_NO_RING_FD_REG},
+	             {"segv_handler", ROTOR_NO_SEGV_HANDLER}};
 	const char *env = getenv("ROTOR_DISABLE");
 	unsigned flags = 0;
 	while (env && *env) {

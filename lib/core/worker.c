@@ -89,9 +89,11 @@ int rotor__worker_init(struct rotor__worker *w)
 	r = rotor__ring_init(w);
 	if (r < 0)
 		goto fail;
-	r = rotor__overflow_thread_init(&w->altstack);
-	if (r < 0)
-		goto fail;
+	if (!(w->rt->cfg.flags & ROTOR_NO_SEGV_HANDLER)) {
+		r = rotor__overflow_thread_init(&w->altstack);
+		if (r < 0)
+			goto fail;
+	}
 	pthread_attr_t attr;
 	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
 		void *lo;

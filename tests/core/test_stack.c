@@ -43,7 +43,7 @@ static void *spawn_deep(void *arg)
 
 /* Run spawn_deep(depth) with the given stack in a child; return its wait status and
  * what it wrote to stderr. */
-static int run_child(size_t stack, int depth, char *err, size_t len)
+static int run_child(size_t stack, unsigned flags, int depth, char *err, size_t len)
 {
 	int fds[2];
 	cr_assert_eq(pipe(fds), 0);
@@ -52,7 +52,7 @@ static int run_child(size_t stack, int depth, char *err, size_t len)
 	if (pid == 0) {
 		dup2(fds[1], 2);
 		close(fds[0]);
-		struct rotor_config cfg = {.workers = 1, .stack_size = stack};
+		struct rotor_config cfg = {.workers = 1, .stack_size = stack, .flags = flags};
 		void *res = NULL;
 		int r = rotor_run(&cfg, spawn_deep, (void *)(intptr_t)depth, &res);
 		_exit(r == 0 && res != (void *)-1 ? 0 : 3);
@@ -73,18 +73,27 @@ Test(stack, overflow_is_reported_with_the_task_name, .timeout = 30)
 {
 	char err[1024];
 	/* 1 KiB frames, 1000 deep: about 1 MiB, far beyond a 64 KiB stack. */
-	int status = run_child(64 * 1024, 1000, err, sizeof(err));
+	int status = run_child(64 * 1024, 0, 1000, err, sizeof(err));
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
 	          "child should abort, status %#x, stderr: %s", status, err);
 	cr_assert(strstr(err, "rotor: stack overflow in task deep-recursion (stack 65536 bytes)"),
 	          "stderr: %s", err);
 }
 
+Test(stack, no_segv_handler_leaves_an_overflow_to_the_default_action, .timeout = 30)
+{
+	char err[1024];
+	int status = run_child(64 * 1024, ROTOR_NO_SEGV_HANDLER, 1000, err, sizeof(err));
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+	          "child should die of SIGSEGV, status %#x, stderr: %s", status, err);
+	cr_assert_null(strstr(err, "stack overflow"), "stderr: %s", err);
+}
+
 Test(stack, deep_recursion_within_the_stack_works, .timeout = 30)
 {
 	char err[1024];
 	/* About 200 KiB of frames on a 1 MiB stack. */
-	int status = run_child(1024 * 1024, 200, err, sizeof(err));
+	int status = run_child(1024 * 1024, 0, 200, err, sizeof(err));
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x, stderr: %s", status,
 	          err);
 }
