@@ -80,7 +80,8 @@ ROTOR_API int rotor_shutdown(int fd, int how, int64_t deadline);
 
 /*
  * rotor_tcp_listen - a listening TCP socket on host:port (IPv4 or IPv6 literal, or a name
- * getaddrinfo resolves; NULL or "" for every address; port 0 picks a free one, see
+ * getaddrinfo resolves; NULL or "" for every address, IPv6 and IPv4 on one dual-stack socket,
+ * or IPv4 alone where the machine has no IPv6; port 0 picks a free one, see
  * rotor_sock_port). SO_REUSEADDR always, SO_REUSEPORT with ROTOR_TCP_REUSEPORT. Returns the
  * fd, -EINVAL (bad host), or the errno of socket/bind/listen. Thread: any. Suspends: no
  * (name resolution may block: use literals on a worker).

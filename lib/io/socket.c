@@ -126,35 +126,54 @@ static int resolve(const char *host, int port, int passive, struct addrinfo **ou
 	return r ? -EINVAL : 0;
 }
 
+/* A listening socket of family af on addr, or -errno. v6only: 0 to take IPv4 too. */
+static int listen_on(const struct sockaddr *addr, socklen_t len, int v6only, int backlog,
+                     unsigned flags)
+{
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (((flags & ROTOR_TCP_REUSEPORT) &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    (addr->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) ||
+	    bind(fd, addr, len) < 0 || listen(fd, backlog > 0 ? backlog : 511) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int rotor_tcp_listen(const char *host, int port, int backlog, unsigned flags)
 {
+	if (port < 0 || port > 65535)
+		return -EINVAL;
+	if (!host || !*host) {
+		/* Every address: one IPv6 socket that takes IPv4 too (IPV6_V6ONLY off, whatever
+		 * net.ipv6.bindv6only says), or IPv4 alone where the machine has no IPv6. */
+		struct sockaddr_in6 any6 = {.sin6_family = AF_INET6,
+		                            .sin6_port = htons((uint16_t)port),
+		                            .sin6_addr = IN6ADDR_ANY_INIT};
+		int fd = listen_on((struct sockaddr *)&any6, sizeof(any6), 0, backlog, flags);
+		if (fd >= 0 || (fd != -EAFNOSUPPORT && fd != -EADDRNOTAVAIL))
+			return fd;
+		struct sockaddr_in any4 = {.sin_family = AF_INET,
+		                           .sin_port = htons((uint16_t)port),
+		                           .sin_addr = {htonl(INADDR_ANY)}};
+		return listen_on((struct sockaddr *)&any4, sizeof(any4), 1, backlog, flags);
+	}
 	struct addrinfo *ai;
 	int r = resolve(host, port, 1, &ai);
 	if (r < 0)
 		return r;
 	r = -EADDRNOTAVAIL;
 	for (struct addrinfo *a = ai; a; a = a->ai_next) {
-		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			r = -errno;
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if ((flags & ROTOR_TCP_REUSEPORT) &&
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
-			r = -errno;
-			close(fd);
-			continue;
-		}
-		if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
-		    listen(fd, backlog > 0 ? backlog : 511) < 0) {
-			r = -errno;
-			close(fd);
-			continue;
-		}
-		freeaddrinfo(ai);
-		return fd;
+		r = listen_on(a->ai_addr, a->ai_addrlen, 1, backlog, flags);
+		if (r >= 0)
+			break;
 	}
 	freeaddrinfo(ai);
 	return r;

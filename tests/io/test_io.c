@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -669,4 +670,49 @@ static void *acceptor_cancel_main(void *arg)
 Test(io, acceptor_wait_cancelled_then_destroyed, .timeout = 20)
 {
 	run_checked(1, acceptor_cancel_main, NULL);
+}
+
+/* A blocking connect from the test's thread to addr:port; the listener's backlog completes
+ * the handshake without an accept. 0, or -errno. */
+static int connect_to(int family, const char *addr, int port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t len;
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &a->sin6_addr);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &a->sin_addr);
+		len = sizeof(*a);
+	}
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+Test(io, listen_on_every_address_takes_ipv4_and_ipv6, .timeout = 10)
+{
+	int l = rotor_tcp_listen(NULL, 0, 8, 0);
+	cr_assert_geq(l, 0, "rotor_tcp_listen(NULL): %d", l);
+	int port = rotor_sock_port(l);
+	cr_assert_gt(port, 0);
+	cr_assert_eq(connect_to(AF_INET, "127.0.0.1", port), 0, "IPv4 to the wildcard listener");
+	int v6 = socket(AF_INET6, SOCK_STREAM, 0);
+	if (v6 < 0) {
+		close(l);
+		cr_skip_test("no IPv6 on this machine: the IPv4 half was checked");
+	}
+	close(v6);
+	cr_assert_eq(connect_to(AF_INET6, "::1", port), 0, "IPv6 to the wildcard listener");
+	close(l);
 }
