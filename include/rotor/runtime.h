@@ -45,6 +45,17 @@ extern "C" {
  * - one pinned thread per worker, the offload pool's threads (rotor/offN) and the stall
  *   monitor thread, all named, all joined by rotor_runtime_destroy.
  */
+/* Levels of rotor's own messages (rotor_config.log_level). */
+#define ROTOR_LOG_ERROR   1 /* the runtime cannot do what was asked (no io_uring, a panic) */
+#define ROTOR_LOG_WARNING 2 /* it goes on, but something is wrong (a stall, no guard pages) */
+#define ROTOR_LOG_INFO    3
+#define ROTOR_LOG_DEBUG   4
+
+/* Where rotor's messages go: one call per message, without a trailing newline (a stall
+ * report spans several lines). Called from any of the runtime's threads, possibly at once
+ * from several: it must be thread-safe, and must not call rotor. */
+typedef void (*rotor_log_fn)(void *arg, int level, const char *msg);
+
 struct rotor_config {
 	unsigned workers;         /* 0: one per CPU this process may run on (affinity mask) */
 	size_t stack_size;        /* bytes per coroutine stack; 0: 64 KiB; min ROTOR_STACK_MIN */
@@ -57,6 +68,9 @@ struct rotor_config {
 	unsigned offload_threads; /* threads of the rotor_offload pool; 0: 2 */
 	unsigned stall_ms;        /* report a task holding its worker this long; 0: 100 ms;
 	                             ROTOR_NO_STALL_CHECK: never */
+	rotor_log_fn log;         /* rotor's messages; NULL: a line each on stderr */
+	void *log_arg;            /* log's first argument */
+	int log_level;            /* messages up to this ROTOR_LOG_* level; 0: ROTOR_LOG_WARNING */
 };
 
 #define ROTOR_STACK_MIN (16 * 1024)

@@ -4,6 +4,7 @@
  * kernel, and reaping. Submitting, reaping and sleeping happen in rotor__ring_enter only.
  */
 #include "ring.h"
+#include "log.h"
 #include "runtime.h"
 #include "sanitize.h"
 
@@ -16,11 +17,12 @@
 _Atomic int rotor__fault_ring_setup;
 _Atomic int rotor__fault_no_msg_ring;
 
-static void explain_setup_error(int err)
+static void explain_setup_error(const struct rotor_runtime *rt, int err)
 {
 	if (err == -ENOSYS) {
-		fprintf(stderr, "rotor: io_uring_setup: function not implemented "
-		                "(kernel built without CONFIG_IO_URING)\n");
+		rotor__log(rt, ROTOR_LOG_ERROR,
+		           "rotor: io_uring_setup: function not implemented "
+		           "(kernel built without CONFIG_IO_URING)");
 	} else if (err == -EPERM) {
 		int v = -1;
 		FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
@@ -29,16 +31,17 @@ static void explain_setup_error(int err)
 				v = -1;
 			fclose(f);
 		}
-		fprintf(stderr,
-		        "rotor: io_uring_setup: operation not permitted: io_uring is disabled "
-		        "by sysctl kernel.io_uring_disabled=%d (0 allows it for everyone, 1 for "
-		        "members of kernel.io_uring_group and root)\n",
-		        v);
+		rotor__log(rt, ROTOR_LOG_ERROR,
+		           "rotor: io_uring_setup: operation not permitted: io_uring is disabled "
+		           "by sysctl kernel.io_uring_disabled=%d (0 allows it for everyone, 1 for "
+		           "members of kernel.io_uring_group and root)",
+		           v);
 	} else if (err == -ENOMEM) {
-		fprintf(stderr, "rotor: io_uring_setup: cannot allocate memory for the ring "
-		                "(memory cgroup or RLIMIT_MEMLOCK on kernels before 5.12)\n");
+		rotor__log(rt, ROTOR_LOG_ERROR,
+		           "rotor: io_uring_setup: cannot allocate memory for the ring "
+		           "(memory cgroup or RLIMIT_MEMLOCK on kernels before 5.12)");
 	} else {
-		fprintf(stderr, "rotor: io_uring_setup: %s\n", strerror(-err));
+		rotor__log(rt, ROTOR_LOG_ERROR, "rotor: io_uring_setup: %s", strerror(-err));
 	}
 }
 
@@ -101,7 +104,7 @@ int rotor__ring_init(struct rotor__worker *w)
 		want &= ~drop[i];
 	}
 	if (r < 0) {
-		explain_setup_error(r);
+		explain_setup_error(w->rt, r);
 		return r;
 	}
 	w->ring_fd = w->ring.ring_fd;
@@ -115,9 +118,9 @@ int rotor__ring_init(struct rotor__worker *w)
 	 * MSG_RINGs (Linux 5.18). Say so plainly rather than fail later. */
 	r = have_msg_ring(w);
 	if (r == 0) {
-		fprintf(stderr,
-		        "rotor: io_uring on this kernel lacks IORING_OP_MSG_RING: rotor needs "
-		        "Linux 5.18 or later (6.1 or later is supported)\n");
+		rotor__log(w->rt, ROTOR_LOG_ERROR,
+		           "rotor: io_uring on this kernel lacks IORING_OP_MSG_RING: rotor needs "
+		           "Linux 5.18 or later (6.1 or later is supported)");
 		r = -ENOSYS;
 	}
 	if (r < 0) {

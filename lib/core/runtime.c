@@ -9,6 +9,7 @@
  * for non-worker posters to leave and tells every worker to exit.
  */
 #include "runtime.h"
+#include "log.h"
 #include "msg.h"
 #include "ring.h"
 #include "stall.h"
@@ -51,16 +52,16 @@ static void registry_unlink(struct rotor_runtime *rt)
 
 __attribute__((noreturn)) void rotor__panic(const char *func, const char *fmt, ...)
 {
+	char what[1024];
 	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
 	struct rotor__worker *w = rotor__worker_self();
 	if (w)
-		fprintf(stderr, "rotor: w%d: %s: ", w->id, func);
+		rotor__log(w->rt, ROTOR_LOG_ERROR, "rotor: w%d: %s: %s", w->id, func, what);
 	else
-		fprintf(stderr, "rotor: %s: ", func);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+		rotor__log(NULL, ROTOR_LOG_ERROR, "rotor: %s: %s", func, what);
 	abort();
 }
 
@@ -171,7 +172,8 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 		c.spin_us = 20;
 	if (c.flags & ROTOR_NO_SPIN)
 		c.spin_us = 0;
-	if (c.spin_us > 1000000 || c.offload_threads > 1024)
+	if (c.spin_us > 1000000 || c.offload_threads > 1024 || c.log_level < 0 ||
+	    c.log_level > ROTOR_LOG_DEBUG)
 		return -EINVAL;
 	if (!c.offload_threads)
 		c.offload_threads = 2;

@@ -5,6 +5,7 @@
  * kernel has it, else by mprotect while the process's map budget (vm.max_map_count) lasts.
  */
 #include "stack.h"
+#include "log.h"
 #include "compat.h"
 #include "sanitize.h"
 #include "worker.h"
@@ -161,9 +162,11 @@ static void guard_slot_mprotect(struct rotor__stack_chunk *c, char *guard)
 	if (atomic_fetch_add(&mprotect_guards, 1) >= map_budget) {
 		atomic_fetch_sub(&mprotect_guards, 1);
 		if (!atomic_exchange(&warned, 1))
-			fprintf(stderr, "rotor: stack guard budget (vm.max_map_count) used up; "
-			                "further stacks have no guard page (Linux 6.13 lifts "
-			                "this with MADV_GUARD_INSTALL)\n");
+			rotor__log(rotor__worker_self() ? rotor__worker_self()->rt : NULL,
+			           ROTOR_LOG_WARNING,
+			           "rotor: stack guard budget (vm.max_map_count) used up; "
+			           "further stacks have no guard page (Linux 6.13 lifts "
+			           "this with MADV_GUARD_INSTALL)");
 		return;
 	}
 	if (ROTOR__FAULT_SYS(STACK_GUARD_MPROTECT, mprotect(guard, PAGE, PROT_NONE)) == 0)

@@ -10,6 +10,7 @@
  * running. At most one report per run, ROTOR__STALL_REPORTS_PER_SEC in all.
  */
 #include "stall.h"
+#include "log.h"
 #include "runtime.h"
 #include "task.h"
 
@@ -145,16 +146,27 @@ static void report(struct rotor_runtime *rt, struct rotor__worker *w, int64_t he
 		snprintf(name, sizeof(name), "task %s", rotor_task_name(t));
 	else
 		snprintf(name, sizeof(name), "a callback");
-	fprintf(stderr,
-	        "rotor: w%d: stall: %s has held worker %d for at least %lld ms without "
-	        "yielding (threshold %u ms)%s\n",
-	        w->id, name, w->id, (long long)(held_ns / 1000000), rt->cfg.stall_ms,
-	        have_bt ? "; backtrace:" : "");
+	/* One message, the backtrace's lines included, so that a log sink keeps them together. */
+	char bt[6144];
+	size_t len = 0;
+	bt[0] = 0;
 	if (have_bt) {
-		fflush(stderr);
 		add_entry_caller(w);
-		backtrace_symbols_fd(w->stall_frames, w->stall_nframes, 2);
+		char **sym = backtrace_symbols(w->stall_frames, w->stall_nframes);
+		for (int i = 0; i < w->stall_nframes && len < sizeof(bt); i++) {
+			int k = snprintf(bt + len, sizeof(bt) - len, "\n%s",
+			                 sym ? sym[i] : "(no symbols: out of memory)");
+			if (k < 0)
+				break;
+			len += (size_t)k;
+		}
+		free(sym);
 	}
+	rotor__log(rt, ROTOR_LOG_WARNING,
+	           "rotor: w%d: stall: %s has held worker %d for at least %lld ms without "
+	           "yielding (threshold %u ms)%s%s",
+	           w->id, name, w->id, (long long)(held_ns / 1000000), rt->cfg.stall_ms,
+	           have_bt ? "; backtrace:" : "", bt);
 }
 
 static void *monitor_main(void *arg)

@@ -147,3 +147,56 @@ Test(stall, a_callback_that_blocks_the_loop_is_reported, .timeout = 20)
 	cr_assert_eq(count(captured, "stall: a callback has held worker 0"), 1, "stderr: %s",
 	             captured);
 }
+
+/* ---- rotor's messages through a log hook ---- */
+
+static char logged[16384];
+static atomic_int log_calls;
+static int log_level_seen;
+
+static void capture_log(void *arg, int level, const char *msg)
+{
+	cr_assert_eq(arg, (void *)logged);
+	atomic_fetch_add(&log_calls, 1);
+	log_level_seen = level;
+	strncat(logged, msg, sizeof(logged) - strlen(logged) - 1);
+}
+
+Test(stall, a_log_hook_gets_the_report_in_one_message_and_stderr_nothing, .timeout = 20)
+{
+	struct rotor_config cfg = {
+	    .workers = 1, .stall_ms = 50, .log = capture_log, .log_arg = logged};
+	logged[0] = 0;
+	atomic_store(&log_calls, 0);
+	run_capturing(&cfg, main_spawns, hog);
+	cr_assert_eq(atomic_load(&log_calls), 1, "log: %s", logged);
+	cr_assert_eq(log_level_seen, ROTOR_LOG_WARNING);
+	cr_assert(strstr(logged, "stall: task the-hog has held worker 0 for at least"), "log: %s",
+	          logged);
+	cr_assert(strstr(logged, "\nrotor_test_spin_without_yielding") ||
+	              strstr(logged, "(rotor_test_spin_without_yielding+"),
+	          "the backtrace belongs to the message: %s", logged);
+	cr_assert_null(strstr(captured, "stall"), "stderr: %s", captured);
+}
+
+Test(stall, a_log_level_below_warning_drops_the_report, .timeout = 20)
+{
+	struct rotor_config cfg = {.workers = 1,
+	                           .stall_ms = 50,
+	                           .log = capture_log,
+	                           .log_arg = logged,
+	                           .log_level = ROTOR_LOG_ERROR};
+	logged[0] = 0;
+	atomic_store(&log_calls, 0);
+	run_capturing(&cfg, main_spawns, hog);
+	cr_assert_eq(atomic_load(&log_calls), 0, "log: %s", logged);
+	cr_assert_eq(stats.stalls, 1, "the stall was still counted");
+}
+
+Test(stall, a_log_level_out_of_range_is_einval, .timeout = 10)
+{
+	struct rotor_config cfg = {.workers = 1, .log_level = ROTOR_LOG_DEBUG + 1};
+	cr_assert_eq(rotor_run(&cfg, main_spawns, hog, NULL), -EINVAL);
+	cfg.log_level = -1;
+	cr_assert_eq(rotor_run(&cfg, main_spawns, hog, NULL), -EINVAL);
+}
