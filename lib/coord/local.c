@@ -82,7 +82,7 @@ static struct locals *locals_of(struct rotor__ext **slot, enum rotor__fault_site
 
 int rotor_task_set(int key, void *value)
 {
-	struct rotor_task *t = rotor_current();
+	struct rotor_task *t = rotor__task_self();
 	if (!t)
 		return -EPERM;
 	if (!key_ok(key))
@@ -99,7 +99,7 @@ int rotor_task_set(int key, void *value)
 
 void *rotor_task_get(int key)
 {
-	struct rotor_task *t = rotor_current();
+	struct rotor_task *t = rotor__task_self();
 	if (!t || !key_ok(key))
 		return NULL;
 	struct rotor__ext *e = *rotor__task_ext(t);

@@ -208,7 +208,7 @@ int rotor_mutex_lock_until(struct rotor_mutex *m, int64_t deadline)
 int rotor_mutex_trylock(struct rotor_mutex *mm)
 {
 	struct mutex *m = M(mm);
-	struct rotor_task *t = rotor_current();
+	struct rotor_task *t = rotor__task_self();
 	if (!m)
 		return -EINVAL;
 	if (!t)
@@ -237,7 +237,7 @@ int rotor_mutex_trylock(struct rotor_mutex *mm)
 int rotor_mutex_unlock(struct rotor_mutex *mm)
 {
 	struct mutex *m = M(mm);
-	struct rotor_task *t = rotor_current();
+	struct rotor_task *t = rotor__task_self();
 	if (!m)
 		return -EINVAL;
 	if (!t || atomic_load_explicit(&m->owner, memory_order_relaxed) != t)
@@ -301,7 +301,7 @@ int rotor_cond_wait_until(struct rotor_cond *cc, struct rotor_mutex *mm, int64_t
 	struct cond *c = (struct cond *)(void *)cc;
 	if (!c || !mm)
 		return -EINVAL;
-	struct rotor_task *t = rotor_current();
+	struct rotor_task *t = rotor__task_self();
 	if (!t || atomic_load_explicit(&M(mm)->owner, memory_order_relaxed) != t)
 		return -EPERM;
 	if (rotor__task_cancelled(t))
@@ -498,7 +498,7 @@ int rotor_event_wait_until(struct rotor_event *ee, int64_t deadline)
 	struct event *e = E(ee);
 	if (!e)
 		return -EINVAL;
-	if (!rotor_current())
+	if (!rotor__task_self())
 		return -EPERM;
 	if (atomic_load_explicit(&e->set, memory_order_acquire))
 		return 0;
@@ -567,7 +567,7 @@ int rotor_waitgroup_wait_until(struct rotor_waitgroup *gg, int64_t deadline)
 	struct waitgroup *g = G(gg);
 	if (!g)
 		return -EINVAL;
-	if (!rotor_current())
+	if (!rotor__task_self())
 		return -EPERM;
 	if (atomic_load_explicit(&g->n, memory_order_acquire) == 0)
 		return 0;

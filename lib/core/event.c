@@ -102,6 +102,13 @@ static void anywait_cancel(struct rotor_task *t)
 	anywait_abort(t, -ECANCELED);
 }
 
+/* A handle already checked held: its task (the handle's reference keeps the struct). */
+static struct rotor_task *task_of(struct rotor_task *handle)
+{
+	uint32_t gen;
+	return rotor__task_from_handle(handle, &gen);
+}
+
 int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
 {
 	struct rotor__worker *w = rotor__worker_self();
@@ -111,14 +118,14 @@ int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
 	if (!tasks || n == 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		if (!tasks[i] || tasks[i] == self || tasks[i]->rt != w->rt)
-			return -EINVAL;
-		uint32_t h = atomic_load(&tasks[i]->handle);
-		if (h != ROTOR__H_HELD)
+		uint32_t gen;
+		struct rotor_task *t = rotor__task_from_handle(tasks[i], &gen);
+		if (!t || t == self || t->rt != w->rt ||
+		    atomic_load(&t->handle) != ROTOR__H(gen, ROTOR__H_HELD))
 			return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (rotor__event_is_set(&tasks[i]->done))
+		if (rotor__event_is_set(&task_of(tasks[i])->done))
 			return (int)i;
 	if (self->flags & ROTOR__TF_CANCELLED)
 		return -ECANCELED;
@@ -136,7 +143,8 @@ int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
 	for (; parked < n; parked++) {
 		uintptr_t exp = 0;
 		atomic_fetch_add(&a->refs, 1);
-		if (!atomic_compare_exchange_strong(&tasks[parked]->done.waiter, &exp, token)) {
+		if (!atomic_compare_exchange_strong(&task_of(tasks[parked])->done.waiter, &exp,
+		                                    token)) {
 			atomic_fetch_sub(&a->refs, 1);
 			if (exp != ROTOR__EVENT_DONE)
 				r = -EBUSY; /* someone joins it */
@@ -156,14 +164,14 @@ int rotor_wait_any(struct rotor_task **tasks, size_t n, int64_t deadline)
 	 * is ours to drop); an event that took it drops its own. */
 	for (size_t i = 0; i < parked; i++) {
 		uintptr_t exp = token;
-		if (atomic_compare_exchange_strong(&tasks[i]->done.waiter, &exp, 0))
+		if (atomic_compare_exchange_strong(&task_of(tasks[i])->done.waiter, &exp, 0))
 			atomic_fetch_sub(&a->refs, 1);
 	}
 	anywait_release(a);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
-		if (rotor__event_is_set(&tasks[i]->done))
+		if (rotor__event_is_set(&task_of(tasks[i])->done))
 			return (int)i;
 	return -EAGAIN; /* not reached: a claim means an event was set */
 }

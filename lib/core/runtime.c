@@ -470,8 +470,10 @@ int rotor_run(const struct rotor_config *cfg, rotor_fn fn, void *arg, void **res
 		return r;
 	}
 	struct main_arg m = {fn, arg, NULL};
-	struct rotor_task *mt = NULL;
-	r = rotor__task_start(rt, 0, "main", main_task, &m, &mt, NULL, 0, NULL);
+	struct rotor_task *handle = NULL;
+	r = rotor__task_start(rt, 0, "main", main_task, &m, &handle, NULL, 0, NULL);
+	uint32_t gen;
+	struct rotor_task *mt = rotor__task_from_handle(handle, &gen);
 	if (r < 0)
 		rotor__runtime_request_stop(rt);
 	else
@@ -481,7 +483,7 @@ int rotor_run(const struct rotor_config *cfg, rotor_fn fn, void *arg, void **res
 		/* fn never ran: no stack for it (-ENOMEM), or a stop came first (-ECANCELED). */
 		if (!(mt->flags & ROTOR__TF_RAN))
 			r = mt->err;
-		rotor_detach(mt);
+		rotor_detach(handle);
 	}
 	rotor__worker_fini(rt->w[0]);
 	rt_join(rt);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "compat.h"
 #include "sanitize.h"
+#include "task.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -334,7 +335,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 		char msg[256];
 		size_t n = 0;
 		put_str(msg, &n, sizeof(msg), "rotor: stack overflow in task ");
-		put_str(msg, &n, sizeof(msg), w->current ? rotor_task_name(w->current) : "?");
+		put_str(msg, &n, sizeof(msg), w->current ? rotor__task_name(w->current) : "?");
 		put_str(msg, &n, sizeof(msg), " (stack ");
 		put_num(msg, &n, sizeof(msg), (unsigned long)w->stacks.stack_size);
 		put_str(msg, &n, sizeof(msg), " bytes) on worker ");

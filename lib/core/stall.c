@@ -143,7 +143,7 @@ static void report(struct rotor_runtime *rt, struct rotor__worker *w, int64_t he
 	struct rotor_task *t = atomic_load_explicit(&w->stall_task, memory_order_relaxed);
 	char name[64];
 	if (t)
-		snprintf(name, sizeof(name), "task %s", rotor_task_name(t));
+		snprintf(name, sizeof(name), "task %s", rotor__task_name(t));
 	else
 		snprintf(name, sizeof(name), "a callback");
 	/* One message, the backtrace's lines included, so that a log sink keeps them together. */

@@ -127,6 +127,12 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 	t->wait_deadline = ROTOR_FOREVER;
 	t->id = id;
 	t->end = NULL;
+	/* A new generation for this use of the struct (1..65535), unless its address leaves no
+	 * room for one in a handle. */
+	uint32_t gen = 0;
+	if (!((uintptr_t)t >> ROTOR__HANDLE_GEN_SHIFT))
+		gen = atomic_load_explicit(&t->gen, memory_order_relaxed) % 65535 + 1;
+	atomic_store_explicit(&t->gen, gen, memory_order_relaxed);
 	rotor__event_init(&t->done);
 	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->name_state, 0, memory_order_relaxed);
@@ -141,7 +147,8 @@ void rotor__task_release(struct rotor_task *t)
 		return;
 	struct rotor_runtime *rt = t->rt;
 	t->state = ROTOR__T_FREE;
-	atomic_store_explicit(&t->handle, ROTOR__H_RELEASED, memory_order_release);
+	atomic_store_explicit(&t->handle, ROTOR__H(atomic_load(&t->gen), ROTOR__H_RELEASED),
+	                      memory_order_release);
 	struct rotor__worker *w = rotor__worker_self();
 	if (t->home == UINT32_MAX) {
 		pthread_mutex_lock(&rt->pool_lock);
@@ -326,7 +333,7 @@ static void complete(struct rotor_task *t, int err)
 	if (t->end)
 		t->end->ended(t->end, t, t->result, err);
 	/* Detached at spawn: no handle, so nobody can ever wait on done. */
-	if (atomic_load_explicit(&t->handle, memory_order_relaxed) != ROTOR__H_NONE)
+	if (ROTOR__H_STATE(atomic_load_explicit(&t->handle, memory_order_relaxed)) != ROTOR__H_NONE)
 		rotor__event_set_owner(&t->done);
 }
 
@@ -420,7 +427,9 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 	t->end = end;
 	ROTOR__PROBE(task_spawn, worker, t, t->id, fn, name);
 	atomic_store_explicit(&t->refs, 1u + (out != NULL) + (end != NULL), memory_order_relaxed);
-	atomic_store_explicit(&t->handle, out ? ROTOR__H_HELD : ROTOR__H_NONE,
+	atomic_store_explicit(&t->handle,
+	                      ROTOR__H(atomic_load_explicit(&t->gen, memory_order_relaxed),
+	                               out ? ROTOR__H_HELD : ROTOR__H_NONE),
 	                      memory_order_relaxed);
 	if (end)
 		end->bind(end, t);
@@ -437,7 +446,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 		}
 	}
 	if (out)
-		*out = t;
+		*out = rotor__task_handle(t);
 	return 0;
 }
 
@@ -489,17 +498,20 @@ int rotor_join(struct rotor_task *t, void **result)
 	return rotor_join_until(t, ROTOR_FOREVER, result);
 }
 
-int rotor_join_until(struct rotor_task *t, int64_t deadline, void **result)
+int rotor_join_until(struct rotor_task *handle, int64_t deadline, void **result)
 {
 	struct rotor__worker *w = rotor__worker_self();
 	if (!w || !w->current)
 		return -EPERM;
+	uint32_t gen;
+	struct rotor_task *t = rotor__task_from_handle(handle, &gen);
 	if (!t)
 		return -EINVAL;
 	if (t == w->current)
 		return -EDEADLK;
-	uint32_t h = ROTOR__H_HELD;
-	if (t->rt != w->rt || !atomic_compare_exchange_strong(&t->handle, &h, ROTOR__H_JOINING))
+	uint32_t h = ROTOR__H(gen, ROTOR__H_HELD);
+	if (t->rt != w->rt ||
+	    !atomic_compare_exchange_strong(&t->handle, &h, ROTOR__H(gen, ROTOR__H_JOINING)))
 		return -EINVAL;
 	/* Same worker and already ended: t->state is ours to read, nothing to wait for. */
 	bool local = t->item.worker == (uint32_t)w->id;
@@ -507,23 +519,25 @@ int rotor_join_until(struct rotor_task *t, int64_t deadline, void **result)
 	            ? 0
 	            : rotor__event_wait_task(&t->done, deadline, local);
 	if (r < 0) {
-		atomic_store(&t->handle, ROTOR__H_HELD);
+		atomic_store(&t->handle, ROTOR__H(gen, ROTOR__H_HELD));
 		return r;
 	}
 	if (result)
 		*result = t->result;
 	int err = t->err;
-	atomic_store_explicit(&t->handle, ROTOR__H_RELEASED, memory_order_release);
+	atomic_store_explicit(&t->handle, ROTOR__H(gen, ROTOR__H_RELEASED), memory_order_release);
 	rotor__task_release(t);
 	return err;
 }
 
-int rotor_detach(struct rotor_task *t)
+int rotor_detach(struct rotor_task *handle)
 {
+	uint32_t gen;
+	struct rotor_task *t = rotor__task_from_handle(handle, &gen);
 	if (!t)
 		return -EINVAL;
-	uint32_t h = ROTOR__H_HELD;
-	if (!atomic_compare_exchange_strong(&t->handle, &h, ROTOR__H_RELEASED))
+	uint32_t h = ROTOR__H(gen, ROTOR__H_HELD);
+	if (!atomic_compare_exchange_strong(&t->handle, &h, ROTOR__H(gen, ROTOR__H_RELEASED)))
 		return -EINVAL;
 	rotor__task_release(t);
 	return 0;
@@ -554,14 +568,17 @@ int rotor__task_cancel_any(struct rotor_task *t)
 	return 0;
 }
 
-int rotor_cancel(struct rotor_task *t)
+int rotor_cancel(struct rotor_task *handle)
 {
+	uint32_t gen;
+	struct rotor_task *t = rotor__task_from_handle(handle, &gen);
 	if (!t)
 		return -EINVAL;
 	struct rotor__worker *w = rotor__worker_self();
 	uint32_t h = atomic_load(&t->handle);
-	bool self_task = w && w->current == t;
-	if (!self_task && h != ROTOR__H_HELD && h != ROTOR__H_JOINING)
+	bool self_task = w && w->current == t && gen == atomic_load(&t->gen);
+	if (!self_task && (ROTOR__H_GEN(h) != gen || (ROTOR__H_STATE(h) != ROTOR__H_HELD &&
+	                                              ROTOR__H_STATE(h) != ROTOR__H_JOINING)))
 		return -EINVAL;
 	return rotor__task_cancel_any(t);
 }
@@ -607,14 +624,35 @@ int rotor_sleep(int64_t ns)
 
 struct rotor_task *rotor_current(void)
 {
-	return rotor__task_self();
+	struct rotor_task *t = rotor__task_self();
+	return t ? rotor__task_handle(t) : NULL;
 }
 
-const char *rotor_task_name(const struct rotor_task *t)
+/* The task of a handle still held (or of the calling task itself, which rotor_current
+ * names whatever became of its handle), or NULL. */
+static struct rotor_task *live_task(const struct rotor_task *handle)
 {
+	uint32_t gen;
+	struct rotor_task *t = rotor__task_from_handle(handle, &gen);
 	if (!t)
-		return "";
-	struct rotor_task *m = (struct rotor_task *)t;
+		return NULL;
+	uint32_t h = atomic_load_explicit(&t->handle, memory_order_acquire);
+	if (t == rotor__task_self() && gen == atomic_load_explicit(&t->gen, memory_order_relaxed))
+		return t;
+	if (ROTOR__H_GEN(h) != gen ||
+	    (ROTOR__H_STATE(h) != ROTOR__H_HELD && ROTOR__H_STATE(h) != ROTOR__H_JOINING))
+		return NULL;
+	return t;
+}
+
+const char *rotor_task_name(const struct rotor_task *handle)
+{
+	struct rotor_task *m = live_task(handle);
+	return m ? rotor__task_name(m) : "";
+}
+
+const char *rotor__task_name(struct rotor_task *m)
+{
 	uint32_t st = atomic_load_explicit(&m->name_state, memory_order_acquire);
 	if (st == 2)
 		return m->name;
@@ -631,8 +669,9 @@ const char *rotor_task_name(const struct rotor_task *t)
 	return m->name;
 }
 
-int rotor_task_worker(const struct rotor_task *t)
+int rotor_task_worker(const struct rotor_task *handle)
 {
+	struct rotor_task *t = live_task(handle);
 	return t ? (int)t->item.worker : -EINVAL;
 }
 

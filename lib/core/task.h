@@ -28,6 +28,12 @@ enum rotor__task_state {
 	ROTOR__T_FREE,
 };
 
+/* The handle word: the generation of the struct's current use above a handle state, so
+ * that a stale handle's CAS fails atomically. */
+#define ROTOR__H(gen, state) ((uint32_t)(gen) << 8 | (uint32_t)(state))
+#define ROTOR__H_STATE(h)    ((h)&0xffu)
+#define ROTOR__H_GEN(h)      ((h) >> 8)
+
 enum rotor__handle_state {
 	ROTOR__H_NONE = 0, /* detached at spawn, or no user handle */
 	ROTOR__H_HELD,
@@ -74,9 +80,42 @@ struct rotor_task {
 	uint32_t home; /* worker whose cache this struct returns to; UINT32_MAX: non-worker */
 	struct rotor__ext *ext; /* task-local values (coord/local.c), made on first set */
 	uint64_t id;
+	_Atomic uint32_t gen; /* of this use of the struct, 1..65535; 0: handles go unchecked */
 	_Atomic uint32_t name_state; /* 0: default not formatted, 1: being formatted, 2: set */
 	char name[32];
 };
+
+/*
+ * Handles. The pointer a user holds carries the struct's generation in its top 16 bits
+ * (user-space addresses leave them zero on x86-64 and aarch64), so a handle kept after its
+ * task was released still gets -EINVAL once the struct has been reused for another task,
+ * not only during the quarantine of the type-stable cache. Only a struct reused a multiple
+ * of 65535 times in between would alias. A handle with no generation (a struct at an
+ * address that uses those bits, or the core's own raw pointer) is taken as it is.
+ */
+#define ROTOR__HANDLE_GEN_SHIFT 48
+static inline struct rotor_task *rotor__task_handle(struct rotor_task *t)
+{
+	uintptr_t gen = atomic_load_explicit(&t->gen, memory_order_relaxed);
+	return (struct rotor_task *)((uintptr_t)t | gen << ROTOR__HANDLE_GEN_SHIFT);
+}
+/* The struct a handle points at, and in *gen the generation the handle names (the struct's
+ * own for a handle that carries none); NULL for a NULL handle. Whether the handle is still
+ * good is decided with the generation kept in the handle word (ROTOR__H), atomically. */
+static inline struct rotor_task *rotor__task_from_handle(const struct rotor_task *h, uint32_t *gen)
+{
+	uintptr_t p = (uintptr_t)h;
+	struct rotor_task *t =
+	    (struct rotor_task *)(p & (((uintptr_t)1 << ROTOR__HANDLE_GEN_SHIFT) - 1));
+	*gen = (uint32_t)(p >> ROTOR__HANDLE_GEN_SHIFT);
+	if (t && !*gen)
+		*gen = atomic_load_explicit(&t->gen, memory_order_relaxed);
+	return t;
+}
+
+/* t's name, "task-<id>" formatted on first use (rotor_task_name without the handle check,
+ * for the core's own reports). */
+const char *rotor__task_name(struct rotor_task *t);
 
 /* Allocate a task struct for runtime rt, owned by worker `owner`. NULL on ENOMEM. */
 struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner);

@@ -24,7 +24,7 @@ int rotor_open(const char *path, int flags, unsigned mode, int64_t deadline)
 int rotor_close(int fd, int64_t deadline)
 {
 	/* Clean-up must work in a cancelled task: close at once rather than refuse. */
-	struct rotor_task *t = rotor_current();
+	struct rotor_task *t = rotor__task_self();
 	if (t && rotor__task_cancelled(t)) {
 		struct rotor__worker *w = rotor__worker_self();
 		int kfd;

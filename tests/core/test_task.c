@@ -749,3 +749,49 @@ Test(task, an_attr_that_only_names_the_task_keeps_it_on_the_calling_worker, .tim
 	cr_assert_eq(run_main(2, main_spawns_on_worker_1, NULL, NULL), 0);
 	ASSERT_CHECKS();
 }
+
+/* ---- stale handles ---- */
+
+static void *returns_after_a_yield(void *arg)
+{
+	rotor_yield();
+	return arg;
+}
+
+/* A handle kept after its join, used while its struct serves 100,000 other tasks in turn:
+ * every call on it is -EINVAL, and none reaches the live task that now owns the struct. */
+static void *main_uses_a_stale_handle(void *arg)
+{
+	(void)arg;
+	struct rotor_task *stale;
+	CHECK_EQ(rotor_spawn(returns_after_a_yield, NULL, &stale), 0);
+	CHECK_EQ(rotor_join(stale, NULL), 0);
+	int bad = 0;
+	for (int i = 0; i < 100000; i++) {
+		struct rotor_task *live;
+		void *res = NULL;
+		if (rotor_spawn(returns_after_a_yield, P(i + 1), &live) < 0) {
+			CHECK(0);
+			break;
+		}
+		bad += rotor_cancel(stale) != -EINVAL;
+		bad += rotor_detach(stale) != -EINVAL;
+		bad += rotor_join_until(stale, rotor_now(), NULL) != -EINVAL;
+		bad += rotor_task_worker(stale) != -EINVAL;
+		bad += rotor_task_name(stale)[0] != 0;
+		struct rotor_task *set[1] = {stale};
+		bad += rotor_wait_any(set, 1, rotor_now()) != -EINVAL;
+		/* The live task was neither cancelled nor joined by the stale calls. */
+		CHECK_EQ(rotor_join(live, &res), 0);
+		bad += res != P(i + 1);
+		if (bad)
+			break;
+	}
+	CHECK_EQ(bad, 0);
+	return NULL;
+}
+
+Test(task, a_stale_handle_never_reaches_the_task_that_reuses_its_struct, .timeout = 60)
+{
+	RUN_MAIN(1, main_uses_a_stale_handle, NULL);
+}
