@@ -68,6 +68,9 @@ struct rotor_config {
 	unsigned offload_threads; /* threads of the rotor_offload pool; 0: 2 */
 	unsigned stall_ms;        /* report a task holding its worker this long; 0: 100 ms;
 	                             ROTOR_NO_STALL_CHECK: never */
+	unsigned stop_report_ms;  /* tasks still alive this long into a stop are reported, by
+	                             name, state and backtrace, and again as often; 0: 5000 ms;
+	                             ROTOR_NO_STALL_CHECK: never */
 	rotor_log_fn log;         /* rotor's messages; NULL: a line each on stderr */
 	void *log_arg;            /* log's first argument */
 	int log_level;            /* messages up to this ROTOR_LOG_* level; 0: ROTOR_LOG_WARNING */

@@ -62,6 +62,9 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it)
 	case ROTOR__ITEM_STOP:
 		if (!w->stopping) {
 			w->stopping = true;
+			if (!(w->rt->cfg.flags & ROTOR_NO_STALL_CHECK))
+				w->stop_report_at =
+				    rotor_now() + (int64_t)w->rt->cfg.stop_report_ms * 1000000;
 			rotor__tasks_cancel_all(w);
 		}
 		break;

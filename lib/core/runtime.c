@@ -179,6 +179,8 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 		c.offload_threads = 2;
 	if (!c.stall_ms)
 		c.stall_ms = 100;
+	if (!c.stop_report_ms)
+		c.stop_report_ms = 5000;
 
 	struct rotor_runtime *rt = rotor__calloc(ROTOR__FAULT_RT_ALLOC, 1, sizeof(*rt));
 	if (!rt)

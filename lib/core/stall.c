@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,4 +248,100 @@ void rotor__stall_stop(struct rotor_runtime *rt)
 	pthread_mutex_destroy(&rt->stall_lock);
 	pthread_cond_destroy(&rt->stall_cond);
 	rt->stall_running = false;
+}
+
+/* ---- tasks that outlive a stop ---- */
+
+static const char *state_name(uint32_t s)
+{
+	switch (s) {
+	case ROTOR__T_NEW:
+		return "not started";
+	case ROTOR__T_READY:
+		return "ready";
+	case ROTOR__T_RUNNING:
+		return "running";
+	case ROTOR__T_WAITING:
+		return "waiting";
+	default:
+		return "ending";
+	}
+}
+
+/* Where a suspended task waits: a frame-pointer walk from the registers the context switch
+ * saved on its stack (lib/core/arch: x86-64 r15 r14 r13 r12 rbx rbp and the resume address
+ * upward; aarch64 x19..x28, x29, x30), within the stack. Returns the frames found. */
+__attribute__((no_sanitize_address)) static int suspended_frames(const struct rotor_task *t,
+                                                                 void **frames, int max)
+{
+#if ROTOR_ASM_SWITCH && (defined(__x86_64__) || defined(__aarch64__))
+	const struct rotor__slot *s = t->slot;
+	uintptr_t lo = (uintptr_t)s->lo, hi = (uintptr_t)s + sizeof(*s);
+	const uintptr_t *saved = s->ctx.sp;
+#if defined(__x86_64__)
+	uintptr_t fp = saved[5], pc = saved[6];
+#else
+	uintptr_t fp = saved[10], pc = saved[11];
+#endif
+	int n = 0;
+	frames[n++] = (void *)pc;
+	while (n < max && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
+		uintptr_t next = ((uintptr_t *)fp)[0], ret = ((uintptr_t *)fp)[1];
+		if (!ret)
+			break;
+		frames[n++] = (void *)ret;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	return n;
+#else
+	(void)t, (void)frames, (void)max;
+	return 0; /* a ucontext switch: no walk here (tools/rotor-gdb.py shows them) */
+#endif
+}
+
+/* Append to buf at *len, never past cap. */
+__attribute__((format(printf, 4, 5))) static void put(char *buf, size_t cap, size_t *len,
+                                                      const char *fmt, ...)
+{
+	if (*len >= cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*len += (size_t)k;
+}
+
+#define STOP_REPORT_TASKS  16
+#define STOP_REPORT_FRAMES 12
+
+void rotor__stall_report_stop(struct rotor__worker *w)
+{
+	char msg[7168];
+	size_t len = 0;
+	put(msg, sizeof(msg), &len,
+	    "rotor: w%d: stop: %llu task(s) still alive %u ms after the stop began (they were "
+	    "cancelled; each must return):",
+	    w->id, (unsigned long long)w->nlive, w->rt->cfg.stop_report_ms);
+	int shown = 0;
+	for (struct rotor_task *t = w->live; t && shown < STOP_REPORT_TASKS; t = t->live_next) {
+		shown++;
+		put(msg, sizeof(msg), &len, "\n  task %s: %s", rotor__task_name(t),
+		    state_name(t->state));
+		void *frames[STOP_REPORT_FRAMES];
+		int n = t->state == ROTOR__T_WAITING && t->slot
+		            ? suspended_frames(t, frames, STOP_REPORT_FRAMES)
+		            : 0;
+		char **sym = n ? backtrace_symbols(frames, n) : NULL;
+		for (int i = 0; i < n; i++)
+			put(msg, sizeof(msg), &len, "\n    %s", sym ? sym[i] : "?");
+		free(sym);
+	}
+	if ((uint64_t)shown < w->nlive)
+		put(msg, sizeof(msg), &len, "\n  and %llu more",
+		    (unsigned long long)(w->nlive - (uint64_t)shown));
+	rotor__log(w->rt, ROTOR_LOG_WARNING, "%s", msg);
 }

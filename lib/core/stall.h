@@ -11,5 +11,8 @@ void rotor__stall_run_begin(struct rotor__worker *w, struct rotor_task *t, void 
 void rotor__stall_run_end(struct rotor__worker *w);
 int rotor__stall_start(struct rotor_runtime *rt);
 void rotor__stall_stop(struct rotor_runtime *rt);
+/* While stopping, on the worker itself: report every task of w still alive (name, state,
+ * where a suspended one waits), as one message. */
+void rotor__stall_report_stop(struct rotor__worker *w);
 
 #endif

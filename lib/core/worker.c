@@ -239,6 +239,10 @@ static void run_ready(struct rotor__worker *w)
  * whole runtime being quiet and then sends everyone home. */
 static void stop_step(struct rotor__worker *w)
 {
+	if (w->nlive && w->stop_report_at && rotor_now() >= w->stop_report_at) {
+		rotor__stall_report_stop(w);
+		w->stop_report_at = rotor_now() + (int64_t)w->rt->cfg.stop_report_ms * 1000000;
+	}
 	bool quiet = w->nlive == 0 && rotor__queue_empty(&w->runq) && w->out_pending == 0;
 	atomic_store(&w->pub_sent, w->sent);
 	atomic_store(&w->pub_recv, w->recv);
@@ -305,6 +309,9 @@ static int64_t wait_deadline(struct rotor__worker *w, int64_t now)
 	 * instead of one kernel entry each. */
 	int64_t deadline =
 	    rotor__deadline_in(rotor__timers_next(&w->timers), ROTOR__TIMER_SLACK_NS);
+	/* A stop outlived by tasks is reported even while this worker would sleep. */
+	if (w->stopping && w->nlive && w->stop_report_at && deadline > w->stop_report_at)
+		deadline = w->stop_report_at;
 	if ((w->stopping && w->id == 0 && !w->exit_posted) || w->credit_blocked) {
 		if (!now)
 			now = rotor_now();

@@ -83,6 +83,7 @@ struct rotor__worker {
 	uint64_t task_seq;
 
 	bool stopping;
+	int64_t stop_report_at; /* while stopping: when to report the tasks still alive (stall.c) */
 	bool exit;
 	unsigned exit_acks; /* worker 0: exit messages not yet completed */
 	bool exit_posted;

@@ -200,3 +200,50 @@ Test(stall, a_log_level_out_of_range_is_einval, .timeout = 10)
 	cfg.log_level = -1;
 	cr_assert_eq(rotor_run(&cfg, main_spawns, hog, NULL), -EINVAL);
 }
+
+/* ---- a stop that tasks outlive ---- */
+
+static void *blocks_400ms(void *arg)
+{
+	(void)arg;
+	struct timespec ts = {0, 400 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	return NULL;
+}
+
+/* Not static: the report names it through the dynamic symbol table. Its offload wait takes
+ * no cancellation, so the task outlives the stop by the length of the call. */
+__attribute__((noinline)) void *rotor_test_waits_in_offload(void *arg)
+{
+	(void)arg;
+	void *r = NULL;
+	rotor_offload(blocks_400ms, NULL, &r);
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+static void *main_leaves_a_stubborn_task(void *arg)
+{
+	(void)arg;
+	struct rotor_task_attr a = {.name = "stubborn"};
+	rotor_spawn_attr(&a, rotor_test_waits_in_offload, NULL, NULL);
+	rotor_sleep(20 * MS); /* it is in its offload wait now; returning begins the stop */
+	return NULL;
+}
+
+Test(stall, tasks_that_outlive_a_stop_are_reported_with_where_they_wait, .timeout = 20)
+{
+	struct rotor_config cfg = {
+	    .workers = 1, .stop_report_ms = 100, .log = capture_log, .log_arg = logged};
+	logged[0] = 0;
+	atomic_store(&log_calls, 0);
+	atomic_store(&finished, 0);
+	run_capturing(&cfg, main_leaves_a_stubborn_task, NULL);
+	cr_assert_eq(atomic_load(&finished), 1, "the task still ran to its end");
+	cr_assert(strstr(logged, "stop: 1 task(s) still alive 100 ms after the stop began"),
+	          "log: %s", logged);
+	cr_assert(strstr(logged, "task stubborn: waiting"), "log: %s", logged);
+	cr_assert(strstr(logged, "rotor_test_waits_in_offload"), "where it waits: %s", logged);
+	int reports = atomic_load(&log_calls);
+	cr_assert(reports >= 2 && reports <= 5, "one report per 100 ms of the 400: %d", reports);
+}
