@@ -120,6 +120,26 @@ ROTOR_API const char *rotor_task_name(const struct rotor_task *t);
 /* rotor_task_worker - the index of the worker that owns the task. Thread: any. */
 ROTOR_API int rotor_task_worker(const struct rotor_task *t);
 
+/*
+ * rotor_shield_begin - defer the calling task's cancellation until rotor_shield_end() or the
+ * absolute deadline, whichever comes first (asyncio's shield, Trio's shielded scope): room
+ * to clean up (send "Connection: close", a QUIT, a TLS close_notify) after a cancel or during
+ * a stop. A cancel that arrives meanwhile is kept and takes effect then; a task already
+ * cancelled gets its calls back for the while. Shields nest; the earliest deadline holds.
+ * The deadline is required, so that a shield can never hold a stop forever: when it passes,
+ * a kept cancel takes effect at once, ending the wait the task is in.
+ * Returns 0, -EINVAL (deadline ROTOR_FOREVER), -EPERM off a task. Thread: task.
+ * Suspends: no.
+ */
+ROTOR_API int rotor_shield_begin(int64_t deadline);
+
+/*
+ * rotor_shield_end - end the innermost shield. When the outermost ends, a cancel kept
+ * during it takes effect (rotor_task_cancelled() then returns 1).
+ * Returns 0, -EINVAL (no shield is open), -EPERM off a task. Thread: task. Suspends: no.
+ */
+ROTOR_API int rotor_shield_end(void);
+
 /* rotor_task_cancelled - 1 if the calling task has been cancelled, 0 if not, -EPERM off a
  * task. Test it with == 1 (or > 0), not as a boolean: the -EPERM of a call from a callback
  * or another thread is non-zero too. Thread: task. Suspends: no. */

@@ -124,6 +124,9 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 	t->wait_obj = NULL;
 	t->ext = NULL;
 	t->tmr.idx = 0;
+	t->shield_tmr.idx = 0;
+	t->shield_depth = 0;
+	t->cancel_pending = false;
 	t->wait_deadline = ROTOR_FOREVER;
 	t->id = id;
 	t->end = NULL;
@@ -386,7 +389,9 @@ void rotor__task_slot_entry(void)
 		struct rotor_task *t = w->current;
 		t->flags |= ROTOR__TF_RAN;
 		t->result = t->fn(t->arg);
-		rotor__timer_disarm(&w->timers, &t->tmr); /* a parked deadline */
+		rotor__timer_disarm(&w->timers, &t->tmr);        /* a parked deadline */
+		rotor__timer_disarm(&w->timers, &t->shield_tmr); /* a shield left open */
+		t->shield_depth = 0;
 		ROTOR__PROBE(task_exit, w->id, t, t->id);
 		complete(t, (t->flags & ROTOR__TF_CANCELLED) ? -ECANCELED : 0);
 		t->state = ROTOR__T_DONE;
@@ -450,17 +455,27 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 	return 0;
 }
 
-void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t)
+/* The cancel takes effect: every later wait sees it, and a cancellable wait ends now. */
+static void cancel_now(struct rotor_task *t)
 {
-	(void)w;
-	if (t->state == ROTOR__T_DONE || t->state == ROTOR__T_FREE)
-		return;
 	t->flags |= ROTOR__TF_CANCELLED;
 	if (t->state == ROTOR__T_WAITING && t->cancel_hook) {
 		void (*hook)(struct rotor_task *) = t->cancel_hook;
 		t->cancel_hook = NULL;
 		hook(t);
 	}
+}
+
+void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t)
+{
+	(void)w;
+	if (t->state == ROTOR__T_DONE || t->state == ROTOR__T_FREE)
+		return;
+	if (t->shield_depth && !(t->flags & ROTOR__TF_SHIELD_OVER)) {
+		t->cancel_pending = true; /* applied when the shield ends or runs out */
+		return;
+	}
+	cancel_now(t);
 }
 
 void rotor__tasks_cancel_all(struct rotor__worker *w)
@@ -581,6 +596,62 @@ int rotor_cancel(struct rotor_task *handle)
 	                                              ROTOR__H_STATE(h) != ROTOR__H_JOINING)))
 		return -EINVAL;
 	return rotor__task_cancel_any(t);
+}
+
+/* ---- shields ---- */
+
+static void shield_over(struct rotor__timer *tm)
+{
+	struct rotor_task *t = rotor__container_of(tm, struct rotor_task, shield_tmr);
+	t->flags |= ROTOR__TF_SHIELD_OVER;
+	if (t->cancel_pending) {
+		t->cancel_pending = false;
+		cancel_now(t);
+	}
+}
+
+int rotor_shield_begin(int64_t deadline)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = rotor__task_self();
+	if (!t)
+		return -EPERM;
+	if (deadline == ROTOR_FOREVER || t->shield_depth == UINT32_MAX)
+		return -EINVAL;
+	if (t->shield_depth++ == 0) {
+		/* A task already cancelled gets its calls back until the shield ends. */
+		t->flags &= ~ROTOR__TF_SHIELD_OVER;
+		if (t->flags & ROTOR__TF_CANCELLED) {
+			t->flags &= ~ROTOR__TF_CANCELLED;
+			t->cancel_pending = true;
+		}
+		t->shield_tmr.fire = shield_over;
+		rotor__timer_arm(&w->timers, &t->shield_tmr, deadline);
+	} else if (rotor__timer_armed(&t->shield_tmr) && deadline < t->shield_tmr.deadline) {
+		/* Nested: the earliest deadline holds for the whole shield. */
+		rotor__timer_disarm(&w->timers, &t->shield_tmr);
+		rotor__timer_arm(&w->timers, &t->shield_tmr, deadline);
+	}
+	return 0;
+}
+
+int rotor_shield_end(void)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	struct rotor_task *t = rotor__task_self();
+	if (!t)
+		return -EPERM;
+	if (!t->shield_depth)
+		return -EINVAL;
+	if (--t->shield_depth)
+		return 0;
+	rotor__timer_disarm(&w->timers, &t->shield_tmr);
+	t->flags &= ~ROTOR__TF_SHIELD_OVER;
+	if (t->cancel_pending) {
+		t->cancel_pending = false;
+		t->flags |= ROTOR__TF_CANCELLED;
+	}
+	return 0;
 }
 
 int rotor_yield(void)

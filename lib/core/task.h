@@ -42,8 +42,9 @@ enum rotor__handle_state {
 };
 
 /* Task flags (owner only); ROTOR__TF_CANCELLED is in api/core.h. */
-#define ROTOR__TF_RAN  (1u << 1)
-#define ROTOR__TF_MAIN (1u << 2)
+#define ROTOR__TF_RAN         (1u << 1)
+#define ROTOR__TF_MAIN        (1u << 2)
+#define ROTOR__TF_SHIELD_OVER (1u << 3) /* the running shield's deadline has passed */
 
 struct rotor_task {
 	/* First: what api/core.h's inline calls read (a pointer to the task is one to it). */
@@ -70,6 +71,12 @@ struct rotor_task {
 	int64_t wait_deadline;   /* of the current wait; FOREVER: none (owner only) */
 	void (*wait_timeout)(struct rotor_task *t);
 	struct rotor__event done;
+	/* Shields (rotor_shield_begin), owner only: a cancel that arrives while shield_depth > 0
+	 * waits in cancel_pending until the outermost shield ends or shield_tmr (its deadline)
+	 * fires. */
+	uint32_t shield_depth;
+	bool cancel_pending;
+	struct rotor__timer shield_tmr;
 	_Atomic uint32_t refs;
 	_Atomic uint32_t handle;
 	_Atomic uint32_t cancel_req;    /* 1 once a cancel was requested */

@@ -795,3 +795,122 @@ Test(task, a_stale_handle_never_reaches_the_task_that_reuses_its_struct, .timeou
 {
 	RUN_MAIN(1, main_uses_a_stale_handle, NULL);
 }
+
+/* ---- shields ---- */
+
+static atomic_int shield_step;
+
+/* Cancelled in its sleep, it opens a shield: its calls work again until the shield ends. */
+static void *cleans_up_after_a_cancel(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(rotor_sleep(10 * 1000 * MS), -ECANCELED);
+	CHECK_EQ(rotor_sleep(0), -ECANCELED);
+	CHECK_EQ(rotor_shield_begin(rotor_now() + 1000 * MS), 0);
+	CHECK_EQ(rotor_task_cancelled(), 0);
+	CHECK_EQ(rotor_sleep(10 * MS), 0); /* the goodbye */
+	atomic_store(&shield_step, 1);
+	CHECK_EQ(rotor_shield_end(), 0);
+	CHECK_EQ(rotor_task_cancelled(), 1);
+	CHECK_EQ(rotor_sleep(10 * MS), -ECANCELED);
+	return NULL;
+}
+
+/* Shielded from the start: a cancel that comes during its sleep waits for the shield's end. */
+static void *sleeps_in_a_shield(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(rotor_shield_begin(rotor_now() + 1000 * MS), 0);
+	CHECK_EQ(rotor_shield_begin(rotor_now() + 2000 * MS), 0); /* nested */
+	CHECK_EQ(rotor_sleep(50 * MS), 0);
+	CHECK_EQ(rotor_task_cancelled(), 0);
+	CHECK_EQ(rotor_shield_end(), 0);
+	CHECK_EQ(rotor_task_cancelled(), 0); /* the outer shield is still open */
+	CHECK_EQ(rotor_shield_end(), 0);
+	atomic_store(&shield_step, 2);
+	CHECK_EQ(rotor_task_cancelled(), 1);
+	return NULL;
+}
+
+/* A shield whose deadline passes: the kept cancel ends the wait it is in. */
+static void *outstays_its_shield(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(rotor_shield_begin(rotor_now() + 30 * MS), 0);
+	int64_t t0 = rotor_now();
+	CHECK_EQ(rotor_sleep(2000 * MS), -ECANCELED);
+	CHECK(rotor_now() - t0 < 1000 * MS);
+	atomic_store(&shield_step, 3);
+	CHECK_EQ(rotor_shield_end(), 0);
+	return NULL;
+}
+
+static void *main_cancels_a_shielded_task(void *body)
+{
+	struct rotor_task *t;
+	atomic_store(&shield_step, 0);
+	CHECK_EQ(rotor_spawn(body, NULL, &t), 0);
+	CHECK_EQ(rotor_sleep(10 * MS), 0);
+	CHECK_EQ(rotor_cancel(t), 0);
+	CHECK_EQ(rotor_join(t, NULL), -ECANCELED);
+	return NULL;
+}
+
+Test(task, a_shield_gives_a_cancelled_task_its_calls_back_until_it_ends, .timeout = 10)
+{
+	RUN_MAIN(1, main_cancels_a_shielded_task, cleans_up_after_a_cancel);
+	cr_assert_eq(atomic_load(&shield_step), 1);
+}
+
+Test(task, a_cancel_during_a_shield_takes_effect_when_the_outer_shield_ends, .timeout = 10)
+{
+	RUN_MAIN(1, main_cancels_a_shielded_task, sleeps_in_a_shield);
+	cr_assert_eq(atomic_load(&shield_step), 2);
+}
+
+Test(task, a_shields_deadline_ends_the_wait_its_kept_cancel_was_held_from, .timeout = 10)
+{
+	RUN_MAIN(1, main_cancels_a_shielded_task, outstays_its_shield);
+	cr_assert_eq(atomic_load(&shield_step), 3);
+}
+
+/* The stop cancels every task: a shielded one finishes what it does first. */
+static void *says_goodbye_in_a_shield(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(rotor_shield_begin(rotor_now() + 1000 * MS), 0);
+	CHECK_EQ(rotor_sleep(50 * MS), 0);
+	atomic_store(&shield_step, 4);
+	CHECK_EQ(rotor_shield_end(), 0);
+	return NULL;
+}
+
+static void *main_stops_with_a_shielded_task(void *arg)
+{
+	(void)arg;
+	atomic_store(&shield_step, 0);
+	CHECK_EQ(rotor_spawn(says_goodbye_in_a_shield, NULL, NULL), 0);
+	CHECK_EQ(rotor_sleep(5 * MS), 0);
+	return NULL; /* the stop begins */
+}
+
+Test(task, a_stop_waits_for_a_shield_to_end, .timeout = 10)
+{
+	RUN_MAIN(1, main_stops_with_a_shielded_task, NULL);
+	cr_assert_eq(atomic_load(&shield_step), 4);
+}
+
+static void *misuses_shields(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(rotor_shield_begin(ROTOR_FOREVER), -EINVAL);
+	CHECK_EQ(rotor_shield_end(), -EINVAL);
+	return NULL;
+}
+
+Test(task, shield_misuse_is_an_error, .timeout = 10)
+{
+	cr_assert_eq(rotor_shield_begin(rotor_now()), -EPERM);
+	cr_assert_eq(rotor_shield_end(), -EPERM);
+	RUN_MAIN(1, misuses_shields, NULL);
+}
