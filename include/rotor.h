@@ -11,7 +11,9 @@
  * This header includes every module; each also compiles on its own:
  *   rotor/base.h     export macro, version, rotor_fn, worker selectors, ROTOR_FOREVER, rotor_now
  *   rotor/runtime.h  configuration, rotor_run, runtime create/stop/destroy, worker stats
- *   rotor/task.h     tasks (spawn, join, wait_any, gather, cancel, sleep), callbacks, timers
+ *   rotor/task.h     tasks (spawn, join, wait_any, gather, cancel, shields, sleep), callbacks,
+ *                    timers
+ *   rotor/group.h    task groups: structured concurrency
  *   rotor/future.h   rotor_submit, rotor_call, futures
  *   rotor/sync.h     mutex, condition variable, semaphore, event, wait group
  *   rotor/chan.h     channels and rotor_chan_select
@@ -26,6 +28,7 @@
 #include <rotor/base.h>
 #include <rotor/runtime.h>
 #include <rotor/task.h>
+#include <rotor/group.h>
 #include <rotor/future.h>
 #include <rotor/sync.h>
 #include <rotor/chan.h>

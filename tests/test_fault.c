@@ -917,6 +917,37 @@ static void sc_server(void)
 	destroy(rt);
 }
 
+static void *group_child(void *arg)
+{
+	return arg;
+}
+
+static void *group_main(void *arg)
+{
+	struct rotor_group *g;
+	int r;
+	TRY(r, rotor_group_create(&g), ENOMEM);
+	if (r < 0)
+		return arg;
+	for (int i = 0; i < 12; i++)
+		TRY(r, rotor_group_spawn(g, NULL, group_child, P(i)), ENOMEM);
+	/* A child that got no stack ends with -ENOMEM: the group's first failure. */
+	r = rotor_group_wait(g, ROTOR_FOREVER);
+	EXPECT(r == 0 || (r == -ENOMEM && rotor__fault_injected()));
+	EXPECT_EQ(rotor_group_destroy(g), 0);
+	return arg;
+}
+
+/* A task group: create, a dozen children (its array grows), wait, destroy. */
+static void sc_group(void)
+{
+	struct rotor_runtime *rt = create(1, 0, 0);
+	if (!rt)
+		return;
+	EXPECT(call_on(rt, 0, group_main, P(1)) == P(1));
+	destroy(rt);
+}
+
 static const struct scenario {
 	const char *name;
 	void (*run)(void);
@@ -937,6 +968,7 @@ static const struct scenario {
     {"receive stream, buffer ring", sc_bufring},
     {"receive stream, own buffer", sc_bufring_off},
     {"server", sc_server},
+    {"task group", sc_group},
 };
 
 /* ---- leaks: live allocations and mappings per site, descriptors, threads ---- */

@@ -57,7 +57,8 @@ ROTOR_API int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, 
  * the handle. Returns 0; -ECANCELED if the task was cancelled (the result is still stored if
  * the task ran); -EINVAL if the handle was already joined or detached, or another task is
  * joining it; -EBUSY while a rotor_wait_any waits on it; -ENOMEM if the task could not get a
- * stack (it never ran); -EDEADLK for a task joining itself; -EPERM off a task. If the joining
+ * stack (it never ran); the error the task declared with rotor_task_fail(); -EDEADLK for a
+ * task joining itself; -EPERM off a task. If the joining
  * task is itself cancelled while waiting it gets -ECANCELED and the handle stays valid
  * (rotor_task_cancelled() tells the two -ECANCELED cases apart).
  * Thread: worker (any worker of the task's runtime). Suspends: yes.
@@ -119,6 +120,15 @@ ROTOR_API const char *rotor_task_name(const struct rotor_task *t);
 
 /* rotor_task_worker - the index of the worker that owns the task. Thread: any. */
 ROTOR_API int rotor_task_worker(const struct rotor_task *t);
+
+/*
+ * rotor_task_fail - declare that the calling task fails with err (a negative errno): when its
+ * body returns, rotor_join, rotor_gather, a task group and a submitted task's future report
+ * err instead of 0 (or of -ECANCELED, if it was also cancelled). The body returns as usual;
+ * a later call replaces err. Returns 0, -EINVAL (err not a negative errno), -EPERM off a task.
+ * Thread: task. Suspends: no.
+ */
+ROTOR_API int rotor_task_fail(int err);
 
 /*
  * rotor_shield_begin - defer the calling task's cancellation until rotor_shield_end() or the

@@ -94,7 +94,9 @@ enum rotor__fault_kind {
 	X(RECV_STREAM_BUF, ROTOR__FK_ALLOC, "bufring.c: a stream's own buffer; -ENOMEM")           \
 	X(OP, ROTOR__FK_ALLOC, "op.c: a started operation; rotor_op_create -ENOMEM")               \
 	X(SERVER, ROTOR__FK_ALLOC, "server.c: a server; rotor_server_create -ENOMEM")              \
-	X(SERVER_CONN, ROTOR__FK_ALLOC, "server.c: a connection's record; it is closed")
+	X(SERVER_CONN, ROTOR__FK_ALLOC, "server.c: a connection's record; it is closed")           \
+	X(GROUP, ROTOR__FK_ALLOC, "group.c: a task group; rotor_group_create -ENOMEM")             \
+	X(GROUP_TASKS, ROTOR__FK_ALLOC, "group.c: its array of handles; rotor_group_spawn -ENOMEM")
 
 enum rotor__fault_site {
 #define ROTOR__FAULT_ENUM(name, kind, what) ROTOR__FAULT_##name,

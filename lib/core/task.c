@@ -330,11 +330,14 @@ static void complete(struct rotor_task *t, int err)
 	if (t->ext && t->ext->fini)
 		t->ext->fini(t->ext);
 	t->ext = NULL;
-	t->err = err;
+	/* A failure the body declared (rotor_task_fail) is what the task ended with, even if it
+	 * was also cancelled: it says more. */
+	if (!t->err)
+		t->err = err;
 	if (t->flags & ROTOR__TF_MAIN)
 		rotor__runtime_request_stop(t->rt);
 	if (t->end)
-		t->end->ended(t->end, t, t->result, err);
+		t->end->ended(t->end, t, t->result, t->err);
 	/* Detached at spawn: no handle, so nobody can ever wait on done. */
 	if (ROTOR__H_STATE(atomic_load_explicit(&t->handle, memory_order_relaxed)) != ROTOR__H_NONE)
 		rotor__event_set_owner(&t->done);
@@ -596,6 +599,17 @@ int rotor_cancel(struct rotor_task *handle)
 	                                              ROTOR__H_STATE(h) != ROTOR__H_JOINING)))
 		return -EINVAL;
 	return rotor__task_cancel_any(t);
+}
+
+int rotor_task_fail(int err)
+{
+	struct rotor_task *t = rotor__task_self();
+	if (!t)
+		return -EPERM;
+	if (err >= 0 || err < -4095)
+		return -EINVAL;
+	t->err = err;
+	return 0;
 }
 
 /* ---- shields ---- */
