@@ -90,7 +90,11 @@ static void serve(struct rotor_server_conn *c, void *arg)
 			break;
 		}
 	}
-	send_done(e);
+	/* Stopping (a drain): what was received still goes back whole, within a second. */
+	if (rotor_shield_begin(rotor_now() + 1000000000) == 0) {
+		send_done(e);
+		rotor_shield_end();
+	}
 out:
 	if (rs)
 		rotor_recv_stream_destroy(rs);
@@ -119,6 +123,8 @@ static void *run(void *host)
 	int sig = rotor_signal_wait(signals, 2, ROTOR_FOREVER);
 	if (sig > 0)
 		fprintf(stderr, "echo_server: signal %d, stopping\n", sig);
+	/* Data being echoed goes out; idle connections and the listeners close now. */
+	rotor_runtime_drain(rt, rotor_now() + 2000000000);
 	static char buf[1 << 16]; /* a line per worker */
 	if (stats && rotor_stats_format(rt, buf, sizeof(buf), 0) > 0)
 		fputs(buf, stdout);

@@ -303,6 +303,8 @@ static struct rotor_server *server;
 static bool print_stats; /* --stats */
 static int sigfd = -1;
 static int64_t idle_ns = 10000 * NS_PER_MS;
+/* On SIGTERM a request being answered gets this long to finish (rotor_runtime_drain). */
+static int64_t drain_ns = 5000 * NS_PER_MS;
 static const char *root = ".";
 
 enum { KEEP = 1, CLOSE = 0 }; /* after a response; a negative errno aborts */
@@ -667,6 +669,9 @@ static void serve(struct rotor_server_conn *sc, void *arg)
 	struct conn *c = rotor_server_conn_data(sc);
 	struct rotor_bufring *pool;
 	struct rotor_recv_stream *rs = NULL;
+	/* From a request's first byte to its response, the connection is shielded: a drain
+	 * (SIGTERM) lets it finish; between requests it is not, and a drain closes it. */
+	bool shielded = false;
 	(void)arg;
 	c->sock = rotor_server_conn_fd(sc);
 	if (!c->out) {
@@ -703,8 +708,12 @@ static void serve(struct rotor_server_conn *sc, void *arg)
 			if (n <= 0)
 				break; /* end of stream, idle deadline, cancelled (runtime
 				        * stopping), error */
-			/* One clock read per read: the send deadline, and the next request's. */
-			c->send_by = rotor_now() + idle_ns;
+			/* One clock read per read: the send deadline, the next request's, and the
+			 * shield's. */
+			int64_t now = rotor_now();
+			c->send_by = now + idle_ns;
+			if (!shielded)
+				shielded = rotor_shield_begin(now + drain_ns) == 0;
 			/* Requests are parsed where the kernel put them; only a request split
 			 * across reads is gathered in c->in (never more than IN_CAP: the parser
 			 * refuses more). */
@@ -740,11 +749,22 @@ static void serve(struct rotor_server_conn *sc, void *arg)
 			break;
 		if (state == CLOSE && send_done(c) == 0)
 			linger(c, rs);
+		if (shielded && c->in_len == 0) {
+			rotor_shield_end(); /* no request in flight now */
+			shielded = false;
+		}
 		int to = state == KEEP ? rotor_server_follow(sc) : -1;
 		if (to >= 0 && move_connection(sc, c, &rs, to))
 			return;
 	}
 out:
+	if (rotor_task_cancelled() == 1 && c->sending &&
+	    rotor_shield_begin(rotor_now() + drain_ns) == 0) {
+		send_done(c); /* a drain: the last response goes out whole */
+		rotor_shield_end();
+	}
+	if (shielded)
+		rotor_shield_end();
 	if (c->send_op)
 		rotor_op_destroy(c->send_op); /* a send still in flight is cancelled first */
 	if (rs)
@@ -774,6 +794,8 @@ static void *run(void *host)
 	ssize_t n = rotor_read(sigfd, &si, sizeof(si), -1, ROTOR_FOREVER);
 	if (n == (ssize_t)sizeof(si))
 		fprintf(stderr, "http_server: signal %u, stopping\n", si.ssi_signo);
+	/* Requests being answered finish; idle connections and the listeners close now. */
+	rotor_runtime_drain(rt, rotor_now() + drain_ns);
 	static char buf[1 << 16]; /* --stats: a line per worker */
 	if (print_stats && rotor_stats_format(rt, buf, sizeof(buf), 0) > 0)
 		fputs(buf, stdout);

@@ -743,3 +743,41 @@ Test(http, a_connection_follows_its_client_to_the_other_cpu, .timeout = 20)
 	stop_server(&s);
 	cr_assert_geq(s.moved, 1, "the connection never followed its client");
 }
+
+/* SIGTERM drains (rotor_runtime_drain): a request half received when it comes is answered in
+ * full, and then the connection is closed; an idle keep-alive connection is closed at once. */
+Test(http, a_request_in_flight_at_sigterm_gets_its_full_response, .timeout = 20)
+{
+	struct server s;
+	start_server(&s);
+	struct client *idle = client_open(s.port);
+	struct client *c = client_open(s.port);
+	struct response r;
+	send_str(idle, GET("/plaintext"));
+	read_response(idle, &r); /* served once, now idle between requests */
+	free(r.body);
+	const char *req = GET("/static/big.txt");
+	size_t half = strlen(req) / 2;
+	cr_assert_eq(send(c->fd, req, half, 0), (ssize_t)half);
+	usleep(100 * 1000); /* the server has the first half */
+	cr_assert_eq(kill(s.pid, SIGTERM), 0);
+	usleep(100 * 1000); /* the drain has begun: the idle connection is closed by now */
+	char b;
+	cr_assert_eq(recv(idle->fd, &b, 1, MSG_DONTWAIT), 0, "the idle connection was closed");
+	send_str(c, req + half);
+	read_response(c, &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body_len, (size_t)BIG_SIZE, "the whole body came");
+	for (size_t i = 0; i < BIG_SIZE; i++)
+		if ((unsigned char)r.body[i] != (unsigned char)big_byte(i))
+			cr_assert_fail("byte %zu differs", i);
+	free(r.body);
+	cr_assert_eq(recv(c->fd, &b, 1, 0), 0, "then the server closed it");
+	client_close(c);
+	client_close(idle);
+	int status;
+	cr_assert_eq(waitpid(s.pid, &status, 0), s.pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	fclose(s.out);
+	remove_root(&s);
+}

@@ -108,6 +108,16 @@ ROTOR_API int rotor_runtime_create(const struct rotor_config *cfg, struct rotor_
 ROTOR_API int rotor_runtime_stop(struct rotor_runtime *rt);
 
 /*
+ * rotor_runtime_drain - a graceful stop: rotor_runtime_stop(), except that work in flight gets
+ * until the absolute deadline to finish. A task inside a shield (rotor_shield_begin: a
+ * request being answered, a goodbye being sent) keeps working until its shield ends or
+ * deadline passes, whichever is first; every other task is cancelled at once, as by a stop
+ * (an accept loop, an idle connection). A second drain only brings the deadline forward.
+ * Returns 0, -EINVAL (rt NULL). Thread: any. Suspends: no.
+ */
+ROTOR_API int rotor_runtime_drain(struct rotor_runtime *rt, int64_t deadline);
+
+/*
  * rotor_runtime_destroy - stop (if not yet), wait for every worker thread to exit, free
  * every ring, stack and task. Handles into this runtime are invalid afterwards.
  * Returns 0, or -EDEADLK when called from one of the runtime's own workers.

@@ -199,6 +199,7 @@ static int rt_alloc(const struct rotor_config *cfg, struct rotor_runtime **out)
 		goto nomem;
 	memcpy(rt->cpus, cpus, sizeof(int) * (size_t)ncpus);
 	rt->ncpus = ncpus;
+	atomic_init(&rt->drain_deadline, ROTOR_FOREVER);
 	for (int i = 0; i < rt->n; i++) {
 		struct rotor__worker *w = rotor__aligned_alloc(ROTOR__FAULT_WORKER_ALLOC, 64,
 		                                               (sizeof(*w) + 63) & ~(size_t)63);
@@ -364,6 +365,19 @@ int rotor_runtime_stop(struct rotor_runtime *rt)
 {
 	if (!rt)
 		return -EINVAL;
+	rotor__runtime_request_stop(rt);
+	return 0;
+}
+
+int rotor_runtime_drain(struct rotor_runtime *rt, int64_t deadline)
+{
+	if (!rt)
+		return -EINVAL;
+	/* Before the stop request: the workers read it when they cancel their tasks. An
+	 * earlier drain's deadline stands if it is sooner. */
+	int64_t cur = atomic_load(&rt->drain_deadline);
+	while (deadline < cur && !atomic_compare_exchange_weak(&rt->drain_deadline, &cur, deadline))
+		;
 	rotor__runtime_request_stop(rt);
 	return 0;
 }

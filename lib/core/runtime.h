@@ -17,8 +17,9 @@ struct rotor_runtime {
 	_Atomic int state;
 	_Atomic int foreign_active; /* non-worker threads inside a post to this runtime */
 	_Atomic int stop_requested;
-	bool caller_w0; /* rotor_run: worker 0 is the caller's thread */
-	bool ringless;  /* IORING_REGISTER_SEND_MSG_RING works */
+	_Atomic int64_t drain_deadline; /* rotor_runtime_drain: caps shields; FOREVER: none */
+	bool caller_w0;                 /* rotor_run: worker 0 is the caller's thread */
+	bool ringless;                  /* IORING_REGISTER_SEND_MSG_RING works */
 
 	pthread_mutex_t lock; /* the start-up gate, and ext */
 	pthread_cond_t cond;

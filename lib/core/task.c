@@ -469,13 +469,15 @@ static void cancel_now(struct rotor_task *t)
 	}
 }
 
+static void keep_cancel(struct rotor__worker *w, struct rotor_task *t)
+    __attribute__((noinline, cold));
+
 void rotor__task_cancel_local(struct rotor__worker *w, struct rotor_task *t)
 {
-	(void)w;
 	if (t->state == ROTOR__T_DONE || t->state == ROTOR__T_FREE)
 		return;
 	if (t->shield_depth && !(t->flags & ROTOR__TF_SHIELD_OVER)) {
-		t->cancel_pending = true; /* applied when the shield ends or runs out */
+		keep_cancel(w, t); /* applied when the shield ends or runs out */
 		return;
 	}
 	cancel_now(t);
@@ -624,34 +626,61 @@ static void shield_over(struct rotor__timer *tm)
 	}
 }
 
+/* A cancel is kept under t's shield: it takes effect at the shield's deadline, or the
+ * runtime's drain deadline if that comes first, unless the shield ends before. */
+static void keep_cancel(struct rotor__worker *w, struct rotor_task *t)
+{
+	t->cancel_pending = true;
+	int64_t until = t->shield_deadline;
+	int64_t drain = atomic_load_explicit(&t->rt->drain_deadline, memory_order_relaxed);
+	if (drain < until)
+		until = drain;
+	if (rotor__timer_armed(&t->shield_tmr)) {
+		if (t->shield_tmr.deadline <= until)
+			return;
+		rotor__timer_disarm(&w->timers, &t->shield_tmr);
+	}
+	t->shield_tmr.fire = shield_over;
+	rotor__timer_arm(&w->timers, &t->shield_tmr, until);
+}
+
 int rotor_shield_begin(int64_t deadline)
 {
-	struct rotor__worker *w = rotor__worker_self();
 	struct rotor_task *t = rotor__task_self();
 	if (!t)
 		return -EPERM;
 	if (deadline == ROTOR_FOREVER || t->shield_depth == UINT32_MAX)
 		return -EINVAL;
 	if (t->shield_depth++ == 0) {
-		/* A task already cancelled gets its calls back until the shield ends. */
 		t->flags &= ~ROTOR__TF_SHIELD_OVER;
-		if (t->flags & ROTOR__TF_CANCELLED) {
+		t->shield_deadline = deadline;
+		/* A task already cancelled gets its calls back until the shield ends. */
+		if (ROTOR__UNLIKELY(t->flags & ROTOR__TF_CANCELLED)) {
 			t->flags &= ~ROTOR__TF_CANCELLED;
-			t->cancel_pending = true;
+			keep_cancel(rotor__worker_self(), t);
 		}
-		t->shield_tmr.fire = shield_over;
-		rotor__timer_arm(&w->timers, &t->shield_tmr, deadline);
-	} else if (rotor__timer_armed(&t->shield_tmr) && deadline < t->shield_tmr.deadline) {
+	} else if (deadline < t->shield_deadline) {
 		/* Nested: the earliest deadline holds for the whole shield. */
-		rotor__timer_disarm(&w->timers, &t->shield_tmr);
-		rotor__timer_arm(&w->timers, &t->shield_tmr, deadline);
+		t->shield_deadline = deadline;
+		if (t->cancel_pending)
+			keep_cancel(rotor__worker_self(), t);
 	}
 	return 0;
 }
 
+/* The outermost shield ends with a cancel kept under it, or its timer armed. */
+static __attribute__((noinline, cold)) void shield_close(struct rotor_task *t)
+{
+	if (rotor__timer_armed(&t->shield_tmr))
+		rotor__timer_disarm(&rotor__worker_self()->timers, &t->shield_tmr);
+	if (t->cancel_pending) {
+		t->cancel_pending = false;
+		t->flags |= ROTOR__TF_CANCELLED;
+	}
+}
+
 int rotor_shield_end(void)
 {
-	struct rotor__worker *w = rotor__worker_self();
 	struct rotor_task *t = rotor__task_self();
 	if (!t)
 		return -EPERM;
@@ -659,12 +688,10 @@ int rotor_shield_end(void)
 		return -EINVAL;
 	if (--t->shield_depth)
 		return 0;
-	rotor__timer_disarm(&w->timers, &t->shield_tmr);
 	t->flags &= ~ROTOR__TF_SHIELD_OVER;
-	if (t->cancel_pending) {
-		t->cancel_pending = false;
-		t->flags |= ROTOR__TF_CANCELLED;
-	}
+	/* The timer is armed only when a cancel was kept, and the two end together. */
+	if (ROTOR__UNLIKELY(t->cancel_pending || rotor__timer_armed(&t->shield_tmr)))
+		shield_close(t);
 	return 0;
 }
 

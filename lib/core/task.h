@@ -72,10 +72,12 @@ struct rotor_task {
 	void (*wait_timeout)(struct rotor_task *t);
 	struct rotor__event done;
 	/* Shields (rotor_shield_begin), owner only: a cancel that arrives while shield_depth > 0
-	 * waits in cancel_pending until the outermost shield ends or shield_tmr (its deadline)
-	 * fires. */
+	 * waits in cancel_pending until the outermost shield ends or shield_tmr fires. The timer
+	 * is armed only once a cancel is kept (at shield_deadline, or the runtime's drain
+	 * deadline if earlier), so that an uncancelled shield costs no timer. */
 	uint32_t shield_depth;
 	bool cancel_pending;
+	int64_t shield_deadline;
 	struct rotor__timer shield_tmr;
 	_Atomic uint32_t refs;
 	_Atomic uint32_t handle;

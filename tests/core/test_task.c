@@ -914,3 +914,66 @@ Test(task, shield_misuse_is_an_error, .timeout = 10)
 	cr_assert_eq(rotor_shield_end(), -EPERM);
 	RUN_MAIN(1, misuses_shields, NULL);
 }
+
+/* ---- graceful drain ---- */
+
+static atomic_int drained_ok, drained_cut;
+
+static void *answers_in_a_shield(void *arg)
+{
+	int64_t ms = (int64_t)(intptr_t)arg;
+	CHECK_EQ(rotor_shield_begin(rotor_now() + 10 * 1000 * MS), 0);
+	int r = rotor_sleep(ms * MS); /* the request being answered */
+	atomic_fetch_add(r == 0 ? &drained_ok : &drained_cut, 1);
+	CHECK_EQ(rotor_shield_end(), 0);
+	return NULL;
+}
+
+static void *idles(void *arg)
+{
+	(void)arg;
+	int r = rotor_sleep(10 * 1000 * MS);
+	atomic_fetch_add(r == 0 ? &drained_ok : &drained_cut, 1);
+	return NULL;
+}
+
+static void *spawns(void *arg)
+{
+	CHECK_EQ(rotor_spawn(answers_in_a_shield, arg, NULL), 0);
+	CHECK_EQ(rotor_spawn(idles, NULL, NULL), 0);
+	return NULL;
+}
+
+/* Drain a runtime whose shielded task needs `ms`, with `grace` ms to spare; returns how long
+ * the drain took (ms). */
+static int64_t drain_with(int64_t ms, int64_t grace)
+{
+	struct rotor_config cfg = {.workers = 1};
+	struct rotor_runtime *rt;
+	atomic_store(&drained_ok, 0);
+	atomic_store(&drained_cut, 0);
+	cr_assert_eq(rotor_runtime_create(&cfg, &rt), 0);
+	cr_assert_eq(rotor_call(rt, 0, spawns, P(ms), NULL), 0);
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	nanosleep(&ts, NULL); /* both are in their sleeps */
+	int64_t t0 = rotor_now();
+	cr_assert_eq(rotor_runtime_drain(rt, t0 + grace * MS), 0);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+	return (rotor_now() - t0) / MS;
+}
+
+Test(task, a_drain_lets_shielded_work_finish_and_cancels_the_rest_at_once, .timeout = 20)
+{
+	int64_t took = drain_with(100, 5000);
+	cr_assert_eq(atomic_load(&drained_ok), 1, "the shielded answer completed");
+	cr_assert_eq(atomic_load(&drained_cut), 1, "the idle task was cancelled");
+	cr_assert(took >= 90 && took < 2000, "drain took %lld ms", (long long)took);
+}
+
+Test(task, a_drains_deadline_cuts_shielded_work_that_takes_longer, .timeout = 20)
+{
+	int64_t took = drain_with(10 * 1000, 100);
+	cr_assert_eq(atomic_load(&drained_ok), 0);
+	cr_assert_eq(atomic_load(&drained_cut), 2, "both were cancelled");
+	cr_assert(took >= 90 && took < 2000, "drain took %lld ms", (long long)took);
+}
