@@ -274,15 +274,28 @@ static const char *state_name(uint32_t s)
 __attribute__((no_sanitize_address)) static int suspended_frames(const struct rotor_task *t,
                                                                  void **frames, int max)
 {
-#if ROTOR_ASM_SWITCH && (defined(__x86_64__) || defined(__aarch64__))
 	const struct rotor__slot *s = t->slot;
-	uintptr_t lo = (uintptr_t)s->lo, hi = (uintptr_t)s + sizeof(*s);
+	uintptr_t lo = (uintptr_t)s->lo, hi = (uintptr_t)s + sizeof(*s), fp, pc;
+#if ROTOR_ASM_SWITCH && defined(__x86_64__)
 	const uintptr_t *saved = s->ctx.sp;
-#if defined(__x86_64__)
-	uintptr_t fp = saved[5], pc = saved[6];
+	fp = saved[5];
+	pc = saved[6];
+#elif ROTOR_ASM_SWITCH && defined(__aarch64__)
+	const uintptr_t *saved = s->ctx.sp;
+	fp = saved[10];
+	pc = saved[11];
+#elif !ROTOR_ASM_SWITCH && defined(__x86_64__)
+	/* swapcontext saved the frame pointer and the resume address in the context. */
+	fp = (uintptr_t)s->ctx.uc.uc_mcontext.gregs[REG_RBP];
+	pc = (uintptr_t)s->ctx.uc.uc_mcontext.gregs[REG_RIP];
+#elif !ROTOR_ASM_SWITCH && defined(__aarch64__)
+	fp = (uintptr_t)s->ctx.uc.uc_mcontext.regs[29];
+	pc = (uintptr_t)s->ctx.uc.uc_mcontext.pc;
 #else
-	uintptr_t fp = saved[10], pc = saved[11];
+	(void)lo, (void)hi, (void)frames, (void)max, (void)fp, (void)pc;
+	return 0; /* elsewhere: no walk here (tools/rotor-gdb.py shows them) */
 #endif
+#if defined(__x86_64__) || defined(__aarch64__)
 	int n = 0;
 	frames[n++] = (void *)pc;
 	while (n < max && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
@@ -295,9 +308,6 @@ __attribute__((no_sanitize_address)) static int suspended_frames(const struct ro
 		fp = next;
 	}
 	return n;
-#else
-	(void)t, (void)frames, (void)max;
-	return 0; /* a ucontext switch: no walk here (tools/rotor-gdb.py shows them) */
 #endif
 }
 
