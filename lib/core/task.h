@@ -71,16 +71,9 @@ struct rotor_task {
 	int64_t wait_deadline;   /* of the current wait; FOREVER: none (owner only) */
 	void (*wait_timeout)(struct rotor_task *t);
 	struct rotor__event done;
-	/* Shields (rotor_shield_begin), owner only: a cancel that arrives while shield_depth > 0
-	 * waits in cancel_pending until the outermost shield ends or shield_tmr fires. The timer
-	 * is armed only once a cancel is kept (at shield_deadline, or the runtime's drain
-	 * deadline if earlier), so that an uncancelled shield costs no timer. */
-	uint32_t shield_depth;
-	bool cancel_pending;
-	int64_t shield_deadline;
-	struct rotor__timer shield_tmr;
 	_Atomic uint32_t refs;
 	_Atomic uint32_t handle;
+	_Atomic uint32_t gen; /* of this use of the struct, 1..65535; 0: handles go unchecked */
 	_Atomic uint32_t cancel_req;    /* 1 once a cancel was requested */
 	struct rotor__item cancel_item; /* the request to the owner, from another thread */
 	struct rotor__task_end *end;    /* told of the task's end (a future), or NULL */
@@ -89,9 +82,17 @@ struct rotor_task {
 	uint32_t home; /* worker whose cache this struct returns to; UINT32_MAX: non-worker */
 	struct rotor__ext *ext; /* task-local values (coord/local.c), made on first set */
 	uint64_t id;
-	_Atomic uint32_t gen; /* of this use of the struct, 1..65535; 0: handles go unchecked */
 	_Atomic uint32_t name_state; /* 0: default not formatted, 1: being formatted, 2: set */
 	char name[32];
+	/* Shields (rotor_shield_begin), owner only, apart from the hot fields above: a cancel that
+	 * arrives while shield_depth > 0 waits in cancel_pending until the outermost shield ends or
+	 * shield_tmr fires. The timer is armed only once a cancel is kept (at shield_deadline, or
+	 * the runtime's drain deadline if earlier), so that an uncancelled shield costs no timer.
+	 */
+	uint32_t shield_depth;
+	bool cancel_pending;
+	int64_t shield_deadline;
+	struct rotor__timer shield_tmr;
 };
 
 /*

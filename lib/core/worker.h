@@ -46,6 +46,7 @@ struct rotor__worker {
 			ROTOR__WORKER_HEAD
 		};
 	};
+	struct rotor__queue runq; /* beside current: both are touched on every switch */
 	struct rotor_runtime *rt;
 	int cpu; /* the one CPU this worker is pinned to, or -1 (runtime.c: pin) */
 	pthread_t thread;
@@ -56,7 +57,6 @@ struct rotor__worker {
 	unsigned setup_flags;
 	unsigned features;
 
-	struct rotor__queue runq;
 	struct rotor__ctx sched;
 	void *tsan_sched_fiber;
 	struct rotor__slot *done_slot; /* slot of the task that just ended */
