@@ -123,18 +123,18 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 	t->cancel_hook = NULL;
 	t->wait_obj = NULL;
 	t->ext = NULL;
-	t->tmr.idx = 0;
-	t->shield_tmr.idx = 0;
-	t->shield_depth = 0;
-	t->cancel_pending = false;
+	t->tmr.idx = 0; /* shield_tmr, shield_depth and cancel_pending: reset at the end of a run */
 	t->wait_deadline = ROTOR_FOREVER;
 	t->id = id;
 	t->end = NULL;
 	/* A new generation for this use of the struct (1..65535), unless its address leaves no
 	 * room for one in a handle. */
 	uint32_t gen = 0;
-	if (!((uintptr_t)t >> ROTOR__HANDLE_GEN_SHIFT))
-		gen = atomic_load_explicit(&t->gen, memory_order_relaxed) % 65535 + 1;
+	if (!((uintptr_t)t >> ROTOR__HANDLE_GEN_SHIFT)) {
+		gen = atomic_load_explicit(&t->gen, memory_order_relaxed) + 1;
+		if (gen > 0xffff)
+			gen = 1;
+	}
 	atomic_store_explicit(&t->gen, gen, memory_order_relaxed);
 	rotor__event_init(&t->done);
 	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
@@ -392,9 +392,13 @@ void rotor__task_slot_entry(void)
 		struct rotor_task *t = w->current;
 		t->flags |= ROTOR__TF_RAN;
 		t->result = t->fn(t->arg);
-		rotor__timer_disarm(&w->timers, &t->tmr);        /* a parked deadline */
-		rotor__timer_disarm(&w->timers, &t->shield_tmr); /* a shield left open */
-		t->shield_depth = 0;
+		rotor__timer_disarm(&w->timers, &t->tmr); /* a parked deadline */
+		if (ROTOR__UNLIKELY(t->shield_depth)) {   /* a shield left open */
+			if (rotor__timer_armed(&t->shield_tmr))
+				rotor__timer_disarm(&w->timers, &t->shield_tmr);
+			t->shield_depth = 0;
+			t->cancel_pending = false;
+		}
 		ROTOR__PROBE(task_exit, w->id, t, t->id);
 		complete(t, (t->flags & ROTOR__TF_CANCELLED) ? -ECANCELED : 0);
 		t->state = ROTOR__T_DONE;
