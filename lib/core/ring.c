@@ -152,7 +152,9 @@ static void enter_checked(struct rotor__worker *w, int r, const char *call)
 	ROTOR__PANIC("w%d: %s: %s", w->id, call, strerror(-r));
 }
 
-int rotor__ring_submit(struct rotor__worker *w, enum rotor__fault_site site)
+/* Submit the SQ without waiting, at fault site `site`; returns what io_uring_submit did. A
+ * transient refusal leaves the SQEs for the next enter. */
+static int ring_submit(struct rotor__worker *w, enum rotor__fault_site site)
 {
 	int r = ROTOR__FAULT_AT(site);
 	if (!r)
@@ -167,7 +169,7 @@ struct io_uring_sqe *rotor__sqe(struct rotor__worker *w)
 	while (!(sqe = io_uring_get_sqe(&w->ring))) {
 		/* Full SQ is not an error: hand what we have to the kernel and retry (after a
 		 * transient refusal, once another thread has had the CPU). */
-		if (rotor__ring_submit(w, ROTOR__FAULT_ENTER_SQ_FULL) < 0)
+		if (ring_submit(w, ROTOR__FAULT_ENTER_SQ_FULL) < 0)
 			sched_yield();
 		ROTOR__STAT_INC(w->stats.enters);
 	}
@@ -270,7 +272,7 @@ bool rotor__ring_poll(struct rotor__worker *w, int64_t deadline)
 {
 	/* What we have gathered must reach the kernel before we poll for answers. */
 	if (io_uring_sq_ready(&w->ring))
-		rotor__ring_submit(w, ROTOR__FAULT_ENTER_PRESPIN);
+		ring_submit(w, ROTOR__FAULT_ENTER_PRESPIN);
 	ROTOR__STAT_INC(w->stats.polls);
 	if (!spin_for_work(w, deadline))
 		return false;

@@ -12,9 +12,6 @@
 
 int rotor__ring_init(struct rotor__worker *w);
 void rotor__ring_fini(struct rotor__worker *w);
-/* Submit the SQ without waiting, at fault site `site`; returns what io_uring_submit did. A
- * transient refusal leaves the SQEs for the next enter. */
-int rotor__ring_submit(struct rotor__worker *w, enum rotor__fault_site site);
 /* The errors after which an io_uring_enter is simply made again: nothing was lost. */
 static inline bool rotor__enter_transient(int r)
 {

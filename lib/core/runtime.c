@@ -324,11 +324,8 @@ static void rt_join(struct rotor_runtime *rt)
 	for (int i = rt->caller_w0 ? 1 : 0; i < rt->n; i++)
 		pthread_join(rt->w[i]->thread, NULL);
 	/* No task is left to use what the layers above keep here (the offload pool is idle). */
-	for (int i = 0; i < ROTOR__EXT_COUNT; i++) {
-		if (rt->ext[i] && rt->ext[i]->fini)
-			rt->ext[i]->fini(rt->ext[i]);
-		rt->ext[i] = NULL;
-	}
+	for (int i = 0; i < ROTOR__EXT_COUNT; i++)
+		rotor__ext_fini(&rt->ext[i]);
 	rotor__stall_stop(rt);
 	/* Non-worker posters may still be leaving post_foreign(). */
 	while (atomic_load(&rt->foreign_active))

@@ -55,6 +55,27 @@ static void regs_of(const ucontext_t *uc, uintptr_t lo, uintptr_t hi, uintptr_t 
 #endif
 }
 
+/* frames[0] = pc, then the return addresses of the frame-pointer chain from fp, walking only
+ * within [lo, hi) so that a foreign chain (code built without frame pointers) ends the walk
+ * instead of faulting. Returns how many frames it stored (at most max, at least 1).
+ * Async-signal-safe; reads a suspended stack as it is (not through ASan's shadow). */
+__attribute__((no_sanitize_address)) static int
+walk_frames(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, void **frames, int max)
+{
+	int n = 0;
+	frames[n++] = (void *)pc;
+	while (n < max && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
+		uintptr_t next = ((uintptr_t *)fp)[0], ret = ((uintptr_t *)fp)[1];
+		if (!ret)
+			break;
+		frames[n++] = (void *)ret;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	return n;
+}
+
 static void on_stall_signal(int sig, siginfo_t *si, void *ctx)
 {
 	(void)sig;
@@ -62,24 +83,11 @@ static void on_stall_signal(int sig, siginfo_t *si, void *ctx)
 	struct rotor__worker *w = rotor__worker_self();
 	if (!w)
 		return;
-	/* Walk only within the stack the code runs on, so a foreign frame chain (code built
-	 * without frame pointers) ends the walk instead of faulting. */
+	/* The stack the code runs on bounds the walk. */
 	uintptr_t lo = w->stall_stack_lo, hi = w->stall_stack_hi;
 	uintptr_t pc, fp;
 	regs_of(ctx, lo, hi, &pc, &fp, &w->stall_entry_ret);
-	int n = 0;
-	w->stall_frames[n++] = (void *)pc;
-	while (n < ROTOR__STALL_FRAMES && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
-		uintptr_t next = ((uintptr_t *)fp)[0];
-		uintptr_t ret = ((uintptr_t *)fp)[1];
-		if (!ret)
-			break;
-		w->stall_frames[n++] = (void *)ret;
-		if (next <= fp)
-			break;
-		fp = next;
-	}
-	w->stall_nframes = n;
+	w->stall_nframes = walk_frames(pc, fp, lo, hi, w->stall_frames, ROTOR__STALL_FRAMES);
 	atomic_store_explicit(&w->stall_captured, 1, memory_order_release);
 }
 
@@ -296,18 +304,7 @@ __attribute__((no_sanitize_address)) static int suspended_frames(const struct ro
 	return 0; /* elsewhere: no walk here (tools/rotor-gdb.py shows them) */
 #endif
 #if defined(__x86_64__) || defined(__aarch64__)
-	int n = 0;
-	frames[n++] = (void *)pc;
-	while (n < max && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
-		uintptr_t next = ((uintptr_t *)fp)[0], ret = ((uintptr_t *)fp)[1];
-		if (!ret)
-			break;
-		frames[n++] = (void *)ret;
-		if (next <= fp)
-			break;
-		fp = next;
-	}
-	return n;
+	return walk_frames(pc, fp, lo, hi, frames, max);
 #endif
 }
 

@@ -234,7 +234,7 @@ void rotor__task_end_wait(struct rotor__worker *w, struct rotor_task *t, int res
  * FOREVER), and the next wait with a deadline no earlier only records it. When a parked
  * timer comes due, lazy_fire drops it, or moves it on to the current wait's later deadline,
  * or times that wait out. Anything else that arms t->tmr disarms it first
- * (rotor__task_timer_take), and a task's timer is disarmed when its function returns.
+ * (timer_take), and a task's timer is disarmed when its function returns.
  */
 static void lazy_fire(struct rotor__timer *tm)
 {
@@ -251,8 +251,10 @@ static void lazy_fire(struct rotor__timer *tm)
 	t->wait_timeout(t);
 }
 
-void rotor__task_timer_take(struct rotor__worker *w, struct rotor_task *t,
-                            void (*fire)(struct rotor__timer *), int64_t deadline)
+/* Arm t->tmr to call fire at deadline, after disarming whatever deadline a past wait left
+ * parked there. */
+static void timer_take(struct rotor__worker *w, struct rotor_task *t,
+                       void (*fire)(struct rotor__timer *), int64_t deadline)
 {
 	rotor__timer_disarm(&w->timers, &t->tmr);
 	t->tmr.fire = fire;
@@ -269,7 +271,7 @@ int rotor__task_wait(struct rotor__worker *w, void *obj, void (*cancel)(struct r
 		/* A parked timer due no later than this deadline serves as it is. */
 		if (!rotor__timer_armed(&t->tmr) || t->tmr.fire != lazy_fire ||
 		    t->tmr.deadline > deadline)
-			rotor__task_timer_take(w, t, lazy_fire, deadline);
+			timer_take(w, t, lazy_fire, deadline);
 		t->wait_deadline = deadline;
 		t->wait_timeout = timeout;
 	}
@@ -326,10 +328,7 @@ static void retire(struct rotor__worker *w, struct rotor_task *t)
  * rotor_run stops the runtime when it ends, even if it never ran. */
 static void complete(struct rotor_task *t, int err)
 {
-	/* Cleared after fini: a destructor that sets a task-local value sets it there. */
-	if (t->ext && t->ext->fini)
-		t->ext->fini(t->ext);
-	t->ext = NULL;
+	rotor__ext_fini(&t->ext);
 	/* A failure the body declared (rotor_task_fail) is what the task ended with, even if it
 	 * was also cancelled: it says more. */
 	if (!t->err)
@@ -818,11 +817,6 @@ struct rotor_task *rotor__wait_begin(int *err)
 struct rotor_runtime *rotor__task_runtime(const struct rotor_task *t)
 {
 	return t->rt;
-}
-
-int rotor__task_worker(const struct rotor_task *t)
-{
-	return (int)t->item.worker;
 }
 
 void *rotor__task_wait_obj(const struct rotor_task *t)

@@ -132,10 +132,6 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner);
 /* Free every cached task struct of the runtime (at destroy). */
 void rotor__task_pool_fini(struct rotor_runtime *rt);
 
-/* Owner, the running task: arm t->tmr to call fire at deadline, after disarming whatever
- * deadline a past wait left parked there. */
-void rotor__task_timer_take(struct rotor__worker *w, struct rotor_task *t,
-                            void (*fire)(struct rotor__timer *), int64_t deadline);
 /* Owner only: t is about to be queued to run. Its slot header (the saved stack pointer) is
  * fetched now, so that the run loop can prefetch the stack below it (worker.c) without
  * waiting on it. */

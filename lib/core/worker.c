@@ -116,11 +116,8 @@ fail:
 
 void rotor__worker_fini(struct rotor__worker *w)
 {
-	for (int i = 0; i < ROTOR__EXT_COUNT; i++) {
-		if (w->ext[i] && w->ext[i]->fini)
-			w->ext[i]->fini(w->ext[i]);
-		w->ext[i] = NULL;
-	}
+	for (int i = 0; i < ROTOR__EXT_COUNT; i++)
+		rotor__ext_fini(&w->ext[i]);
 	rotor__callbacks_drop(w);
 	rotor__ring_fini(w);
 	rotor__stack_pool_fini(&w->stacks);

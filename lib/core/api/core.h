@@ -27,6 +27,16 @@ struct rotor__ext {
 	void (*fini)(struct rotor__ext *e);
 };
 
+/* The core, when a slot's owner goes: finalise what the slot holds, then empty it. The slot
+ * still points at it during fini, so a fini that sets a value (a task-local destructor
+ * setting another) sets it there. */
+static inline void rotor__ext_fini(struct rotor__ext **slot)
+{
+	if (*slot && (*slot)->fini)
+		(*slot)->fini(*slot);
+	*slot = NULL;
+}
+
 enum rotor__ext_id {
 	ROTOR__EXT_LOCALS,  /* worker: worker-local values (coord/local.c) */
 	ROTOR__EXT_FILES,   /* worker: the registered-file table exists (io/fixed.c) */
@@ -119,8 +129,6 @@ static inline bool rotor__task_cancelled(const struct rotor_task *t)
 	return ((const struct rotor__task_head *)(const void *)t)->flags & ROTOR__TF_CANCELLED;
 }
 struct rotor_runtime *rotor__task_runtime(const struct rotor_task *t);
-/* The worker that owns t. */
-int rotor__task_worker(const struct rotor_task *t);
 /* What the waiting task passed as obj to rotor__task_wait, for its hooks. */
 void *rotor__task_wait_obj(const struct rotor_task *t);
 
