@@ -616,3 +616,441 @@ Test(stream, a_write_larger_than_the_buffer_goes_out_with_what_is_buffered, .tim
 {
 	run_mode(1, 0, large_main, NULL);
 }
+
+/* Echoes everything it receives on fd until end of stream, then ends its own side. */
+static void *echo(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[4096];
+	ssize_t n;
+	while ((n = rotor_recv(fd, buf, sizeof(buf), 0, rotor_now() + 5 * SEC)) > 0)
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = rotor_send(fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL, F);
+			CHECK(w > 0);
+			if (w <= 0)
+				return NULL;
+			off += w;
+		}
+	shutdown(fd, SHUT_WR);
+	return NULL;
+}
+
+enum { LINES = 300 };
+
+static void *read_lines(void *arg)
+{
+	struct rotor_stream *s = arg;
+	char want[32];
+	const void *line;
+	task_begins();
+	for (int i = 0; i < LINES; i++) {
+		int n = snprintf(want, sizeof(want), "line %d\n", i);
+		CHECK_EQ(rotor_stream_read_until(s, "\n", 1, 0, &line, rotor_now() + 5 * SEC), n);
+		CHECK(memcmp(line, want, (size_t)n) == 0);
+	}
+	CHECK_EQ(rotor_stream_read_until(s, "\n", 1, 0, &line, rotor_now() + 5 * SEC), 0);
+	return NULL;
+}
+
+static void *duplex_main(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < KINDS; k++) {
+		struct pair p;
+		open_pair(&p, k, NULL);
+		struct rotor_task *peer, *reader;
+		CHECK_EQ(rotor_spawn(echo, (void *)(intptr_t)p.b, &peer), 0);
+		atomic_store(&tasks_begun, 0);
+		CHECK_EQ(rotor_spawn(read_lines, p.s, &reader), 0);
+		settle(1); /* the reader waits in read_until while this task writes */
+		char line[32];
+		for (int i = 0; i < LINES; i++) {
+			int n = snprintf(line, sizeof(line), "line %d\n", i);
+			CHECK_EQ(rotor_stream_write(p.s, line, (size_t)n, F), n);
+			if (i % 7 == 0)
+				CHECK_EQ(rotor_stream_flush(p.s, F), 0);
+			if (i % 50 == 0)
+				rotor_sleep(MS);
+		}
+		CHECK_EQ(rotor_stream_shutdown(p.s, F), 0);
+		CHECK_EQ(rotor_join(reader, NULL), 0);
+		CHECK_EQ(rotor_join(peer, NULL), 0);
+		close_pair(&p);
+	}
+	return NULL;
+}
+
+Test(stream, a_reader_task_and_a_writer_task_share_a_stream, .timeout = 60)
+{
+	run_both(duplex_main);
+}
+
+/* Writers each write one line, some short (buffered), some longer than the buffer (sent at
+ * once), some with write_all; the transport's slow sends make them queue. */
+enum { WRITERS = 40 };
+
+struct writer {
+	struct rotor_stream *s;
+	int i;
+};
+
+static int writer_line(int i, char *buf, size_t cap)
+{
+	int pad = i % 4 == 0 ? 90 : i % 3;
+	return snprintf(buf, cap, "%02d %.*s\n", i, pad,
+	                "................................................................"
+	                "................................");
+}
+
+static void *write_line(void *arg)
+{
+	struct writer *w = arg;
+	char buf[128];
+	int n = writer_line(w->i, buf, sizeof(buf));
+	ssize_t r = w->i % 5 == 0 ? rotor_stream_write_all(w->s, buf, (size_t)n, F)
+	                          : rotor_stream_write(w->s, buf, (size_t)n, F);
+	CHECK_EQ(r, n);
+	return NULL;
+}
+
+static void *order_main(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < KINDS; k++) {
+		struct rotor_stream_config cfg = {.output_size = 64};
+		struct pair p;
+		open_pair(&p, k, &cfg);
+		if (p.t)
+			p.t->slow_ns = 2 * MS;
+		struct writer w[WRITERS];
+		struct rotor_task *t[WRITERS];
+		for (int i = 0; i < WRITERS; i++) {
+			w[i] = (struct writer){p.s, i};
+			CHECK_EQ(rotor_spawn(write_line, &w[i], &t[i]), 0);
+		}
+		for (int i = 0; i < WRITERS; i++)
+			CHECK_EQ(rotor_join(t[i], NULL), 0);
+		CHECK_EQ(rotor_stream_shutdown(p.s, F), 0);
+		char want[128 * WRITERS], got[128 * WRITERS];
+		size_t len = 0;
+		for (int i = 0; i < WRITERS; i++)
+			len += (size_t)writer_line(i, want + len, sizeof(want) - len);
+		recv_all(p.b, got, len);
+		CHECK(memcmp(got, want, len) == 0);
+		CHECK_EQ(rotor_recv(p.b, got, 1, 0, rotor_now() + SEC), 0);
+		close_pair(&p);
+	}
+	return NULL;
+}
+
+Test(stream, writes_by_many_tasks_go_out_in_call_order, .timeout = 60)
+{
+	run_mode(1, 0, order_main, NULL);
+}
+
+static void *sticky_main(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < KINDS; k++) {
+		struct pair p;
+		open_pair(&p, k, NULL);
+		/* The peer goes away with a reset: sends fail from then on. */
+		struct linger lg = {1, 0};
+		setsockopt(p.b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(p.b);
+		p.b = -1;
+		static char chunk[65536];
+		ssize_t e = 0;
+		for (int i = 0; i < 100 && e >= 0; i++)
+			e = rotor_stream_write_all(p.s, chunk, sizeof(chunk),
+			                           rotor_now() + 5 * SEC);
+		CHECK(e == -EPIPE || e == -ECONNRESET);
+		CHECK_EQ(rotor_stream_write(p.s, "x", 1, F), e);
+		CHECK_EQ(rotor_stream_flush(p.s, F), e);
+		CHECK_EQ(rotor_stream_write_all(p.s, "x", 1, F), e);
+		CHECK_EQ(rotor_stream_shutdown(p.s, F), e);
+		char buf[8];
+		ssize_t r = rotor_stream_read(p.s, buf, sizeof(buf), rotor_now() + 5 * SEC);
+		CHECK(r == 0 || r == -ECONNRESET);
+		CHECK_EQ(rotor_stream_read(p.s, buf, sizeof(buf), rotor_now() + 5 * SEC), r);
+		close_pair(&p);
+	}
+	return NULL;
+}
+
+Test(stream, a_failed_send_breaks_the_sending_side_for_good, .timeout = 30)
+{
+	run_mode(1, 0, sticky_main, NULL);
+}
+
+static void *timed_out_send_main(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < KINDS; k++) {
+		struct pair p;
+		open_pair(&p, k, NULL);
+		/* Nobody reads: the socket fills up and a send waits until its deadline. */
+		static char chunk[65536];
+		ssize_t e = 0;
+		for (int i = 0; i < 1000 && e >= 0; i++)
+			e = rotor_stream_write_all(p.s, chunk, sizeof(chunk),
+			                           rotor_now() + 50 * MS);
+		CHECK_EQ(e, -ETIMEDOUT);
+		CHECK_EQ(rotor_stream_write(p.s, "x", 1, F), -ETIMEDOUT);
+		CHECK_EQ(rotor_stream_flush(p.s, F), -ETIMEDOUT);
+		/* A deadline already past before anything is sent breaks nothing. */
+		struct pair q;
+		open_pair(&q, k, NULL);
+		CHECK_EQ(rotor_stream_write_all(q.s, "x", 1, rotor_now() - 1), -ETIMEDOUT);
+		CHECK_EQ(rotor_stream_write_all(q.s, "y", 1, F), 1);
+		char got[2];
+		recv_all(q.b, got, 1); /* "x" was refused, not written */
+		CHECK_EQ(got[0], 'y');
+		close_pair(&q);
+		close_pair(&p);
+	}
+	return NULL;
+}
+
+Test(stream, a_send_that_times_out_breaks_the_sending_side, .timeout = 60)
+{
+	run_mode(1, 0, timed_out_send_main, NULL);
+}
+
+static void *shutdown_main(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < KINDS; k++) {
+		struct pair p;
+		char buf[8];
+		open_pair(&p, k, NULL);
+		CHECK_EQ(rotor_stream_write(p.s, "bye", 3, F), 3);
+		CHECK_EQ(rotor_stream_shutdown(p.s, F), 0);
+		recv_all(p.b, buf, 3);
+		CHECK_BYTES(buf, "bye");
+		CHECK_EQ(rotor_recv(p.b, buf, 1, 0, rotor_now() + SEC), 0);
+		CHECK_EQ(rotor_stream_write(p.s, "x", 1, F), -EPIPE);
+		CHECK_EQ(rotor_stream_flush(p.s, F), -EPIPE);
+		CHECK_EQ(rotor_stream_shutdown(p.s, F), -EPIPE);
+		send_str(p.b, "ok");
+		CHECK_EQ(rotor_stream_read_exact(p.s, buf, 2, rotor_now() + SEC), 2);
+		CHECK_BYTES(buf, "ok");
+		close_pair(&p);
+	}
+	return NULL;
+}
+
+Test(stream, shutdown_flushes_ends_the_sending_side_and_keeps_reading, .timeout = 30)
+{
+	run_mode(1, 0, shutdown_main, NULL);
+}
+
+/* ---- lifetime ---- */
+
+static void *destroy_main(void *arg)
+{
+	(void)arg;
+	struct rotor_bufring *pool;
+	CHECK_EQ(rotor_bufring_create(4, 64, &pool), 0);
+	struct rotor_stream_config cfg = {.bufring = pool};
+	char big[1000], got[1000];
+	for (int i = 0; i < 1000; i++)
+		big[i] = (char)('A' + i % 23);
+	/* A stream that dies holding a buffer, with the pool's others queued for it. */
+	struct pair p;
+	tcp_pair(&p.a, &p.b);
+	CHECK_EQ(rotor_stream_create(p.a, &cfg, &p.s), 0);
+	CHECK_EQ(rotor_send(p.b, big, sizeof(big), MSG_NOSIGNAL, F), sizeof(big));
+	rotor_sleep(5 * MS);
+	const void *d;
+	CHECK(rotor_stream_peek(p.s, 70, &d, F) >= 70); /* one buffer gathered, one held */
+	CHECK_EQ(rotor_stream_write(p.s, "unsent", 6, F), 6);
+	CHECK_EQ(rotor_bufring_destroy(pool), -EBUSY);
+	CHECK_EQ(rotor_stream_destroy(p.s), 0);
+	close(p.a);
+	close(p.b);
+	/* Every buffer is back: another stream on the pool gets all of its bytes. */
+	struct pair q;
+	tcp_pair(&q.a, &q.b);
+	CHECK_EQ(rotor_stream_create(q.a, &cfg, &q.s), 0);
+	CHECK_EQ(rotor_send(q.b, big, sizeof(big), MSG_NOSIGNAL, F), sizeof(big));
+	for (int i = 0; i < 20; i++)
+		CHECK_EQ(rotor_stream_read_exact(q.s, got + i * 50, 50, rotor_now() + 2 * SEC), 50);
+	CHECK(memcmp(got, big, sizeof(big)) == 0);
+	CHECK_EQ(rotor_stream_destroy(q.s), 0);
+	CHECK_EQ(rotor_bufring_destroy(pool), 0);
+	close(q.a);
+	close(q.b);
+	return NULL;
+}
+
+Test(stream, destroy_gives_every_buffer_back, .timeout = 30)
+{
+	run_both(destroy_main);
+}
+
+/* Many streams on the worker's own pool at once, each reading a line and answering it. */
+enum { MANY = 100 };
+
+static void *many_main(void *arg)
+{
+	(void)arg;
+	struct pair p[MANY];
+	for (int i = 0; i < MANY; i++)
+		open_pair(&p[i], PLAIN, NULL);
+	for (int i = 0; i < MANY; i++) {
+		char line[16];
+		snprintf(line, sizeof(line), "req %d\n", i);
+		send_str(p[i].b, line);
+	}
+	for (int i = 0; i < MANY; i++) {
+		const void *line;
+		char want[16], got[16];
+		int n = snprintf(want, sizeof(want), "req %d\n", i);
+		CHECK_EQ(rotor_stream_read_until(p[i].s, "\n", 1, 0, &line, rotor_now() + 2 * SEC),
+		         n);
+		CHECK(memcmp(line, want, (size_t)n) == 0);
+		CHECK_EQ(rotor_stream_write_all(p[i].s, line, (size_t)n, F), n);
+		recv_all(p[i].b, got, (size_t)n);
+		CHECK(memcmp(got, want, (size_t)n) == 0);
+	}
+	struct rotor_bufring *a, *b;
+	CHECK_EQ(rotor__stream_pool(&a), 0);
+	CHECK_EQ(rotor__stream_pool(&b), 0);
+	CHECK(a == b);
+	for (int i = 0; i < MANY; i++)
+		close_pair(&p[i]);
+	return NULL;
+}
+
+Test(stream, plain_streams_share_the_workers_pool, .timeout = 30)
+{
+	int before = count_dir("/proc/self/fd");
+	run_both(many_main);
+	cr_assert_eq(count_dir("/proc/self/fd"), before, "descriptors left behind");
+}
+
+/* ---- the transport contract ---- */
+
+static void *transport_main(void *arg)
+{
+	(void)arg;
+	struct rotor_stream *s = NULL;
+	atomic_store(&tio_destroyed, 0);
+	/* A transport without every call is refused, and its state still freed. */
+	struct rotor__stream_io bad = tio_io;
+	bad.shutdown = NULL;
+	CHECK_EQ(rotor__stream_create_io(3, &bad, calloc(1, sizeof(struct tio)), NULL, &s),
+	         -EINVAL);
+	CHECK_EQ(atomic_load(&tio_destroyed), 1);
+	CHECK_EQ(rotor__stream_create_io(-1, &tio_io, calloc(1, sizeof(struct tio)), NULL, &s),
+	         -EINVAL);
+	CHECK_EQ(atomic_load(&tio_destroyed), 2);
+	CHECK(s == NULL);
+	struct pair p, q;
+	open_pair(&p, IO, NULL);
+	open_pair(&q, PLAIN, NULL);
+	CHECK(rotor__stream_io_ctx(p.s, &tio_io) == p.t);
+	CHECK(rotor__stream_io_ctx(p.s, &bad) == NULL);
+	CHECK(rotor__stream_io_ctx(q.s, &tio_io) == NULL);
+	CHECK_EQ(rotor_stream_fd(p.s), p.a);
+	CHECK_EQ(rotor_stream_fd(q.s), q.a);
+	close_pair(&p);
+	CHECK_EQ(atomic_load(&tio_destroyed), 3); /* with the stream, once */
+	close_pair(&q);
+	return NULL;
+}
+
+Test(stream, a_transport_stream_owns_its_state_from_creation)
+{
+	run_mode(1, 0, transport_main, NULL);
+	/* Off a task: refused, and the state freed all the same. */
+	struct rotor_stream *s = NULL;
+	atomic_store(&tio_destroyed, 0);
+	cr_assert_eq(rotor__stream_create_io(3, &tio_io, calloc(1, sizeof(struct tio)), NULL, &s),
+	             -EPERM);
+	cr_assert_eq(atomic_load(&tio_destroyed), 1);
+	cr_assert_null(s);
+}
+
+/* ---- misuse ---- */
+
+struct other {
+	struct rotor_stream *s;
+	struct rotor_bufring *pool;
+	int fd;
+};
+
+static void *from_other_worker(void *arg)
+{
+	struct other *o = arg;
+	char buf[4];
+	const void *d;
+	struct rotor_stream *s2 = NULL;
+	struct rotor_stream_config cfg = {.bufring = o->pool};
+	CHECK_EQ(rotor_stream_read(o->s, buf, 1, F), -EPERM);
+	CHECK_EQ(rotor_stream_peek(o->s, 0, &d, F), -EPERM);
+	CHECK_EQ(rotor_stream_consume(o->s, 0), -EPERM);
+	CHECK_EQ(rotor_stream_write(o->s, "x", 1, F), -EPERM);
+	CHECK_EQ(rotor_stream_flush(o->s, F), -EPERM);
+	CHECK_EQ(rotor_stream_destroy(o->s), -EPERM);
+	CHECK_EQ(rotor_stream_fd(o->s), o->fd); /* any thread */
+	CHECK_EQ(rotor_stream_create(o->fd, &cfg, &s2), -EPERM);
+	CHECK(s2 == NULL);
+	return NULL;
+}
+
+static void *misuse_main(void *arg)
+{
+	(void)arg;
+	struct pair p;
+	char buf[4];
+	const void *d;
+	struct rotor_stream *s = NULL;
+	open_pair(&p, PLAIN, NULL);
+	CHECK_EQ(rotor_stream_create(-1, NULL, &s), -EINVAL);
+	CHECK_EQ(rotor_stream_create(p.a, NULL, NULL), -EINVAL);
+	CHECK(s == NULL);
+	CHECK_EQ(rotor_stream_destroy(NULL), -EINVAL);
+	CHECK_EQ(rotor_stream_fd(NULL), -EINVAL);
+	CHECK_EQ(rotor_stream_read(NULL, buf, 1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read(p.s, NULL, 1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read(p.s, buf, 0, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read_exact(NULL, buf, 1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read_exact(p.s, NULL, 1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read_until(NULL, "\n", 1, 0, &d, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read_until(p.s, NULL, 1, 0, &d, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read_until(p.s, "\n", 0, 0, &d, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read_until(p.s, "\n", 1, 0, NULL, F), -EINVAL);
+	CHECK_EQ(rotor_stream_read_until(p.s, "\r\n", 2, 1, &d, F), -EMSGSIZE);
+	CHECK_EQ(rotor_stream_peek(NULL, 1, &d, F), -EINVAL);
+	CHECK_EQ(rotor_stream_peek(p.s, 1, NULL, F), -EINVAL);
+	CHECK_EQ(rotor_stream_consume(NULL, 0), -EINVAL);
+	CHECK_EQ(rotor_stream_write(NULL, "x", 1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_write(p.s, NULL, 1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_write(p.s, NULL, 0, F), 0);
+	struct iovec v = {"x", 1};
+	CHECK_EQ(rotor_stream_writev(p.s, &v, -1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_writev(p.s, &v, 1024, F), -EINVAL);
+	CHECK_EQ(rotor_stream_writev(p.s, NULL, 1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_write_all(NULL, "x", 1, F), -EINVAL);
+	CHECK_EQ(rotor_stream_flush(NULL, F), -EINVAL);
+	CHECK_EQ(rotor_stream_shutdown(NULL, F), -EINVAL);
+	/* Another worker's task. */
+	struct other o = {p.s, NULL, p.a};
+	CHECK_EQ(rotor_bufring_create(4, 64, &o.pool), 0);
+	struct rotor_task *t = spawn_on(1, from_other_worker, &o);
+	CHECK_EQ(rotor_join(t, NULL), 0);
+	CHECK_EQ(rotor_bufring_destroy(o.pool), 0);
+	close_pair(&p);
+	return NULL;
+}
+
+Test(stream, misuse_gets_an_errno, .timeout = 30)
+{
+	struct rotor_stream *s = NULL;
+	cr_assert_eq(rotor_stream_create(0, NULL, &s), -EPERM);
+	cr_assert_null(s);
+	cr_assert_eq(rotor_stream_fd(NULL), -EINVAL);
+	run_mode(2, 0, misuse_main, NULL);
+}
