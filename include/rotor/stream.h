@@ -77,8 +77,8 @@ ROTOR_API int rotor_stream_fd(const struct rotor_stream *s);
  * cancellation loses nothing: what a call had gathered stays buffered for the next one.
  * End of stream is 0 when nothing is left buffered; a call that needs more bytes than are
  * left at the end returns -ENODATA and leaves them buffered (rotor_stream_peek with want 0
- * sees them). Receive errors (-ECONNRESET, ...) are returned once what was buffered before
- * them is taken, and then again by every read.
+ * sees them). A receive error (-ECONNRESET, ...) is sticky: every call that needs more than
+ * is buffered returns it, and what is buffered can still be taken.
  */
 
 /*
