@@ -64,13 +64,37 @@ ROTOR_API int rotor_stream_create(int fd, const struct rotor_stream_config *cfg,
  * its receive is cancelled in the kernel and waited for, its transport (TLS) is freed.
  * Output not flushed is dropped: flush first. The socket stays open. Returns 0, -EINVAL (s
  * NULL), -EBUSY (nothing done: a task waits in a call on s), -EPERM. Thread: task on its
- * worker. Suspends: yes (briefly, not cancellable).
+ * worker; any thread for a detached stream (rotor_stream_detach). Suspends: yes (briefly,
+ * not cancellable), not for a detached stream.
  */
 ROTOR_API int rotor_stream_destroy(struct rotor_stream *s);
 
 /* rotor_stream_fd - the socket s reads and writes, or -EINVAL (s NULL).
  * Thread: any. Suspends: no. */
 ROTOR_API int rotor_stream_fd(const struct rotor_stream *s);
+
+/*
+ * rotor_stream_detach - unbind s from its worker without losing a byte, so that a task on
+ * another worker takes it over with rotor_stream_attach (a connection moved with
+ * rotor_server_move, s carried in its state): what is buffered and what the kernel has
+ * received go into the stream's own buffer, its receive stream ends. For a plain stream on
+ * its worker's own pool (cfg->bufring NULL) over a plain descriptor, with its output flushed
+ * and no task waiting on it. Returns 0, or -EINVAL (s NULL), -EPERM, -EBUSY (output not
+ * flushed, or a task waits on s), -EOPNOTSUPP (a TLS stream, or one on a pool of the
+ * caller's), -EMSGSIZE (more is received than the input limit holds) or -ESHUTDOWN (the
+ * stream has reached its end or an error): after those three s is unchanged and usable.
+ * Thread: task on its worker. Suspends: yes (briefly, not cancellable).
+ */
+ROTOR_API int rotor_stream_detach(struct rotor_stream *s);
+
+/*
+ * rotor_stream_attach - bind detached stream s to the calling worker: it receives through
+ * this worker's pool and reads what was buffered first. Returns 0, or -EINVAL (s NULL, or
+ * not detached), -EPERM (off a task), -ENOMEM, or the errors of rotor_stream_create (-EBADF:
+ * fd was a registered descriptor of the old worker). A detached stream may also be destroyed
+ * from any thread, without suspending (a server's close hook). Thread: task. Suspends: no.
+ */
+ROTOR_API int rotor_stream_attach(struct rotor_stream *s);
 
 /* ---- Reading ----------------------------------------------------------------------------
  * Bytes are taken from the front of what s has received, in order. A deadline or a

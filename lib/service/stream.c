@@ -53,6 +53,7 @@ struct rotor_stream {
 	const struct rotor__stream_io *io; /* NULL: a plain socket, read through rs */
 	void *ctx;
 	struct rotor_recv_stream *rs;
+	bool own_pool; /* rs receives into the worker's pool: the stream may move (detach) */
 	size_t max_input, out_size;
 	/* input */
 	char *in;
@@ -156,6 +157,7 @@ int rotor_stream_create(int fd, const struct rotor_stream_config *cfg, struct ro
 	if (err < 0)
 		return err;
 	struct rotor_bufring *pool = cfg ? cfg->bufring : NULL;
+	s->own_pool = !pool;
 	if ((!pool && (err = rotor__stream_pool(&pool)) < 0) ||
 	    (err = rotor_recv_stream_create(fd, pool, &s->rs)) < 0) {
 		free(s);
@@ -228,6 +230,12 @@ static int out_acquire(struct rotor_stream *s)
 
 int rotor_stream_destroy(struct rotor_stream *s)
 {
+	if (s && !s->w) {
+		/* Detached: nothing in the kernel, no output, any thread. */
+		free(s->in);
+		free(s);
+		return 0;
+	}
 	int err = owner(s);
 	if (err < 0)
 		return err;
@@ -352,6 +360,12 @@ static ssize_t pull(struct rotor_stream *s, size_t want, int64_t deadline)
 		if (make_room(s, need) < 0)
 			return -ENOMEM;
 		size_t room = s->in_cap - s->in_off - s->in_len;
+		if (room < IN_FIRST / 8 && s->in_off) {
+			/* Not a trickle of reads into the end of the buffer: move the bytes up. */
+			memmove(s->in, s->in + s->in_off, s->in_len);
+			s->in_off = 0;
+			room = s->in_cap - s->in_len;
+		}
 		n = s->io->read(s->ctx, s->in + s->in_off + s->in_len, room, deadline);
 		if (n > 0)
 			s->in_len += (size_t)n;
@@ -669,8 +683,8 @@ ssize_t rotor_stream_write(struct rotor_stream *s, const void *buf, size_t len, 
 {
 	/* The call protocol code makes for every token: straight into the buffer when it
 	 * fits, with put's checks but none of its vector handling. */
-	if (s && s->out && buf && !s->wqueued && !s->werr && !s->shut &&
-	    s->out_size - s->out_len >= len && owner(s) == 0) {
+	if (owner(s) == 0 && s->out && buf && !s->wqueued && !s->werr && !s->shut &&
+	    s->out_size - s->out_len >= len) {
 		memcpy(s->out + s->out_len, buf, len);
 		s->out_len += len;
 		return (ssize_t)len;
@@ -702,4 +716,69 @@ int rotor_stream_shutdown(struct rotor_stream *s, int64_t deadline)
 {
 	ssize_t r = put(s, NULL, 0, PUT_SHUTDOWN, deadline);
 	return r < 0 ? (int)r : 0;
+}
+
+/* ---- moving to another worker ---- */
+
+int rotor_stream_detach(struct rotor_stream *s)
+{
+	int err = owner(s);
+	if (err < 0)
+		return err;
+	if (s->reader || s->sender || s->wqueued || s->out_len)
+		return -EBUSY;
+	if (s->io || !s->own_pool)
+		return -EOPNOTSUPP;
+	if (s->eof || s->rerr)
+		return -ESHUTDOWN;
+	if (s->cur_len > s->max_input - s->in_len)
+		return -EMSGSIZE;
+	/* cur's rest first, then what the receive stream holds: room for a few buffers, and
+	 * if that is not enough, for all the limit allows. */
+	size_t room = s->cur_len + 4 * POOL_BUFFER_SIZE;
+	for (int pass = 0; pass < 2; pass++) {
+		if (room > s->max_input - s->in_len || pass)
+			room = s->max_input - s->in_len;
+		if ((err = make_room(s, room)) < 0)
+			return err;
+		if (s->cur_len)
+			gather(s, s->cur_len); /* fits: made room for it */
+		char *end = s->in + s->in_off + s->in_len;
+		ssize_t n = rotor_recv_stream_detach(s->rs, end, s->in_cap - s->in_off - s->in_len);
+		if (n >= 0) {
+			s->in_len += (size_t)n;
+			s->rs = NULL;
+			s->cur = NULL;
+			s->w = NULL;
+			s->ws = NULL;
+			free(s->out); /* empty: out_len is 0 */
+			s->out = NULL;
+			return 0;
+		}
+		/* -EMSGSIZE or -ESHUTDOWN: the receive stream is as it was, its recv re-armed
+		 * by the next read. */
+		if (n != -EMSGSIZE)
+			return (int)n;
+	}
+	return -EMSGSIZE;
+}
+
+int rotor_stream_attach(struct rotor_stream *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (!rotor__worker_self() || !rotor__task_self())
+		return -EPERM;
+	if (s->w)
+		return -EINVAL;
+	struct worker_streams *ws;
+	struct rotor_bufring *pool;
+	int err;
+	if ((err = worker_streams(&ws)) < 0 || (err = rotor__stream_pool(&pool)) < 0 ||
+	    (err = rotor_recv_stream_create(s->fd, pool, &s->rs)) < 0)
+		return err;
+	s->w = rotor__worker_self();
+	s->ws = ws;
+	rotor_mutex_init_local(&s->wlock); /* a local mutex knows its worker */
+	return 0;
 }

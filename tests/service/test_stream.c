@@ -1054,3 +1054,82 @@ Test(stream, misuse_gets_an_errno, .timeout = 30)
 	cr_assert_eq(rotor_stream_fd(NULL), -EINVAL);
 	run_mode(2, 0, misuse_main, NULL);
 }
+
+/* ---- moving a stream to another worker ---- */
+
+static struct rotor_stream *left_detached;
+
+static void *take_over(void *arg)
+{
+	struct rotor_stream *s = arg;
+	const void *line;
+	CHECK_EQ(rotor_stream_attach(s), 0);
+	CHECK_EQ(rotor_stream_attach(s), -EINVAL);
+	CHECK_EQ(rotor_stream_read_until(s, "\n", 1, 0, &line, rotor_now() + 2 * SEC), 4);
+	CHECK_BYTES(line, "two\n");
+	CHECK_EQ(rotor_stream_read_until(s, "\n", 1, 0, &line, rotor_now() + 2 * SEC), 6);
+	CHECK_BYTES(line, "three\n");
+	CHECK_EQ(rotor_stream_read_until(s, "\n", 1, 0, &line, rotor_now() + 2 * SEC), 5);
+	CHECK_BYTES(line, "four\n");
+	CHECK_EQ(rotor_stream_write_all(s, "moved\n", 6, F), 6);
+	CHECK_EQ(rotor_stream_destroy(s), 0);
+	return NULL;
+}
+
+static void *move_main(void *arg)
+{
+	(void)arg;
+	struct pair p;
+	const void *line;
+	char buf[8];
+	open_pair(&p, PLAIN, NULL);
+	/* "one\n" taken, "two" left in the receive buffer, "\nthree\n" queued behind it. */
+	send_str(p.b, "one\ntwo");
+	CHECK_EQ(rotor_stream_read_until(p.s, "\n", 1, 0, &line, F), 4);
+	send_str(p.b, "\nthree\n");
+	rotor_sleep(5 * MS);
+	CHECK_EQ(rotor_stream_write(p.s, "x", 1, F), 1);
+	CHECK_EQ(rotor_stream_detach(p.s), -EBUSY); /* output not flushed */
+	CHECK_EQ(rotor_stream_flush(p.s, F), 0);
+	recv_all(p.b, buf, 1);
+	CHECK_EQ(rotor_stream_detach(p.s), 0);
+	CHECK_EQ(rotor_stream_read(p.s, buf, 1, F), -EPERM);
+	CHECK_EQ(rotor_stream_detach(p.s), -EPERM);
+	send_str(p.b, "four\n"); /* waits in the socket for the next worker */
+	struct rotor_task *t = spawn_on(1, take_over, p.s);
+	CHECK_EQ(rotor_join(t, NULL), 0);
+	recv_all(p.b, buf, 6);
+	CHECK_BYTES(buf, "moved\n");
+	p.s = NULL; /* destroyed on worker 1 */
+	close_pair(&p);
+	/* Only plain streams on the worker's own pool move; not one at its end. */
+	for (int k = SMALL; k <= IO; k++) {
+		open_pair(&p, k, NULL);
+		CHECK_EQ(rotor_stream_detach(p.s), -EOPNOTSUPP);
+		close_pair(&p);
+	}
+	open_pair(&p, PLAIN, NULL);
+	shutdown(p.b, SHUT_WR);
+	CHECK_EQ(rotor_stream_read(p.s, buf, 1, F), 0);
+	CHECK_EQ(rotor_stream_detach(p.s), -ESHUTDOWN);
+	close_pair(&p);
+	/* A detached stream is destroyed from any thread: this one by the test's own. */
+	open_pair(&p, PLAIN, NULL);
+	send_str(p.b, "kept");
+	rotor_sleep(5 * MS);
+	CHECK_EQ(rotor_stream_detach(p.s), 0);
+	left_detached = p.s;
+	p.s = NULL;
+	close_pair(&p);
+	return NULL;
+}
+
+Test(stream, a_detached_stream_moves_to_another_worker_losing_nothing, .timeout = 30)
+{
+	run_mode(2, 0, move_main, NULL);
+	cr_assert_not_null(left_detached);
+	cr_assert_eq(rotor_stream_destroy(left_detached), 0);
+	left_detached = NULL;
+	run_mode(2, ROTOR_NO_BUFRING, move_main, NULL);
+	cr_assert_eq(rotor_stream_destroy(left_detached), 0);
+}
