@@ -70,7 +70,8 @@ struct rotor_stream {
 	size_t out_len, out_flight;
 	struct rotor_mutex wlock; /* held by the task that sends */
 	struct rotor_task *sender;
-	int wqueued; /* tasks waiting for wlock to place their bytes */
+	int wwaiting; /* tasks waiting for wlock */
+	int wqueued;  /* of those, the ones with bytes to place (not a bare flush) */
 };
 
 /* ---- the worker's pool and spare buffers ---- */
@@ -239,7 +240,7 @@ int rotor_stream_destroy(struct rotor_stream *s)
 	int err = owner(s);
 	if (err < 0)
 		return err;
-	if (s->reader || s->sender || s->wqueued)
+	if (s->reader || s->sender || s->wwaiting)
 		return -EBUSY;
 	if (s->rs)
 		rotor_recv_stream_destroy(s->rs); /* gives back cur's buffer and every queued one */
@@ -650,11 +651,17 @@ static ssize_t put(struct rotor_stream *s, const struct iovec *iov, int cnt, enu
 		copy_in(s, iov, cnt);
 		return (ssize_t)total;
 	}
-	if (how == PUT_FLUSH && !total && !s->out_len && !s->sender && !s->wqueued)
+	if (how == PUT_FLUSH && !total && !s->out_len && !s->sender && !s->wwaiting)
 		return 0;
-	s->wqueued++;
+	/* A bare flush places no bytes: writes made while it waits go on appending, and the
+	 * first flush to get the lock sends them all (the flushes of many tasks in a turn
+	 * share a send). */
+	bool places = total > 0;
+	s->wwaiting++;
+	s->wqueued += places;
 	err = rotor_mutex_lock_until(&s->wlock, deadline);
-	s->wqueued--;
+	s->wwaiting--;
+	s->wqueued -= places;
 	if (err < 0)
 		return err; /* nothing written */
 	s->sender = rotor__task_self();
@@ -725,7 +732,7 @@ int rotor_stream_detach(struct rotor_stream *s)
 	int err = owner(s);
 	if (err < 0)
 		return err;
-	if (s->reader || s->sender || s->wqueued || s->out_len)
+	if (s->reader || s->sender || s->wwaiting || s->out_len)
 		return -EBUSY;
 	if (s->io || !s->own_pool)
 		return -EOPNOTSUPP;

@@ -1133,3 +1133,100 @@ Test(stream, a_detached_stream_moves_to_another_worker_losing_nothing, .timeout 
 	run_mode(2, ROTOR_NO_BUFRING, move_main, NULL);
 	cr_assert_eq(rotor_stream_destroy(left_detached), 0);
 }
+
+/* Many tasks that each write a line and flush, in one turn: the first flush sends its line,
+ * the next sends every line written meanwhile, the others find nothing left to send. */
+static void *write_and_flush(void *arg)
+{
+	struct writer *w = arg;
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "cmd %02d\n", w->i);
+	CHECK_EQ(rotor_stream_write(w->s, buf, (size_t)n, F), n);
+	CHECK_EQ(rotor_stream_flush(w->s, F), 0);
+	return NULL;
+}
+
+static void *pipelining_main(void *arg)
+{
+	(void)arg;
+	struct pair p;
+	open_pair(&p, IO, NULL);
+	p.t->slow_ns = 2 * MS;
+	struct writer w[WRITERS];
+	struct rotor_task *t[WRITERS];
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){p.s, i};
+		CHECK_EQ(rotor_spawn(write_and_flush, &w[i], &t[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++)
+		CHECK_EQ(rotor_join(t[i], NULL), 0);
+	CHECK_EQ(p.t->writevs, 2);
+	char want[16 * WRITERS], got[16 * WRITERS];
+	size_t len = 0;
+	for (int i = 0; i < WRITERS; i++)
+		len += (size_t)snprintf(want + len, sizeof(want) - len, "cmd %02d\n", i);
+	recv_all(p.b, got, len);
+	CHECK(memcmp(got, want, len) == 0);
+	close_pair(&p);
+	return NULL;
+}
+
+Test(stream, the_flushes_of_many_tasks_share_one_send, .timeout = 30)
+{
+	run_mode(1, 0, pipelining_main, NULL);
+}
+
+/* Streams waiting to read hold no receive buffer: sixteen of them take turns on a pool of
+ * two buffers, each answering a line and waiting for the next. */
+enum { TAKERS = 16, ROUNDS = 5 };
+
+static void *answer_lines(void *arg)
+{
+	struct rotor_stream *s = arg;
+	const void *line;
+	ssize_t n;
+	task_begins();
+	while ((n = rotor_stream_read_until(s, "\n", 1, 0, &line, rotor_now() + 5 * SEC)) > 0)
+		CHECK_EQ(rotor_stream_write_all(s, line, (size_t)n, F), n);
+	CHECK_EQ(n, 0);
+	return NULL;
+}
+
+static void *idle_main(void *arg)
+{
+	(void)arg;
+	struct rotor_bufring *pool;
+	CHECK_EQ(rotor_bufring_create(2, 64, &pool), 0);
+	struct rotor_stream_config cfg = {.bufring = pool};
+	struct pair p[TAKERS];
+	struct rotor_task *t[TAKERS];
+	atomic_store(&tasks_begun, 0);
+	for (int i = 0; i < TAKERS; i++) {
+		tcp_pair(&p[i].a, &p[i].b);
+		CHECK_EQ(rotor_stream_create(p[i].a, &cfg, &p[i].s), 0);
+		CHECK_EQ(rotor_spawn(answer_lines, p[i].s, &t[i]), 0);
+	}
+	settle(TAKERS);
+	for (int r = 0; r < ROUNDS; r++)
+		for (int i = 0; i < TAKERS; i++) {
+			char line[16], got[16];
+			int n = snprintf(line, sizeof(line), "%d.%d\n", r, i);
+			send_str(p[i].b, line);
+			recv_all(p[i].b, got, (size_t)n);
+			CHECK(memcmp(got, line, (size_t)n) == 0);
+		}
+	for (int i = 0; i < TAKERS; i++) {
+		shutdown(p[i].b, SHUT_WR);
+		CHECK_EQ(rotor_join(t[i], NULL), 0);
+		CHECK_EQ(rotor_stream_destroy(p[i].s), 0);
+		close(p[i].a);
+		close(p[i].b);
+	}
+	CHECK_EQ(rotor_bufring_destroy(pool), 0);
+	return NULL;
+}
+
+Test(stream, streams_waiting_to_read_hold_no_buffer, .timeout = 30)
+{
+	run_both(idle_main);
+}
