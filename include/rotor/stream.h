@@ -97,7 +97,8 @@ ROTOR_API int rotor_stream_detach(struct rotor_stream *s);
 ROTOR_API int rotor_stream_attach(struct rotor_stream *s);
 
 /* ---- Reading ----------------------------------------------------------------------------
- * Bytes are taken from the front of what s has received, in order. A deadline or a
+ * Bytes are taken from the front of what s has received, in order; what a call points at
+ * stays valid until the next reading call on s, by any task. A deadline or a
  * cancellation loses nothing: what a call had gathered stays buffered for the next one.
  * End of stream is 0 when nothing is left buffered; a call that needs more bytes than are
  * left at the end returns -ENODATA and leaves them buffered (rotor_stream_peek with want 0
@@ -132,9 +133,9 @@ ROTOR_API ssize_t rotor_stream_read_exact(struct rotor_stream *s, void *buf, siz
  * they sit in one receive buffer). max bounds the length with the delimiter (0, or over
  * the input limit: the limit). Returns the length, 0 at end of stream with nothing
  * buffered, or a negative errno: -EMSGSIZE (max bytes buffered and no delimiter among them:
- * they stay buffered), -ENODATA (the stream ended before a delimiter), -EINVAL, -EBUSY,
- * -EPERM, -ETIMEDOUT, -ECANCELED, -ENOMEM, the receive's error.
- * Thread: task on its worker. Suspends: yes (not when a delimiter is buffered).
+ * they stay buffered; or dlen over max), -ENODATA (the stream ended before a delimiter), -EINVAL,
+ * -EBUSY, -EPERM, -ETIMEDOUT, -ECANCELED, -ENOMEM, the receive's error. Thread: task on its worker.
+ * Suspends: yes (not when a delimiter is buffered).
  */
 ROTOR_API ssize_t rotor_stream_read_until(struct rotor_stream *s, const void *delim, size_t dlen,
                                           size_t max, const void **line, int64_t deadline);
@@ -175,7 +176,7 @@ ROTOR_API int rotor_stream_consume(struct rotor_stream *s, size_t n);
  * -EPERM, -EPIPE (shut down), -ENOMEM, -ETIMEDOUT or -ECANCELED (while waiting for the
  * writer before it: nothing written, the stream intact; while sending: broken), the send's
  * error (-ECONNRESET, -EPIPE, ...; sticky). Thread: task on its worker. Suspends: yes (not
- * when the bytes fit in the output buffer).
+ * when the bytes fit in the output buffer and no earlier writer waits to place its own).
  */
 ROTOR_API ssize_t rotor_stream_write(struct rotor_stream *s, const void *buf, size_t len,
                                      int64_t deadline);
