@@ -304,9 +304,9 @@ static int make_room(struct rotor_stream *s, size_t need)
 		return 0;
 	}
 	size_t cap = s->in_cap ? s->in_cap : IN_FIRST;
-	while (cap < s->in_len + need)
+	while (cap < s->in_len + need && cap <= s->max_input / 2)
 		cap *= 2;
-	if (cap > s->max_input)
+	if (cap < s->in_len + need || cap > s->max_input)
 		cap = s->max_input;
 	char *p = malloc(cap);
 	if (!p)
