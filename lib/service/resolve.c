@@ -666,6 +666,10 @@ static void arm_timer(struct resolver *r)
 	if (r->closing || r->timer_at || !ares_timeout(r->ch, NULL, &tv))
 		return;
 	int64_t delay = (int64_t)tv.tv_sec * SEC_NS + (int64_t)tv.tv_usec * 1000;
+	/* c-ares counts in whole milliseconds, rounded down: 0 can mean "in 0.9 ms", and a
+	 * timer at once would spin until then. */
+	if (delay < 1000 * 1000)
+		delay = 1000 * 1000;
 	if (rotor_call_later(delay, on_timer, r, NULL) == 0)
 		r->timer_at = rotor_now() + delay;
 }
