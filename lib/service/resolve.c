@@ -38,6 +38,8 @@
 #define TTL_NEG_NS   (5 * SEC_NS) /* NXDOMAIN, NODATA */
 #define ADDRS_MAX    32           /* addresses kept per name */
 #define HOSTS_PATH   "/etc/hosts"
+#define INFLIGHT_MAX 256 /* queries a worker has outstanding; more wait their turn */
+#define RCVBUF       (1 << 20)
 
 /* ---- addresses, literals, names ---------------------------------------------------------- */
 
@@ -307,6 +309,7 @@ struct entry {
 	struct entry *prev, *next; /* the LRU list, most recent first */
 	struct resolver *r;
 	struct waiter *waiters;   /* PENDING: the tasks that want it */
+	struct entry *qnext;      /* PENDING, not asked yet: the queue */
 	struct rotor_addr *addrs; /* POSITIVE: naddrs addresses, port 0 */
 	unsigned naddrs;
 	uint32_t hash;
@@ -344,6 +347,9 @@ struct resolver {
 	bool closing;     /* the worker is exiting: the channel is being destroyed */
 	int64_t timer_at; /* the one call_later for c-ares' timeouts is pending */
 	struct sock *socks;
+	unsigned inflight;                 /* queries c-ares has (at most INFLIGHT_MAX) */
+	struct entry *queue, **queue_tail; /* the ones waiting for room, in order */
+	bool pumping;
 #endif
 	struct entry *buckets[BUCKETS];
 };
@@ -686,17 +692,23 @@ static int channel(struct resolver *r)
 	o.sock_state_cb = sock_state;
 	o.sock_state_cb_data = r;
 	o.lookups = (char *)"b"; /* DNS only: /etc/hosts is read here, with the cache */
-	int st = ares_init_options(&r->ch, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
+	o.socket_receive_buffer_size = RCVBUF; /* a burst of INFLIGHT_MAX answers */
+	int st = ares_init_options(
+	    &r->ch, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS | ARES_OPT_SOCK_RCVBUF);
 	if (st != ARES_SUCCESS)
 		return st == ARES_ENOMEM ? -ENOMEM : -EAGAIN;
 	r->ch_made = true;
 	return 0;
 }
 
+static void pump(struct resolver *r);
+
 static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
 	struct entry *e = arg;
+	struct resolver *r = e->r;
 	(void)timeouts;
+	r->inflight--;
 	int err = ares_errno(status);
 	int64_t ttl = TTL_MAX_NS;
 	if (!err && ai) {
@@ -724,21 +736,56 @@ static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo 
 	}
 	if (ai)
 		ares_freeaddrinfo(ai);
-	complete(e->r, e, err, ttl);
+	complete(r, e, err, ttl);
+	if (!r->closing)
+		pump(r);
 }
 
-/* Ask for e. Its answer may come before this returns (complete then runs here). */
+static void ask(struct resolver *r, struct entry *e)
+{
+	struct ares_addrinfo_hints h;
+	memset(&h, 0, sizeof(h));
+	h.ai_family = e->family;
+	h.ai_socktype = SOCK_STREAM; /* one node per address */
+	r->inflight++;
+	ares_getaddrinfo(r->ch, e->name, NULL, &h, on_answer, e);
+}
+
+/* Ask for the queued names while there is room; a name nobody waits for any more is
+ * dropped. Not re-entered from an answer that comes at once. */
+static void pump(struct resolver *r)
+{
+	if (r->pumping)
+		return;
+	r->pumping = true;
+	while (r->queue && r->inflight < INFLIGHT_MAX) {
+		struct entry *e = r->queue;
+		if (!(r->queue = e->qnext))
+			r->queue_tail = &r->queue;
+		if (e->waiters)
+			ask(r, e);
+		else
+			complete(r, e, -ECANCELED, 0);
+	}
+	r->pumping = false;
+	arm_timer(r);
+}
+
+/* Ask for e, or queue it behind INFLIGHT_MAX others. Its answer may come before this
+ * returns (complete then runs here). */
 static int dns_start(struct resolver *r, struct entry *e)
 {
 	int err = channel(r);
 	if (err < 0)
 		return err;
-	struct ares_addrinfo_hints h;
-	memset(&h, 0, sizeof(h));
-	h.ai_family = e->family;
-	h.ai_socktype = SOCK_STREAM; /* one node per address */
-	ares_getaddrinfo(r->ch, e->name, NULL, &h, on_answer, e);
-	arm_timer(r);
+	if (r->inflight < INFLIGHT_MAX && !r->queue) {
+		ask(r, e);
+		arm_timer(r);
+	} else {
+		e->qnext = NULL;
+		*r->queue_tail = e;
+		r->queue_tail = &e->qnext;
+	}
 	return 0;
 }
 
@@ -801,6 +848,12 @@ static void resolver_destroy(void *v)
 		r->socks = s->next;
 		free(s); /* a poll still in the kernel goes with the ring, never reaped */
 	}
+	while (r->queue) {
+		struct entry *e = r->queue;
+		r->queue = e->qnext;
+		if (!e->cached) /* the table's are freed below */
+			entry_free(e);
+	}
 #endif
 	for (size_t i = 0; i < BUCKETS; i++) {
 		while (r->buckets[i]) {
@@ -824,6 +877,9 @@ static void *resolver_new(void *arg)
 		return NULL;
 	r->w = arg;
 	r->lru.next = r->lru.prev = &r->lru;
+#ifdef ROTOR_HAVE_CARES
+	r->queue_tail = &r->queue;
+#endif
 	return r;
 }
 
