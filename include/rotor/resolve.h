@@ -34,8 +34,8 @@ struct rotor_resolve_hints {
  * rotor_resolve - the addresses of host (a name, or an IPv4 or IPv6 literal, "fe80::1%eth0"
  * with a scope) with port set in each, written to out[0..cap-1] in the order to try them
  * (c-ares sorts them as RFC 6724 says). Literals, "localhost" and names under ".localhost"
- * (::1, 127.0.0.1) and names in /etc/hosts are answered without a query and without
- * suspending; other names are asked of the servers of /etc/resolv.conf through the calling
+ * (::1, 127.0.0.1) and names in /etc/hosts (parsed once per worker, again when it changes)
+ * are answered without a query and without suspending; other names are asked of the servers of /etc/resolv.conf through the calling
  * worker's c-ares channel, whose sockets the worker's ring watches: only the calling task
  * waits. Each worker keeps what it learnt for the answer's TTL (at most 300 s; /etc/hosts
  * answers 5 s; "no such name" 5 s), at most 1024 names, and asks once for a name that many

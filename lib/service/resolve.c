@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #ifdef ROTOR_HAVE_CARES
 #include <ares.h>
@@ -38,7 +39,8 @@
 #define TTL_NEG_NS   (5 * SEC_NS) /* NXDOMAIN, NODATA */
 #define ADDRS_MAX    32           /* addresses kept per name */
 #define HOSTS_PATH   "/etc/hosts"
-#define INFLIGHT_MAX 256 /* queries a worker has outstanding; more wait their turn */
+#define HOSTS_CHECK  (1 * SEC_NS) /* how often a worker looks whether the file changed */
+#define INFLIGHT_MAX 256          /* queries a worker has outstanding; more wait their turn */
 #define RCVBUF       (1 << 20)
 
 /* ---- addresses, literals, names ---------------------------------------------------------- */
@@ -196,44 +198,111 @@ static int quick(const char *host, int port, int family, struct rotor_addr *out,
 	return n;
 }
 
-/* name's addresses in /etc/hosts (every line that names it, in file order), port 0: the
- * count, 0 (not there), -ENOENT (there, with addresses of another family only). */
-static int hosts_lookup(const char *name, int family, struct rotor_addr *out, size_t cap)
+/* /etc/hosts parsed: every (address, name) pair in file order, names lower-cased and
+ * without a final dot, in one arena. */
+struct hosts_pair {
+	size_t name; /* offset in names */
+	struct rotor_addr a;
+};
+struct hosts {
+	struct hosts_pair *v;
+	size_t n, cap;
+	char *names;
+	size_t nlen, ncap;
+	struct stat st;  /* of the file as parsed (st_ino 0: none) */
+	int64_t checked; /* when the file was last compared with st */
+	bool loaded;     /* parsed (an absent file: empty) */
+};
+
+static void hosts_fini(struct hosts *h)
 {
+	free(h->v);
+	free(h->names);
+	memset(h, 0, sizeof(*h));
+}
+
+static int hosts_add(struct hosts *h, const struct rotor_addr *a, const char *name)
+{
+	size_t len = strlen(name);
+	if (len && name[len - 1] == '.')
+		len--;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 64;
+		struct hosts_pair *v = realloc(h->v, sizeof(*v) * cap);
+		if (!v)
+			return -ENOMEM;
+		h->v = v;
+		h->cap = cap;
+	}
+	if (h->nlen + len + 1 > h->ncap) {
+		size_t cap = h->ncap ? 2 * h->ncap : 1024;
+		while (cap < h->nlen + len + 1)
+			cap *= 2;
+		char *names = realloc(h->names, cap);
+		if (!names)
+			return -ENOMEM;
+		h->names = names;
+		h->ncap = cap;
+	}
+	char *dst = h->names + h->nlen;
+	for (size_t i = 0; i < len; i++)
+		dst[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+	dst[len] = 0;
+	h->v[h->n++] = (struct hosts_pair){.name = h->nlen, .a = *a};
+	h->nlen += len + 1;
+	return 0;
+}
+
+/* Parse the file into h (empty where there is none). 0 or -ENOMEM (h then empty). */
+static int hosts_load(struct hosts *h)
+{
+	hosts_fini(h);
 	FILE *f = fopen(HOSTS_PATH, "re");
+	h->loaded = !f;
 	if (!f)
 		return 0;
+	fstat(fileno(f), &h->st);
 	char line[1024];
-	size_t n = 0;
-	bool other = false;
-	while (n < cap && fgets(line, sizeof(line), f)) {
+	int err = 0;
+	while (!err && fgets(line, sizeof(line), f)) {
 		char *hash = strchr(line, '#');
 		if (hash)
 			*hash = 0;
 		char *save, *addr = strtok_r(line, " \t\r\n", &save), *tok;
-		if (!addr)
-			continue;
-		bool named = false;
-		while (!named && (tok = strtok_r(NULL, " \t\r\n", &save))) {
-			size_t len = strlen(tok);
-			if (len && tok[len - 1] == '.')
-				tok[--len] = 0;
-			named = strcasecmp(tok, name) == 0;
-		}
 		struct rotor_addr a;
-		if (!named || literal(addr, &a) != 1)
+		if (!addr || literal(addr, &a) != 1)
 			continue;
-		if (!family_ok(family, a.addr.ss_family)) {
+		while (!err && (tok = strtok_r(NULL, " \t\r\n", &save)))
+			err = hosts_add(h, &a, tok);
+	}
+	fclose(f);
+	if (err)
+		hosts_fini(h);
+	h->loaded = !err;
+	return err;
+}
+
+/* name's addresses in h (every line that names it, in file order), port 0: the count, 0
+ * (not there), -ENOENT (there, with addresses of another family only). */
+static int hosts_find(const struct hosts *h, const char *name, int family, struct rotor_addr *out,
+                      size_t cap)
+{
+	size_t n = 0;
+	bool other = false;
+	for (size_t i = 0; i < h->n && n < cap; i++) {
+		const struct hosts_pair *p = &h->v[i];
+		if (strcmp(h->names + p->name, name) != 0)
+			continue;
+		if (!family_ok(family, p->a.addr.ss_family)) {
 			other = true;
 			continue;
 		}
 		bool dup = false;
-		for (size_t i = 0; i < n && !dup; i++)
-			dup = addr_same(&out[i], &a);
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = addr_same(&out[k], &p->a);
 		if (!dup)
-			out[n++] = a;
+			out[n++] = p->a;
 	}
-	fclose(f);
 	return n ? (int)n : other ? -ENOENT : 0;
 }
 
@@ -243,7 +312,10 @@ int rotor__resolve_local(const char *host, int port, int family, struct rotor_ad
 	int n = quick(host, port, family, out, cap, name);
 	if (n != 0)
 		return n;
-	n = hosts_lookup(name, family, out, cap);
+	struct hosts h = {0};
+	if ((n = hosts_load(&h)) == 0)
+		n = hosts_find(&h, name, family, out, cap);
+	hosts_fini(&h);
 	for (int i = 0; i < n; i++)
 		set_port(&out[i], port);
 	return n;
@@ -341,6 +413,7 @@ struct resolver {
 	struct rotor__worker *w;
 	struct entry lru; /* sentinel of the LRU list */
 	unsigned count;   /* entries in the table */
+	struct hosts hosts;
 #ifdef ROTOR_HAVE_CARES
 	ares_channel ch;
 	bool ch_made;
@@ -510,6 +583,27 @@ static void remember(struct resolver *r, const char *name, int family, uint32_t 
 	e->naddrs = n > 0 ? (unsigned)n : 0;
 	cache_insert(r, e);
 	complete(r, e, n > 0 ? 0 : n, TTL_HOSTS_NS);
+}
+
+/* The worker's parse of /etc/hosts, read again when the file changed (inode, size or
+ * modification time; looked at once a second at most). */
+static const struct hosts *hosts_current(struct resolver *r)
+{
+	int64_t now = rotor_now();
+	if (r->hosts.checked && now - r->hosts.checked < HOSTS_CHECK)
+		return &r->hosts;
+	r->hosts.checked = now;
+	struct stat st;
+	if (stat(HOSTS_PATH, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	const struct stat *old = &r->hosts.st;
+	if (st.st_ino != old->st_ino || st.st_dev != old->st_dev || st.st_size != old->st_size ||
+	    st.st_mtim.tv_sec != old->st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != old->st_mtim.tv_nsec || !r->hosts.loaded) {
+		hosts_load(&r->hosts); /* on -ENOMEM: empty, and read again next time */
+		r->hosts.checked = now;
+	}
+	return &r->hosts;
 }
 
 static void waiter_leave(struct rotor_task *t, int res)
@@ -855,6 +949,7 @@ static void resolver_destroy(void *v)
 			entry_free(e);
 	}
 #endif
+	hosts_fini(&r->hosts);
 	for (size_t i = 0; i < BUCKETS; i++) {
 		while (r->buckets[i]) {
 			struct entry *e = r->buckets[i];
@@ -927,7 +1022,7 @@ int rotor_resolve(const char *host, int port, const struct rotor_resolve_hints *
 	}
 	struct waiter wt = {.task = t, .out = out, .cap = cap, .port = port};
 	if (!e) {
-		n = hosts_lookup(name, family, out, cap);
+		n = hosts_find(hosts_current(r), name, family, out, cap);
 		if (n > 0 || n == -ENOENT) {
 			if (use_cache)
 				remember(r, name, family, h, out, n);

@@ -186,6 +186,16 @@ static void *hosts_main(void *arg)
 	struct rotor_resolve_hints nc = {.flags = ROTOR_RESOLVE_NO_CACHE};
 	CHECK_EQ(rotor_resolve("redis.internal", 6379, &nc, a, 4, ROTOR_FOREVER), 2);
 	CHECK_EQ(port_of(&a[1]), 6379);
+	/* An edit of the file shows (without the cache: within the 1 s between looks). */
+	FILE *f = fopen("/etc/hosts", "a");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("10.7.7.7 new.internal\n", f);
+		fclose(f);
+	}
+	rotor_sleep(1100 * MS);
+	CHECK_EQ(rotor_resolve("new.internal", 1, &nc, a, 4, ROTOR_FOREVER), 1);
+	CHECK_ADDR(&a[0], "10.7.7.7");
 	/* rotor_tcp_listen on a hosts name, on a task. */
 	int l = rotor_tcp_listen("me.internal", 0, 4, 0);
 	CHECK(l >= 0);
