@@ -1022,12 +1022,17 @@ int rotor_resolve(const char *host, int port, const struct rotor_resolve_hints *
 	}
 	struct waiter wt = {.task = t, .out = out, .cap = cap, .port = port};
 	if (!e) {
-		n = hosts_find(hosts_current(r), name, family, out, cap);
+		struct rotor_addr tmp[16]; /* all of them for the cache, whatever cap is */
+		n = hosts_find(hosts_current(r), name, family, tmp, 16);
 		if (n > 0 || n == -ENOENT) {
 			if (use_cache)
-				remember(r, name, family, h, out, n);
-			for (int i = 0; i < n; i++)
+				remember(r, name, family, h, tmp, n);
+			if (n > (int)cap)
+				n = (int)cap;
+			for (int i = 0; i < n; i++) {
+				out[i] = tmp[i];
 				set_port(&out[i], port);
+			}
 			return n;
 		}
 		if (!(e = entry_new(r, name, family, h)))
