@@ -24,14 +24,6 @@
 #define LISTEN_RESOLVE_NS (10 * 1000000000LL)    /* a listener's name, resolved on a task */
 #define CLEANUP_SHIELD_NS (1000 * 1000 * 1000LL) /* cancelled attempts end well within it */
 
-static void set_port(struct rotor_addr *a, int port)
-{
-	if (a->addr.ss_family == AF_INET)
-		((struct sockaddr_in *)&a->addr)->sin_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in6 *)&a->addr)->sin6_port = htons((uint16_t)port);
-}
-
 /* ---- listen ---- */
 
 /* A listening socket of family af on addr, or -errno. v6only: 0 to take IPv4 too. */
@@ -69,7 +61,7 @@ static int resolve_blocking(const char *host, int port, struct rotor_addr *out, 
 	size_t n = rotor__addrinfo_copy(ai, out, cap);
 	freeaddrinfo(ai);
 	for (size_t i = 0; i < n; i++)
-		set_port(&out[i], port);
+		rotor__addr_port(&out[i], port);
 	return n ? (int)n : -ENOENT;
 }
 
