@@ -28,7 +28,7 @@ programs=(spawn post submit million sync ctx_switch timers http echo fileread)
 declare -A typical=(
 	[spawn]="1 5" [post]="1 9" [submit]="3 22"
 	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
-	[http]="1 330" [echo]="4 125" [fileread]="3 100"
+	[http]="1 330" [echo]="4 125" [fileread]="3 100" [resolve]="2 9"
 )
 typical_other="5 30"
 

@@ -35,5 +35,6 @@
 #include <rotor/offload.h>
 #include <rotor/local.h>
 #include <rotor/io.h>
+#include <rotor/resolve.h>
 
 #endif /* ROTOR_H */

@@ -79,17 +79,25 @@ ROTOR_API int rotor_shutdown(int fd, int how, int64_t deadline);
 #define ROTOR_TCP_REUSEPORT (1u << 0) /* SO_REUSEPORT: a listener per worker on one port */
 
 /*
- * rotor_tcp_listen - a listening TCP socket on host:port (IPv4 or IPv6 literal, or a name
- * getaddrinfo resolves; NULL or "" for every address, IPv6 and IPv4 on one dual-stack socket,
- * or IPv4 alone where the machine has no IPv6; port 0 picks a free one, see
- * rotor_sock_port). SO_REUSEADDR always, SO_REUSEPORT with ROTOR_TCP_REUSEPORT. Returns the
- * fd, -EINVAL (bad host), or the errno of socket/bind/listen. Thread: any. Suspends: no
- * (name resolution may block: use literals on a worker).
+ * rotor_tcp_listen - a listening TCP socket on host:port: an IPv4 or IPv6 literal, or a name
+ * (rotor_resolve, rotor/resolve.h: literals, localhost and /etc/hosts names without a query;
+ * a name that needs DNS is resolved with rotor_resolve on a task, within 10 s, and with a
+ * blocking getaddrinfo off a task); NULL or "" for every address, IPv6 and IPv4 on one
+ * dual-stack socket, or IPv4 alone where the machine has no IPv6; port 0 picks a free one,
+ * see rotor_sock_port. SO_REUSEADDR always, SO_REUSEPORT with ROTOR_TCP_REUSEPORT. Returns
+ * the fd; -EINVAL (port out of range, host no valid name), -ENOENT (no such name), -EAGAIN
+ * (temporary DNS failure), -ETIMEDOUT (DNS took over 10 s, on a task), -ECANCELED, -ENOMEM,
+ * or the errno of socket/bind/listen for the last address tried. Thread: any. Suspends: no,
+ * except on a task for a name that needs DNS (off a task that lookup blocks the thread).
  */
 ROTOR_API int rotor_tcp_listen(const char *host, int port, int backlog, unsigned flags);
-/* rotor_tcp_dial - a TCP connection to host:port (each address getaddrinfo gives, in order,
- * until one connects before the deadline). Returns the fd or a negative errno.
- * Thread: task. Suspends: yes. */
+/* rotor_tcp_dial - a TCP connection to host:port (NULL or "" for localhost), resolved with
+ * rotor_resolve, trying every address as RFC 8305 (Happy Eyeballs) says: families
+ * alternated, the next attempt 250 ms after the last or as soon as it fails, the first to
+ * connect wins and the others are cancelled and closed; resolution and connection share
+ * the one deadline. Returns the fd; rotor_resolve's errors (-ENOENT, -EAGAIN, -EINVAL, ...);
+ * the error of the last attempt that failed (-ECONNREFUSED, -ENETUNREACH, ...);
+ * -ETIMEDOUT, -ECANCELED, -EPERM off a task. Thread: task. Suspends: yes. */
 ROTOR_API int rotor_tcp_dial(const char *host, int port, int64_t deadline);
 /* rotor_sock_port - the local port a socket is bound to, or a negative errno.
  * Thread: any. Suspends: no. */

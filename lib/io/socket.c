@@ -1,5 +1,5 @@
 /*
- * Socket calls, the TCP helpers (listen, dial, port, steering) and the multishot acceptor.
+ * Socket calls, the TCP helpers that need no name (port, steering) and the multishot acceptor.
  * Each call prepares one SQE and waits for its CQE through the operation wait (op.c).
  */
 #include "io.h"
@@ -107,106 +107,7 @@ int rotor_shutdown(int fd, int how, int64_t deadline)
 	return rotor__io_run(w, sqe, deadline);
 }
 
-/* ---- TCP helpers ---- */
-
-static int resolve(const char *host, int port, int passive, struct addrinfo **out)
-{
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = (passive ? AI_PASSIVE : 0) | AI_NUMERICSERV;
-	char portstr[16];
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	if (port < 0 || port > 65535)
-		return -EINVAL;
-	int r = getaddrinfo(host && *host ? host : NULL, portstr, &hints, out);
-	if (r == EAI_SYSTEM)
-		return -errno;
-	return r ? -EINVAL : 0;
-}
-
-/* A listening socket of family af on addr, or -errno. v6only: 0 to take IPv4 too. */
-static int listen_on(const struct sockaddr *addr, socklen_t len, int v6only, int backlog,
-                     unsigned flags)
-{
-	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (((flags & ROTOR_TCP_REUSEPORT) &&
-	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-	    (addr->sa_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) ||
-	    bind(fd, addr, len) < 0 || listen(fd, backlog > 0 ? backlog : 511) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
-int rotor_tcp_listen(const char *host, int port, int backlog, unsigned flags)
-{
-	if (port < 0 || port > 65535)
-		return -EINVAL;
-	if (!host || !*host) {
-		/* Every address: one IPv6 socket that takes IPv4 too (IPV6_V6ONLY off, whatever
-		 * net.ipv6.bindv6only says), or IPv4 alone where the machine has no IPv6. */
-		struct sockaddr_in6 any6 = {.sin6_family = AF_INET6,
-		                            .sin6_port = htons((uint16_t)port),
-		                            .sin6_addr = IN6ADDR_ANY_INIT};
-		int fd = listen_on((struct sockaddr *)&any6, sizeof(any6), 0, backlog, flags);
-		if (fd >= 0 || (fd != -EAFNOSUPPORT && fd != -EADDRNOTAVAIL))
-			return fd;
-		struct sockaddr_in any4 = {.sin_family = AF_INET,
-		                           .sin_port = htons((uint16_t)port),
-		                           .sin_addr = {htonl(INADDR_ANY)}};
-		return listen_on((struct sockaddr *)&any4, sizeof(any4), 1, backlog, flags);
-	}
-	struct addrinfo *ai;
-	int r = resolve(host, port, 1, &ai);
-	if (r < 0)
-		return r;
-	r = -EADDRNOTAVAIL;
-	for (struct addrinfo *a = ai; a; a = a->ai_next) {
-		r = listen_on(a->ai_addr, a->ai_addrlen, 1, backlog, flags);
-		if (r >= 0)
-			break;
-	}
-	freeaddrinfo(ai);
-	return r;
-}
-
-int rotor_tcp_dial(const char *host, int port, int64_t deadline)
-{
-	int err;
-	if (!rotor__io_begin(&err))
-		return err;
-	struct addrinfo *ai;
-	int r = resolve(host, port, 0, &ai);
-	if (r < 0)
-		return r;
-	r = -EHOSTUNREACH;
-	for (struct addrinfo *a = ai; a; a = a->ai_next) {
-		int fd = rotor_socket(a->ai_family, SOCK_STREAM, 0, deadline);
-		if (fd < 0) {
-			r = fd;
-			break;
-		}
-		r = rotor_connect(fd, a->ai_addr, a->ai_addrlen, deadline);
-		if (r == 0) {
-			freeaddrinfo(ai);
-			return fd;
-		}
-		close(fd);
-		if (r == -ETIMEDOUT || r == -ECANCELED)
-			break;
-	}
-	freeaddrinfo(ai);
-	return r;
-}
+/* ---- TCP helpers (rotor_tcp_listen and rotor_tcp_dial: service/tcp.c) ---- */
 
 int rotor_sock_port(int fd)
 {
