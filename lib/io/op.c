@@ -129,18 +129,19 @@ static void op_deadline(struct rotor_task *t)
 
 static struct rotor__pool ops = ROTOR__POOL_INIT(struct rotor_op, OP);
 
-/* The calling task's worker when it may use the operation handle h names now (in *op), else
- * NULL with *err set. */
-static struct rotor__worker *op_owner(struct rotor_op *h, struct rotor_op **op, int *err)
+/* The operation handle h names when the calling task may use it now (*w its worker), else
+ * NULL with *err set. Inlined: it is on every send's path. */
+static inline __attribute__((always_inline)) struct rotor_op *
+op_owned(struct rotor_op *h, struct rotor__worker **w, int *err)
 {
-	struct rotor__worker *w = rotor__worker_self();
-	*op = rotor__handle_get(&ops, h);
-	*err = !w || !rotor__task_self() ? -EPERM
-	       : !*op                    ? -EINVAL
-	       : (*op)->w != w           ? -EPERM
-	       : (*op)->waiter           ? -EBUSY
-	                                 : 0;
-	return *err ? NULL : w;
+	*w = rotor__worker_self();
+	struct rotor_op *op = rotor__handle_get(&ops, h);
+	*err = !*w || !rotor__task_self() ? -EPERM
+	       : !op                      ? -EINVAL
+	       : op->w != *w              ? -EPERM
+	       : op->waiter               ? -EBUSY
+	                                  : 0;
+	return *err ? NULL : op;
 }
 
 int rotor_op_create(struct rotor_op **out)
@@ -162,9 +163,9 @@ int rotor_op_create(struct rotor_op **out)
 int rotor_send_start(struct rotor_op *h, int fd, const void *buf, size_t len, int flags)
 {
 	int err;
-	struct rotor_op *op;
-	struct rotor__worker *w = op_owner(h, &op, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_op *op = op_owned(h, &w, &err);
+	if (!op)
 		return err;
 	if (op->started)
 		return -EBUSY;
@@ -188,9 +189,9 @@ int rotor_send_start(struct rotor_op *h, int fd, const void *buf, size_t len, in
 ssize_t rotor_op_wait(struct rotor_op *h, int64_t deadline)
 {
 	int err;
-	struct rotor_op *op;
-	struct rotor__worker *w = op_owner(h, &op, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_op *op = op_owned(h, &w, &err);
+	if (!op)
 		return err;
 	if (!op->started)
 		return -EINVAL;
@@ -216,9 +217,9 @@ ssize_t rotor_op_wait(struct rotor_op *h, int64_t deadline)
 int rotor_op_destroy(struct rotor_op *h)
 {
 	int err;
-	struct rotor_op *op;
-	struct rotor__worker *w = op_owner(h, &op, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_op *op = op_owned(h, &w, &err);
+	if (!op)
 		return err;
 	if (op->inflight) {
 		op_cancel_in_kernel(op);
