@@ -163,7 +163,7 @@ __attribute__((unused)) static void settle(int n)
 /*
  * The stale-handle tests: the last STALE_KEEP handles of one kind that were destroyed, and
  * which of them names the slot a live handle now uses (a handle is the object's address in
- * its low 48 bits and the slot's generation above: docs/architecture.md, "Handles").
+ * its low 48 bits and the slot's generation above: docs/architecture.md, section 5).
  */
 #define STALE_KEEP 256
 struct stale_ring {

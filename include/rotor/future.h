@@ -5,7 +5,7 @@
  * create (or submit) until its rotor_future_destroy; after that it is a stale handle, which
  * every call refuses with -EINVAL (rotor_future_destroy: does nothing), also once another
  * future has its memory (up to 65535 reuses of that memory in between; docs/architecture.md,
- * "Handles").
+ * section 5).
  */
 #ifndef ROTOR_PUBLIC_FUTURE_H
 #define ROTOR_PUBLIC_FUTURE_H

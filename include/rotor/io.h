@@ -142,7 +142,7 @@ ROTOR_API int rotor_fd_register(int fd);
  * it; connections that arrive while nobody asks wait in it (their fds owned by it). A
  * handle used after rotor_acceptor_destroy is a stale handle: every call refuses it with
  * -EINVAL, also once another acceptor has its memory (up to 65535 reuses of that memory in
- * between; docs/architecture.md, "Handles").
+ * between; docs/architecture.md, section 5).
  * rotor_acceptor_create - arm it on listen_fd. Returns 0, -EINVAL, -ENOMEM, -EPERM off a
  *   task. Thread: task. Suspends: no.
  * rotor_acceptor_next - the next connection's fd (SOCK_CLOEXEC), waiting for one; the
