@@ -160,4 +160,39 @@ __attribute__((unused)) static void settle(int n)
 	rotor_sleep(2 * MS);
 }
 
+/*
+ * The stale-handle tests: the last STALE_KEEP handles of one kind that were destroyed, and
+ * which of them names the slot a live handle now uses (a handle is the object's address in
+ * its low 48 bits and the slot's generation above: docs/architecture.md, section 5).
+ */
+#define STALE_KEEP 256
+struct stale_ring {
+	void *h[STALE_KEEP];
+	unsigned n;
+	unsigned hits; /* cycles whose live object reused the slot of a stale handle */
+};
+#define STALE_ADDR(p) (U(p) & (((uintptr_t)1 << 48) - 1))
+
+__attribute__((unused)) static void stale_put(struct stale_ring *r, void *h)
+{
+	r->h[r->n++ % STALE_KEEP] = h;
+}
+
+/* The handle destroyed last (NULL before the first). */
+__attribute__((unused)) static void *stale_last(const struct stale_ring *r)
+{
+	return r->n ? r->h[(r->n - 1) % STALE_KEEP] : NULL;
+}
+
+/* A kept stale handle whose slot holds the live object now, or NULL (counted in hits). */
+__attribute__((unused)) static void *stale_alias(struct stale_ring *r, const void *live)
+{
+	for (unsigned i = 0; i < STALE_KEEP && i < r->n; i++)
+		if (STALE_ADDR(r->h[i]) == STALE_ADDR(live)) {
+			r->hits++;
+			return r->h[i];
+		}
+	return NULL;
+}
+
 #endif

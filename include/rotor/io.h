@@ -147,15 +147,20 @@ ROTOR_API int rotor_fd_register(int fd);
 /*
  * Multishot accept: one IORING_OP_ACCEPT that keeps producing connections (Linux 5.19+)
  * instead of one operation per connection. An acceptor belongs to the worker that created
- * it; connections that arrive while nobody asks wait in it (their fds owned by it).
- * rotor_acceptor_create - arm it on listen_fd. Returns 0, -ENOMEM, -EPERM off a task.
- *   Thread: task. Suspends: no.
+ * it; connections that arrive while nobody asks wait in it (their fds owned by it). A
+ * handle used after rotor_acceptor_destroy is a stale handle: every call refuses it with
+ * -EINVAL, also once another acceptor has its memory (up to 65535 reuses of that memory in
+ * between; docs/architecture.md, section 5).
+ * rotor_acceptor_create - arm it on listen_fd. Returns 0, -EINVAL, -ENOMEM, -EPERM off a
+ *   task. Thread: task. Suspends: no.
  * rotor_acceptor_next - the next connection's fd (SOCK_CLOEXEC), waiting for one; the
  *   accept's errors (-EMFILE, ...), -ETIMEDOUT, -ECANCELED, -EBUSY (another task waits on
- *   it), -EPERM (not on its worker). Thread: task on its worker. Suspends: yes.
+ *   it), -EINVAL (NULL or a stale handle), -EPERM (not on its worker).
+ *   Thread: task on its worker. Suspends: yes.
  * rotor_acceptor_destroy - cancel the accept in the kernel, wait for its last completion,
- *   close the fds nobody took, free it. Returns 0, -EBUSY (a task waits on it), -EPERM.
- *   Thread: task on its worker. Suspends: yes (briefly, not cancellable).
+ *   close the fds nobody took, free it. Returns 0, -EBUSY (a task waits on it), -EINVAL
+ *   (NULL or a stale handle), -EPERM. Thread: task on its worker. Suspends: yes (briefly,
+ *   not cancellable).
  */
 struct rotor_acceptor;
 ROTOR_API int rotor_acceptor_create(int listen_fd, struct rotor_acceptor **out);
@@ -170,7 +175,9 @@ ROTOR_API int rotor_acceptor_destroy(struct rotor_acceptor *a);
  * a receive stream keeps one multishot recv armed on a socket (Linux 6.0), so a connection
  * costs no SQE per read and holds no buffer while idle. Both belong to the worker that
  * created them. Where the kernel has no buffer rings, or with ROTOR_NO_BUFRING, each stream
- * owns one buffer and reads with plain recvs: same calls, same results.
+ * owns one buffer and reads with plain recvs: same calls, same results. A stream handle used
+ * after the stream's destroy or detach is a stale handle: every call refuses it with -EINVAL
+ * (NULL or a stale handle, below), also once another stream has its memory.
  * rotor_bufring_create - count buffers (a power of two, 1..32768) of size bytes (1..16 MiB).
  *   Returns 0, -EINVAL, -ENOMEM, -EPERM off a task, or the kernel's registration error.
  *   Thread: task. Suspends: no.
@@ -185,17 +192,20 @@ ROTOR_API int rotor_acceptor_destroy(struct rotor_acceptor *a);
  *   valid until the next call on this stream (which gives the buffer back). Returns the
  *   count (at most the buffer size), 0 at end of stream (and on every later call), the
  *   recv's error (sticky), -ETIMEDOUT, -ECANCELED, -EBUSY (another task waits on it),
- *   -EINVAL, -EPERM (not on its worker). A deadline or a cancellation loses no data: bytes
- *   that arrive meanwhile wait for the next call. Thread: task on its worker. Suspends: yes.
+ *   -EINVAL (data or s NULL, a stale handle), -EPERM (not on its worker). A deadline or a
+ *   cancellation loses no data: bytes that arrive meanwhile wait for the next call.
+ *   Thread: task on its worker. Suspends: yes.
  * rotor_recv_stream_destroy - give every buffer back, cancel the recv in the kernel and wait
  *   for its last completion, free the stream. Returns 0, -EBUSY (a task waits on it),
- *   -EINVAL, -EPERM. Thread: task on its worker. Suspends: yes (briefly, not cancellable).
+ *   -EINVAL (NULL or a stale handle), -EPERM. Thread: task on its worker. Suspends: yes
+ *   (briefly, not cancellable).
  * rotor_recv_stream_detach - end the stream without losing a byte, so that fd can be read
  *   elsewhere (another worker's stream): cancel the recv, wait for its last completion,
  *   copy every byte received and not yet returned by next into buf, free the stream.
  *   Returns the bytes copied; -EMSGSIZE if they exceed cap, or -ESHUTDOWN if the stream has
  *   reached its end or an error (both leave the stream usable, the recv re-armed by the
- *   next call, nothing lost); -EBUSY, -EINVAL, -EPERM. Thread: task on its worker.
+ *   next call, nothing lost); -EBUSY, -EINVAL (NULL, a stale handle, or buf NULL with cap),
+ *   -EPERM. Thread: task on its worker.
  *   Suspends: yes (briefly, not cancellable).
  */
 struct rotor_bufring;
@@ -217,23 +227,25 @@ ROTOR_API ssize_t rotor_recv_stream_detach(struct rotor_recv_stream *s, void *bu
  * it waits before the kernel is done, and a server that waits at its next flush usually
  * finds the send complete. An operation belongs to the worker that created it; buf belongs
  * to the kernel from rotor_send_start until rotor_op_wait (or rotor_op_destroy) returns.
+ * An op handle used after rotor_op_destroy is a stale handle: every call refuses it with
+ * -EINVAL (below), also once another operation has its memory.
  * rotor_op_create - a new idle operation. Returns 0, -EINVAL (out NULL), -ENOMEM, -EPERM
  *   off a worker. Thread: worker. Suspends: no.
  * rotor_send_start - start send(fd, buf, len, flags | MSG_NOSIGNAL) on op; flags as send(2)
  *   (with MSG_WAITALL the kernel sends all of buf, or fails). The SQE reaches the kernel with
  *   the worker's next submission, batched with others. Returns 0, -EBUSY (op started and not
- *   waited for, or a task waits on it), -EINVAL, -EPERM (off a task on op's worker),
- *   -ECANCELED (the task is cancelled), -EBADF (another worker's registered descriptor).
- *   Thread: task on op's worker. Suspends: no.
+ *   waited for, or a task waits on it), -EINVAL (NULL or a stale handle), -EPERM (off a
+ *   task on op's worker), -ECANCELED (the task is cancelled), -EBADF (another worker's
+ *   registered descriptor). Thread: task on op's worker. Suspends: no.
  * rotor_op_wait - the result of what op started: what rotor_send returns (the count, or the
  *   error), with -ETIMEDOUT when deadline passes first and -ECANCELED when the task is
  *   cancelled (both cancel the send in the kernel, and return once it has let go of buf).
- *   Also -EINVAL (nothing started), -EBUSY (another task waits on op), -EPERM.
- *   Thread: task on op's worker. Suspends: yes, unless the operation is done.
+ *   Also -EINVAL (nothing started, NULL or a stale handle), -EBUSY (another task waits on
+ *   op), -EPERM. Thread: task on op's worker. Suspends: yes, unless the operation is done.
  * rotor_op_destroy - free op; an operation still in flight is cancelled and waited for
- *   first. Returns 0, -EINVAL, -EBUSY (a task waits on it), -EPERM (off a task on op's
- *   worker). Thread: task on its worker. Suspends: yes (briefly, not cancellable) while
- *   an operation is in flight.
+ *   first. Returns 0, -EINVAL (NULL or a stale handle), -EBUSY (a task waits on it), -EPERM
+ *   (off a task on op's worker). Thread: task on its worker. Suspends: yes (briefly, not
+ *   cancellable) while an operation is in flight.
  */
 struct rotor_op;
 ROTOR_API int rotor_op_create(struct rotor_op **out);

@@ -171,15 +171,17 @@ ROTOR_API int rotor_call_soon(rotor_callback_fn fn, void *arg);
 /*
  * rotor_call_later - run fn(arg) on the calling worker after delay_ns (call_later). If out
  * is not NULL it receives a handle that must be given to rotor_timer_cancel() once, which
- * frees it (whether or not the callback has run).
- * Returns 0, -ENOMEM, -EPERM off a worker. Thread: worker. Suspends: no.
+ * frees it (whether or not the callback has run); from then on the handle is stale.
+ * Returns 0, -EINVAL (fn NULL), -ENOMEM, -EPERM off a worker. Thread: worker. Suspends: no.
  */
 ROTOR_API int rotor_call_later(int64_t delay_ns, rotor_callback_fn fn, void *arg,
                                struct rotor_timer **out);
 
 /* rotor_timer_cancel - cancel (if still pending) and free a call_later handle. Returns 0 if
- * the callback was cancelled, -EALREADY if it had already run. Thread: the worker that made
- * the timer (-EPERM elsewhere). Suspends: no. */
+ * the callback was cancelled, -EALREADY if it had already run, -EINVAL for NULL or a stale
+ * handle (one already cancelled, or whose worker has exited: refused also once another
+ * callback has its memory, up to 65535 reuses of it in between). Thread: the worker that
+ * made the timer (-EPERM elsewhere). Suspends: no. */
 ROTOR_API int rotor_timer_cancel(struct rotor_timer *t);
 
 /*

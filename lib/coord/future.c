@@ -2,7 +2,10 @@
  * Futures. A future is an event (core/event.c) plus a result. A submitted task and its
  * future hold a reference on each other until the future is resolved; whoever claims the
  * future first (the task's end, or a cancel) drops the future's hold on the task, so a
- * resolved future never touches its task again and may outlive the runtime.
+ * resolved future never touches its task again and may outlive the runtime. Futures live in
+ * one process-wide type-stable pool (core/handle.h): the user's handle carries the slot's
+ * generation, ends at rotor_future_destroy, and is refused (-EINVAL) from then on, even once
+ * the slot holds another future.
  */
 #include "core.h"
 
@@ -20,10 +23,18 @@ struct rotor_future {
 	struct rotor_task *task; /* submitted task, held until the future is claimed */
 };
 
+static struct rotor__pool futures = ROTOR__POOL_INIT(struct rotor_future, FUTURE);
+
 static void future_release(struct rotor_future *f)
 {
 	if (atomic_fetch_sub(&f->refs, 1) == 1)
-		rotor__free(ROTOR__FAULT_FUTURE, f);
+		rotor__pool_free(f);
+}
+
+/* The future a user's handle names, or NULL: NULL, destroyed, or not a future's handle. */
+static struct rotor_future *future_get(const struct rotor_future *h)
+{
+	return rotor__handle_get(&futures, h);
 }
 
 /* The task a future was submitted with is bound before it can run, and holds the future
@@ -58,23 +69,33 @@ static void future_task_ended(struct rotor__task_end *e, struct rotor_task *t, v
 	future_release(f);
 }
 
-int rotor_future_create(struct rotor_future **out)
+/* A new future holding the user's reference. */
+static struct rotor_future *future_new(void)
 {
-	if (!out)
-		return -EINVAL;
-	struct rotor_future *f = rotor__calloc(ROTOR__FAULT_FUTURE, 1, sizeof(*f));
+	struct rotor_future *f = rotor__pool_alloc(&futures);
 	if (!f)
-		return -ENOMEM;
+		return NULL;
 	f->end = (struct rotor__task_end){future_bind, future_unbind, future_task_ended};
 	rotor__event_init(&f->ev);
 	atomic_init(&f->refs, 1);
 	f->spin_us = 20;
-	*out = f;
+	return f;
+}
+
+int rotor_future_create(struct rotor_future **out)
+{
+	if (!out)
+		return -EINVAL;
+	struct rotor_future *f = future_new();
+	if (!f)
+		return -ENOMEM;
+	*out = rotor__handle_of(f);
 	return 0;
 }
 
-int rotor_future_set(struct rotor_future *f, void *result)
+int rotor_future_set(struct rotor_future *h, void *result)
 {
+	struct rotor_future *f = future_get(h);
 	if (!f)
 		return -EINVAL;
 	if (atomic_exchange(&f->claimed, 1))
@@ -94,8 +115,9 @@ int rotor_future_set(struct rotor_future *f, void *result)
 	return 0;
 }
 
-int rotor_future_cancel(struct rotor_future *f)
+int rotor_future_cancel(struct rotor_future *h)
 {
+	struct rotor_future *f = future_get(h);
 	if (!f)
 		return -EINVAL;
 	if (atomic_exchange(&f->claimed, 1))
@@ -111,8 +133,9 @@ int rotor_future_cancel(struct rotor_future *f)
 	return 0;
 }
 
-int rotor_future_wait(struct rotor_future *f, int64_t deadline, void **result)
+int rotor_future_wait(struct rotor_future *h, int64_t deadline, void **result)
 {
+	struct rotor_future *f = future_get(h);
 	if (!f)
 		return -EINVAL;
 	struct rotor__worker *w = rotor__worker_self();
@@ -132,14 +155,19 @@ int rotor_future_wait(struct rotor_future *f, int64_t deadline, void **result)
 	return 0;
 }
 
-int rotor_future_done(const struct rotor_future *f)
+int rotor_future_done(const struct rotor_future *h)
 {
-	return f && rotor__event_is_set(&f->ev);
+	const struct rotor_future *f = future_get(h);
+	if (!f)
+		return -EINVAL;
+	return rotor__event_is_set(&f->ev);
 }
 
-void rotor_future_destroy(struct rotor_future *f)
+void rotor_future_destroy(struct rotor_future *h)
 {
-	if (f)
+	struct rotor_future *f = future_get(h);
+	/* Of two destroys of one handle (or a stale one), only the first drops the reference. */
+	if (f && rotor__pool_retire(f))
 		future_release(f);
 }
 
@@ -150,16 +178,16 @@ static int submit(struct rotor_runtime *rt, int worker, rotor_fn fn, void *arg,
 {
 	if (!rt || !fn || !out || worker == ROTOR_WORKER_SELF)
 		return -EINVAL;
-	struct rotor_future *f;
-	int r = rotor_future_create(&f);
-	if (r < 0)
-		return r;
-	r = rotor__task_start(rt, worker, NULL, fn, arg, NULL, &f->end, flags, NULL);
+	struct rotor_future *f = future_new();
+	if (!f)
+		return -ENOMEM;
+	struct rotor_future *h = rotor__handle_of(f);
+	int r = rotor__task_start(rt, worker, NULL, fn, arg, NULL, &f->end, flags, NULL);
 	if (r < 0) {
 		future_release(f);
 		return r;
 	}
-	*out = f;
+	*out = h;
 	return 0;
 }
 

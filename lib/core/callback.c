@@ -1,7 +1,9 @@
 /*
  * Callbacks: call_soon, call_later and call_soon_threadsafe. A callback runs on its
  * worker's own stack between tasks, never suspends, and is freed after it ran unless the
- * caller kept a handle (then rotor_timer_cancel frees it).
+ * caller kept a handle (then rotor_timer_cancel frees it). Callbacks live in a type-stable
+ * pool (handle.h): a call_later handle carries its slot's generation, so a handle used after
+ * rotor_timer_cancel is refused even once the slot holds another callback.
  */
 #include "callback.h"
 #include "runtime.h"
@@ -18,12 +20,15 @@ struct rotor_timer {
 	void *arg;
 	struct rotor__timer tmr;
 	int state;
-	bool handle;
+	bool handle;             /* call_later gave out a handle: rotor_timer_cancel frees it */
+	struct rotor__worker *w; /* call_later's worker, the one that may cancel */
 };
+
+static struct rotor__pool callbacks = ROTOR__POOL_INIT(struct rotor_timer, CALLBACK);
 
 static struct rotor_timer *cb_new(rotor_callback_fn fn, void *arg, int worker)
 {
-	struct rotor_timer *cb = rotor__calloc(ROTOR__FAULT_CALLBACK, 1, sizeof(*cb));
+	struct rotor_timer *cb = rotor__pool_alloc(&callbacks);
 	if (!cb)
 		return NULL;
 	cb->item.kind = ROTOR__ITEM_CALLBACK;
@@ -43,7 +48,7 @@ void rotor__callback_run(struct rotor__worker *w, struct rotor__item *it)
 		cb->fn(cb->arg);
 	}
 	if (!cb->handle)
-		rotor__free(ROTOR__FAULT_CALLBACK, cb);
+		rotor__pool_free(cb);
 }
 
 static void cb_fire(struct rotor__timer *tm)
@@ -59,8 +64,7 @@ void rotor__callbacks_drop(struct rotor__worker *w)
 	struct rotor__timer *tm;
 	while ((tm = rotor__timers_pop_any(&w->timers))) {
 		if (tm->fire == cb_fire)
-			rotor__free(ROTOR__FAULT_CALLBACK,
-			            rotor__container_of(tm, struct rotor_timer, tmr));
+			rotor__pool_free(rotor__container_of(tm, struct rotor_timer, tmr));
 	}
 }
 
@@ -90,32 +94,36 @@ int rotor_call_later(int64_t delay_ns, rotor_callback_fn fn, void *arg, struct r
 		return -ENOMEM;
 	cb->state = CB_PENDING;
 	cb->handle = out != NULL;
+	cb->w = w;
 	cb->tmr.fire = cb_fire;
 	rotor__timer_arm(&w->timers, &cb->tmr, rotor__deadline_in(rotor_now(), delay_ns));
 	if (out)
-		*out = cb;
+		*out = rotor__handle_of(cb);
 	return 0;
 }
 
-int rotor_timer_cancel(struct rotor_timer *cb)
+int rotor_timer_cancel(struct rotor_timer *h)
 {
-	if (!cb)
+	struct rotor_timer *cb = rotor__handle_get(&callbacks, h);
+	/* Only call_later's handles are handles: a callback that has none frees itself. */
+	if (!cb || !cb->handle)
 		return -EINVAL;
 	struct rotor__worker *w = rotor__worker_self();
-	if (!w || (uint32_t)w->id != cb->item.worker)
+	if (!w || w != cb->w)
 		return -EPERM;
 	switch (cb->state) {
 	case CB_PENDING:
 		rotor__timer_disarm(&w->timers, &cb->tmr);
-		rotor__free(ROTOR__FAULT_CALLBACK, cb);
+		rotor__pool_free(cb);
 		return 0;
 	case CB_QUEUED:
 		/* Due and queued: the run queue frees it without calling it. */
 		cb->state = CB_CANCELLED;
 		cb->handle = false;
+		rotor__pool_retire(cb);
 		return 0;
 	default:
-		rotor__free(ROTOR__FAULT_CALLBACK, cb);
+		rotor__pool_free(cb);
 		return -EALREADY;
 	}
 }
@@ -134,6 +142,6 @@ int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callb
 		return -ENOMEM;
 	int r = rotor__post(rt, &cb->item, ROTOR__POST_WAIT | ROTOR__POST_NEW);
 	if (r < 0)
-		rotor__free(ROTOR__FAULT_CALLBACK, cb);
+		rotor__pool_free(cb);
 	return r;
 }

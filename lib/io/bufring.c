@@ -10,6 +10,9 @@
  * starved list and is re-armed when a buffer comes back. Where the kernel has no buffer
  * rings (or ROTOR_NO_BUFRING), each stream owns one buffer and receives with plain recvs:
  * same calls, same results.
+ *
+ * Streams live in a type-stable pool (core/handle.h): a handle used after the stream's
+ * destroy or detach gets -EINVAL, even once its slot holds another stream.
  */
 #include "io.h"
 
@@ -58,6 +61,7 @@ struct rotor_recv_stream {
 };
 
 static _Thread_local uint16_t next_bgid;
+static struct rotor__pool streams = ROTOR__POOL_INIT(struct rotor_recv_stream, RECV_STREAM);
 
 static struct rotor__worker *owner_task(int *err)
 {
@@ -299,11 +303,11 @@ int rotor_recv_stream_create(int fd, struct rotor_bufring *br, struct rotor_recv
 	bool fixed;
 	if ((err = rotor__fd_kernel(w, fd, &kfd, &fixed)) < 0)
 		return err;
-	struct rotor_recv_stream *s = rotor__calloc(ROTOR__FAULT_RECV_STREAM, 1, sizeof(*s));
+	struct rotor_recv_stream *s = rotor__pool_alloc(&streams);
 	if (!s)
 		return -ENOMEM;
 	if (!br->ring && !(s->own = rotor__malloc(ROTOR__FAULT_RECV_STREAM_BUF, br->size))) {
-		rotor__free(ROTOR__FAULT_RECV_STREAM, s);
+		rotor__pool_free(s);
 		return -ENOMEM;
 	}
 	s->multi.complete = stream_complete;
@@ -315,18 +319,20 @@ int rotor_recv_stream_create(int fd, struct rotor_bufring *br, struct rotor_recv
 	br->streams++;
 	if (br->ring)
 		stream_arm(s); /* data that arrives before the first next() is already taken in */
-	*out = s;
+	*out = rotor__handle_of(s);
 	return 0;
 }
 
-/* The calling task's worker when it may use s now, else NULL with *err set. */
-static struct rotor__worker *stream_owner(struct rotor_recv_stream *s, int *err)
+/* The stream handle h names when the calling task may use it now (*w its worker), else NULL
+ * with *err set. Inlined: it is on every receive's path. */
+static inline __attribute__((always_inline)) struct rotor_recv_stream *
+stream_owned(struct rotor_recv_stream *h, struct rotor__worker **w, int *err)
 {
-	struct rotor__worker *w = owner_task(err);
-	if (!w)
+	if (!(*w = owner_task(err)))
 		return NULL;
-	*err = !s ? -EINVAL : s->br->w != w ? -EPERM : s->waiter ? -EBUSY : 0;
-	return *err ? NULL : w;
+	struct rotor_recv_stream *s = rotor__handle_get(&streams, h);
+	*err = !s ? -EINVAL : s->br->w != *w ? -EPERM : s->waiter ? -EBUSY : 0;
+	return *err ? NULL : s;
 }
 
 static void stream_timeout(struct rotor_task *t)
@@ -341,11 +347,12 @@ static void stream_cancel(struct rotor_task *t)
 	stream_wake(s->br->w, s, -ECANCELED);
 }
 
-ssize_t rotor_recv_stream_next(struct rotor_recv_stream *s, const void **data, int64_t deadline)
+ssize_t rotor_recv_stream_next(struct rotor_recv_stream *h, const void **data, int64_t deadline)
 {
 	int err;
-	struct rotor__worker *w = stream_owner(s, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_recv_stream *s = stream_owned(h, &w, &err);
+	if (!s)
 		return err;
 	if (!data)
 		return -EINVAL;
@@ -411,14 +418,15 @@ static void stream_free(struct rotor_recv_stream *s)
 {
 	s->br->streams--;
 	rotor__free(ROTOR__FAULT_RECV_STREAM_BUF, s->own);
-	rotor__free(ROTOR__FAULT_RECV_STREAM, s);
+	rotor__pool_free(s);
 }
 
-ssize_t rotor_recv_stream_detach(struct rotor_recv_stream *s, void *buf, size_t cap)
+ssize_t rotor_recv_stream_detach(struct rotor_recv_stream *h, void *buf, size_t cap)
 {
 	int err;
-	struct rotor__worker *w = stream_owner(s, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_recv_stream *s = stream_owned(h, &w, &err);
+	if (!s)
 		return err;
 	if (!buf && cap)
 		return -EINVAL;
@@ -462,11 +470,12 @@ ssize_t rotor_recv_stream_detach(struct rotor_recv_stream *s, void *buf, size_t 
 	return (ssize_t)total;
 }
 
-int rotor_recv_stream_destroy(struct rotor_recv_stream *s)
+int rotor_recv_stream_destroy(struct rotor_recv_stream *h)
 {
 	int err;
-	struct rotor__worker *w = stream_owner(s, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_recv_stream *s = stream_owned(h, &w, &err);
+	if (!s)
 		return err;
 	struct rotor_bufring *br = s->br;
 	s->closing = true;

@@ -10,6 +10,8 @@
  * worker; its CQE only records the result, and wakes the task if it waits by then. Like
  * every wait here, one that times out or is cancelled cancels the operation in the kernel
  * and ends only with the operation's own CQE: the kernel has let go of the buffer by then.
+ * Records live in a type-stable pool (core/handle.h): a handle used after rotor_op_destroy
+ * gets -EINVAL, even once its slot holds another operation.
  */
 #include "io.h"
 
@@ -125,16 +127,21 @@ static void op_deadline(struct rotor_task *t)
 	op_cancel_in_kernel(op);
 }
 
-/* The calling task's worker when it may use op now, else NULL with *err set. */
-static struct rotor__worker *op_owner(struct rotor_op *op, int *err)
+static struct rotor__pool ops = ROTOR__POOL_INIT(struct rotor_op, OP);
+
+/* The operation handle h names when the calling task may use it now (*w its worker), else
+ * NULL with *err set. Inlined: it is on every send's path. */
+static inline __attribute__((always_inline)) struct rotor_op *
+op_owned(struct rotor_op *h, struct rotor__worker **w, int *err)
 {
-	struct rotor__worker *w = rotor__worker_self();
-	*err = !w || !rotor__task_self() ? -EPERM
-	       : !op                     ? -EINVAL
-	       : op->w != w              ? -EPERM
-	       : op->waiter              ? -EBUSY
-	                                 : 0;
-	return *err ? NULL : w;
+	*w = rotor__worker_self();
+	struct rotor_op *op = rotor__handle_get(&ops, h);
+	*err = !*w || !rotor__task_self() ? -EPERM
+	       : !op                      ? -EINVAL
+	       : op->w != *w              ? -EPERM
+	       : op->waiter               ? -EBUSY
+	                                  : 0;
+	return *err ? NULL : op;
 }
 
 int rotor_op_create(struct rotor_op **out)
@@ -144,20 +151,21 @@ int rotor_op_create(struct rotor_op **out)
 		return -EPERM;
 	if (!out)
 		return -EINVAL;
-	struct rotor_op *op = rotor__calloc(ROTOR__FAULT_OP, 1, sizeof(*op));
+	struct rotor_op *op = rotor__pool_alloc(&ops);
 	if (!op)
 		return -ENOMEM;
 	op->multi.complete = op_complete;
 	op->w = w;
-	*out = op;
+	*out = rotor__handle_of(op);
 	return 0;
 }
 
-int rotor_send_start(struct rotor_op *op, int fd, const void *buf, size_t len, int flags)
+int rotor_send_start(struct rotor_op *h, int fd, const void *buf, size_t len, int flags)
 {
 	int err;
-	struct rotor__worker *w = op_owner(op, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_op *op = op_owned(h, &w, &err);
+	if (!op)
 		return err;
 	if (op->started)
 		return -EBUSY;
@@ -178,11 +186,12 @@ int rotor_send_start(struct rotor_op *op, int fd, const void *buf, size_t len, i
 	return 0;
 }
 
-ssize_t rotor_op_wait(struct rotor_op *op, int64_t deadline)
+ssize_t rotor_op_wait(struct rotor_op *h, int64_t deadline)
 {
 	int err;
-	struct rotor__worker *w = op_owner(op, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_op *op = op_owned(h, &w, &err);
+	if (!op)
 		return err;
 	if (!op->started)
 		return -EINVAL;
@@ -205,11 +214,12 @@ ssize_t rotor_op_wait(struct rotor_op *op, int64_t deadline)
 	return r;
 }
 
-int rotor_op_destroy(struct rotor_op *op)
+int rotor_op_destroy(struct rotor_op *h)
 {
 	int err;
-	struct rotor__worker *w = op_owner(op, &err);
-	if (!w)
+	struct rotor__worker *w;
+	struct rotor_op *op = op_owned(h, &w, &err);
+	if (!op)
 		return err;
 	if (op->inflight) {
 		op_cancel_in_kernel(op);
@@ -218,6 +228,6 @@ int rotor_op_destroy(struct rotor_op *op)
 			rotor__task_wait(w, NULL, NULL, NULL, ROTOR_FOREVER);
 		}
 	}
-	rotor__free(ROTOR__FAULT_OP, op);
+	rotor__pool_free(op);
 	return 0;
 }

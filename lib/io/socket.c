@@ -135,7 +135,9 @@ int rotor_sock_steer(int fd)
 	return cpu;
 }
 
-/* ---- multishot accept ---- */
+/* ---- multishot accept ----
+ * Acceptors live in a type-stable pool (core/handle.h): a handle used after
+ * rotor_acceptor_destroy gets -EINVAL, even once its slot holds another acceptor. */
 
 struct rotor_acceptor {
 	struct rotor__multi multi; /* first: the completion's user_data points here */
@@ -149,6 +151,8 @@ struct rotor_acceptor {
 	struct rotor_task *waiter; /* next() or destroy() suspended on it */
 	int64_t deadline;
 };
+
+static struct rotor__pool acceptors = ROTOR__POOL_INIT(struct rotor_acceptor, ACCEPTOR);
 
 static void acceptor_arm(struct rotor_acceptor *a)
 {
@@ -211,29 +215,30 @@ int rotor_acceptor_create(int listen_fd, struct rotor_acceptor **out)
 		return err;
 	if (!out || listen_fd < 0)
 		return -EINVAL;
-	struct rotor_acceptor *a = rotor__calloc(ROTOR__FAULT_ACCEPTOR, 1, sizeof(*a));
+	struct rotor_acceptor *a = rotor__pool_alloc(&acceptors);
 	if (!a)
 		return -ENOMEM;
 	a->cap = 256;
 	a->ready = rotor__malloc(ROTOR__FAULT_ACCEPTOR_READY, sizeof(int) * a->cap);
 	if (!a->ready) {
-		rotor__free(ROTOR__FAULT_ACCEPTOR, a);
+		rotor__pool_free(a);
 		return -ENOMEM;
 	}
 	a->multi.complete = acceptor_complete;
 	a->w = w;
 	a->fd = listen_fd;
 	acceptor_arm(a);
-	*out = a;
+	*out = rotor__handle_of(a);
 	return 0;
 }
 
-int rotor_acceptor_next(struct rotor_acceptor *a, int64_t deadline)
+int rotor_acceptor_next(struct rotor_acceptor *h, int64_t deadline)
 {
 	int err;
 	struct rotor__worker *w = rotor__io_begin(&err);
 	if (!w)
 		return err;
+	struct rotor_acceptor *a = rotor__handle_get(&acceptors, h);
 	if (!a)
 		return -EINVAL;
 	if (a->w != w)
@@ -264,12 +269,13 @@ int rotor_acceptor_next(struct rotor_acceptor *a, int64_t deadline)
 	}
 }
 
-int rotor_acceptor_destroy(struct rotor_acceptor *a)
+int rotor_acceptor_destroy(struct rotor_acceptor *h)
 {
 	struct rotor__worker *w = rotor__worker_self();
 	struct rotor_task *t = w ? rotor__task_self() : NULL;
 	if (!t)
 		return -EPERM;
+	struct rotor_acceptor *a = rotor__handle_get(&acceptors, h);
 	if (!a)
 		return -EINVAL;
 	if (a->w != w)
@@ -289,6 +295,6 @@ int rotor_acceptor_destroy(struct rotor_acceptor *a)
 	for (unsigned i = 0; i < a->count; i++)
 		close(a->ready[(a->head + i) % a->cap]);
 	rotor__free(ROTOR__FAULT_ACCEPTOR_READY, a->ready);
-	rotor__free(ROTOR__FAULT_ACCEPTOR, a);
+	rotor__pool_free(a);
 	return 0;
 }

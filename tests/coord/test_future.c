@@ -774,3 +774,64 @@ Test(future, a_thousand_threadsafe_callbacks_on_any_worker, .timeout = 10)
 	cr_assert_eq(atomic_load(&soon_count), 1000);
 	cr_assert_eq(atomic_load(&soon_bad_worker), 0);
 }
+
+/* ---- stale handles ---- */
+
+/* Every call on a stale future handle: -EINVAL, and destroy does nothing. */
+static int stale_future_calls(struct rotor_future *stale)
+{
+	int bad = 0;
+	void *res = NULL;
+	bad += rotor_future_set(stale, P(1)) != -EINVAL;
+	bad += rotor_future_cancel(stale) != -EINVAL;
+	bad += rotor_future_done(stale) != -EINVAL;
+	bad += rotor_future_wait(stale, 0, &res) != -EINVAL;
+	bad += res != NULL;
+	rotor_future_destroy(stale);
+	return bad;
+}
+
+/* 100,000 futures made and destroyed in turn; each time, the handle destroyed last and the
+ * one whose slot the live future took are used: refused, and the live future untouched. */
+Test(future, a_stale_handle_never_reaches_the_future_that_reuses_its_slot, .timeout = 60)
+{
+	static struct stale_ring r;
+	int bad = 0, i;
+	for (i = 0; i < 100000 && !bad; i++) {
+		struct rotor_future *live = make_future();
+		void *last = stale_last(&r), *alias = stale_alias(&r, live);
+		if (last)
+			bad += stale_future_calls(last);
+		if (alias && alias != last)
+			bad += stale_future_calls(alias);
+		/* Neither resolved, cancelled nor released by the stale calls. */
+		bad += rotor_future_done(live) != 0;
+		bad += rotor_future_set(live, P(i + 1)) != 0;
+		void *res = NULL;
+		bad += rotor_future_wait(live, ROTOR_FOREVER, &res) != 0 || res != P(i + 1);
+		rotor_future_destroy(live);
+		stale_put(&r, live);
+	}
+	cr_assert_eq(bad, 0, "cycle %d: a stale handle reached a live future", i - 1);
+	cr_assert_gt(r.hits, 1000, "only %u cycles reused a stale handle's slot", r.hits);
+}
+
+static void *sleeps_50ms(void *arg)
+{
+	rotor_sleep(50 * MS);
+	return arg;
+}
+
+/* The user's handle ends at destroy, while the task behind it still holds the memory. */
+Test(future, a_destroyed_handle_is_refused_while_its_task_still_runs, .timeout = 10)
+{
+	struct rotor_runtime *rt = make_rt(1);
+	struct rotor_future *f;
+	cr_assert_eq(rotor_submit(rt, 0, sleeps_50ms, NULL, &f), 0);
+	rotor_future_destroy(f);
+	cr_assert_eq(stale_future_calls(f), 0);
+	cr_assert_eq(rotor_future_done(NULL), -EINVAL);
+	cr_assert_eq(rotor_runtime_drain(rt, rotor_now() + 5 * SEC), 0);
+	cr_assert_eq(stale_future_calls(f), 0); /* and after the task let go of it */
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+}

@@ -345,6 +345,53 @@ Test(timer, timer_cancel_before_and_after_firing, .timeout = 10)
 	RUN_MAIN(1, main_cancels_timers, NULL);
 }
 
+static void counts_a_call(void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* 100,000 call_later timers made and cancelled in turn; each time, the handle cancelled last
+ * and the one whose slot the live timer took are cancelled again: -EINVAL, and the live timer
+ * is still pending (its own cancel is 0) and never fires. */
+static void *main_uses_stale_timer_handles(void *arg)
+{
+	(void)arg;
+	static struct stale_ring r;
+	static atomic_int calls;
+	int bad = 0, i;
+	for (i = 0; i < 100000 && !bad; i++) {
+		struct rotor_timer *live = NULL;
+		CHECK_EQ(rotor_call_later(10 * SEC, counts_a_call, &calls, &live), 0);
+		void *last = stale_last(&r), *alias = stale_alias(&r, live);
+		if (last)
+			bad += rotor_timer_cancel(last) != -EINVAL;
+		if (alias)
+			bad += rotor_timer_cancel(alias) != -EINVAL;
+		bad += rotor_timer_cancel(live) != 0;
+		stale_put(&r, live);
+		/* Handle-less callbacks share the slots. */
+		if (i % 64 == 0)
+			CHECK_EQ(rotor_call_soon(counts_a_call, &calls), 0);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(r.hits > 1000);
+	/* One that fired: its cancel frees it (-EALREADY), a second cancel is refused. */
+	struct rotor_timer *t = NULL;
+	int before = atomic_load(&calls);
+	CHECK_EQ(rotor_call_later(MS, counts_a_call, &calls, &t), 0);
+	for (int k = 0; k < 5000 && atomic_load(&calls) == before; k++)
+		CHECK_EQ(rotor_sleep(MS), 0);
+	CHECK_EQ(rotor_timer_cancel(t), -EALREADY);
+	CHECK_EQ(rotor_timer_cancel(t), -EINVAL);
+	CHECK_EQ(atomic_load(&calls), (100000 + 63) / 64 + 1); /* the call_soons and that one */
+	return NULL;
+}
+
+Test(timer, a_stale_handle_never_reaches_the_timer_that_reuses_its_slot, .timeout = 60)
+{
+	RUN_MAIN(1, main_uses_stale_timer_handles, NULL);
+}
+
 static atomic_int foreign_cancel_rc = 1;
 
 static void *cancels_timer_elsewhere(void *arg)

@@ -136,6 +136,63 @@ Test(bufring, one_stream_gets_every_byte_in_order_without_buffer_rings)
 	run_mode(1, ROTOR_NO_BUFRING, one_stream_main);
 }
 
+/* Every call on a stale stream handle: -EINVAL. */
+static int stale_stream_calls(struct rotor_recv_stream *stale)
+{
+	const void *data = NULL;
+	char buf[8];
+	int bad = 0;
+	bad += rotor_recv_stream_next(stale, &data, rotor_now()) != -EINVAL || data;
+	bad += rotor_recv_stream_detach(stale, buf, sizeof(buf)) != -EINVAL;
+	bad += rotor_recv_stream_destroy(stale) != -EINVAL;
+	return bad;
+}
+
+/* 100,000 streams made and destroyed in turn on one socket; each time, the handle destroyed
+ * last and the one whose slot the live stream took are used: refused, and the live stream
+ * still receives its cycle's byte. */
+static void *stale_streams_main(void *arg)
+{
+	static struct stale_ring r;
+	int p[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) == 0);
+	struct rotor_bufring *br;
+	CHECK(rotor_bufring_create(8, 64, &br) == 0);
+	int bad = 0, i;
+	for (i = 0; i < 100000 && !bad; i++) {
+		struct rotor_recv_stream *live;
+		CHECK(rotor_recv_stream_create(p[1], br, &live) == 0);
+		void *last = stale_last(&r), *alias = stale_alias(&r, live);
+		if (last)
+			bad += stale_stream_calls(last);
+		if (alias)
+			bad += stale_stream_calls(alias);
+		char c = (char)i;
+		const void *data = NULL;
+		bad += write(p[0], &c, 1) != 1;
+		bad += rotor_recv_stream_next(live, &data, F) != 1 || *(const char *)data != c;
+		bad += rotor_recv_stream_destroy(live) != 0;
+		stale_put(&r, live);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(r.hits > 1000);
+	CHECK(rotor_bufring_destroy(br) == 0);
+	close(p[0]);
+	close(p[1]);
+	return arg;
+}
+
+Test(bufring, a_stale_handle_never_reaches_the_stream_that_reuses_its_slot, .timeout = 120)
+{
+	run_mode(1, 0, stale_streams_main);
+}
+
+Test(bufring, a_stale_handle_never_reaches_the_stream_that_reuses_its_slot_without_buffer_rings,
+     .timeout = 120)
+{
+	run_mode(1, ROTOR_NO_BUFRING, stale_streams_main);
+}
+
 #define NSTREAMS 16
 
 struct receiver {

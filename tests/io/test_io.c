@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -537,6 +538,52 @@ Test(io, started_send_collected_later_with_deadline_cancel_and_destroy, .timeout
 	run_checked(2, ops_main, NULL);
 }
 
+/* Every call on a stale operation handle: -EINVAL. */
+static int stale_op_calls(struct rotor_op *stale, int fd)
+{
+	int bad = 0;
+	bad += rotor_send_start(stale, fd, "s", 1, 0) != -EINVAL;
+	bad += rotor_op_wait(stale, rotor_now()) != -EINVAL;
+	bad += rotor_op_destroy(stale) != -EINVAL;
+	return bad;
+}
+
+/* 100,000 started operations made and destroyed in turn; each time, the handle destroyed last
+ * and the one whose slot the live operation took are used: refused, and the live operation
+ * still sends its own byte, and only that. */
+static void *stale_ops_main(void *arg)
+{
+	static struct stale_ring r;
+	int p[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) == 0);
+	int bad = 0, i;
+	for (i = 0; i < 100000 && !bad; i++) {
+		struct rotor_op *live;
+		CHECK(rotor_op_create(&live) == 0);
+		void *last = stale_last(&r), *alias = stale_alias(&r, live);
+		if (last)
+			bad += stale_op_calls(last, p[0]);
+		if (alias)
+			bad += stale_op_calls(alias, p[0]);
+		char c = (char)i, got[2];
+		bad += rotor_send_start(live, p[0], &c, 1, 0) != 0;
+		bad += rotor_op_wait(live, F) != 1;
+		bad += read(p[1], got, sizeof(got)) != 1 || got[0] != c;
+		bad += rotor_op_destroy(live) != 0;
+		stale_put(&r, live);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(r.hits > 1000);
+	close(p[0]);
+	close(p[1]);
+	return arg;
+}
+
+Test(io, a_stale_op_handle_never_reaches_the_op_that_reuses_its_slot, .timeout = 60)
+{
+	run_checked(1, stale_ops_main, NULL);
+}
+
 /* ---- poll, splice, signals ---- */
 
 static void *poll_splice_main(void *arg)
@@ -670,6 +717,54 @@ static void *acceptor_cancel_main(void *arg)
 Test(io, acceptor_wait_cancelled_then_destroyed, .timeout = 20)
 {
 	run_checked(1, acceptor_cancel_main, NULL);
+}
+
+/* 100,000 acceptors made and destroyed in turn on one Unix listener; each time, the handle
+ * destroyed last and the one whose slot the live acceptor took are used: -EINVAL, and the
+ * live acceptor still accepts (every 100th cycle connects; the others find none waiting). */
+static void *stale_acceptors_main(void *arg)
+{
+	static struct stale_ring r;
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "rotor-stale-%d", getpid());
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	CHECK(bind(l, (struct sockaddr *)&sa, len) == 0);
+	CHECK(listen(l, 16) == 0);
+	int bad = 0, i;
+	for (i = 0; i < 100000 && !bad; i++) {
+		struct rotor_acceptor *live;
+		CHECK(rotor_acceptor_create(l, &live) == 0);
+		void *last = stale_last(&r), *alias = stale_alias(&r, live);
+		if (last)
+			bad += rotor_acceptor_next(last, rotor_now()) != -EINVAL ||
+			       rotor_acceptor_destroy(last) != -EINVAL;
+		if (alias)
+			bad += rotor_acceptor_next(alias, rotor_now()) != -EINVAL ||
+			       rotor_acceptor_destroy(alias) != -EINVAL;
+		if (i % 100 == 0) {
+			int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			bad += connect(c, (struct sockaddr *)&sa, len) != 0;
+			int fd = rotor_acceptor_next(live, rotor_now() + 1000 * MS);
+			bad += fd < 0;
+			if (fd >= 0)
+				close(fd);
+			close(c);
+		} else {
+			bad += rotor_acceptor_next(live, rotor_now()) != -ETIMEDOUT;
+		}
+		bad += rotor_acceptor_destroy(live) != 0;
+		stale_put(&r, live);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(r.hits > 1000);
+	close(l);
+	return arg;
+}
+
+Test(io, a_stale_acceptor_handle_never_reaches_the_acceptor_that_reuses_its_slot, .timeout = 120)
+{
+	run_checked(1, stale_acceptors_main, NULL);
 }
 
 /* A blocking connect from the test's thread to addr:port; the listener's backlog completes

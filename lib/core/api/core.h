@@ -2,8 +2,9 @@
  * The core as the layers above it see it (coordination, I/O, services): the calling worker
  * and task, the one way a task waits and is woken, posting to a worker, the ring's SQEs and
  * completion records, and places where a layer hangs its own state on a worker, a task or a
- * runtime. Nothing here exposes a struct's fields; the core's own headers (one folder up)
- * are not on the upper layers' include path, so this file is all they can use.
+ * runtime, and the type-stable pools that keep a stale handle from reaching a reused object
+ * (../handle.h). Nothing here exposes a struct's fields; the core's own headers (one folder
+ * up) are not on the upper layers' include path, so this file is all they can use.
  */
 #ifndef ROTOR__CORE_H
 #define ROTOR__CORE_H
@@ -12,6 +13,7 @@
 #include <sched.h>
 
 #include "../event.h"
+#include "../handle.h"
 #include "../internal.h"
 #include "../item.h"
 #include "../sanitize.h"
