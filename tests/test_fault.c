@@ -24,6 +24,7 @@
  *   rotor_recv_stream_create,
  *   rotor_op_create                     -ENOMEM
  *   rotor_server_create, rotor_server_start -ENOMEM (the server; an accept task or its stack)
+ *   rotor_stream_create                 -ENOMEM (the stream, the worker's pool, its recv)
  *   rotor_fd_register                   -ENOMEM, -EMFILE (the worker's file table)
  *   rotor_offload                       -ENOMEM (pool), -EAGAIN (no pool thread)
  *   rotor_signal_wait                   -EMFILE (its signalfd)
@@ -33,6 +34,7 @@
 #include <criterion/criterion.h>
 #include <rotor.h>
 #include <rotor/server.h>
+#include <rotor/stream.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -873,6 +875,37 @@ static void sc_bufring_off(void)
 	bufring(ROTOR_NO_BUFRING);
 }
 
+static void *stream_main(void *arg)
+{
+	int sv[2];
+	EXPECT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	struct rotor_stream *s;
+	int r;
+	TRY(r, rotor_stream_create(sv[0], NULL, &s), ENOMEM);
+	if (r == 0) {
+		EXPECT(write(sv[1], "hello\n", 6) == 6);
+		const void *line;
+		EXPECT_EQ(rotor_stream_read_until(s, "\n", 1, 0, &line, rotor_now() + 5 * SEC), 6);
+		EXPECT_EQ(rotor_stream_write_all(s, "bye\n", 4, rotor_now() + 5 * SEC), 4);
+		char got[4];
+		EXPECT(read(sv[1], got, 4) == 4 && !memcmp(got, "bye\n", 4));
+		EXPECT_EQ(rotor_stream_destroy(s), 0);
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return arg;
+}
+
+/* A buffered stream: create (its worker's pool on first use), a line each way, destroy. */
+static void sc_stream(void)
+{
+	struct rotor_runtime *rt = create(1, 0, 0);
+	if (!rt)
+		return;
+	EXPECT(call_on(rt, 0, stream_main, P(1)) == P(1));
+	destroy(rt);
+}
+
 /* Replies to a connection with one byte. */
 static void server_reply(struct rotor_server_conn *c, void *arg)
 {
@@ -968,6 +1001,7 @@ static const struct scenario {
     {"receive stream, buffer ring", sc_bufring},
     {"receive stream, own buffer", sc_bufring_off},
     {"server", sc_server},
+    {"buffered stream", sc_stream},
     {"task group", sc_group},
 };
 

@@ -42,7 +42,8 @@ struct rotor_stream_config {
  * number of tasks write, and a reader and a writer run at once (a task reading replies while
  * others send requests): writes go out in the order they were made. Every call that waits
  * takes an absolute deadline (ROTOR_FOREVER for none) and returns -ETIMEDOUT when it passes,
- * -ECANCELED when the task is cancelled.
+ * -ECANCELED when the task is cancelled. Every call on the handle of a destroyed stream
+ * returns -EINVAL (rotor_stream_destroy too), also once another stream reuses its memory.
  */
 
 /* ---- Streams --------------------------------------------------------------------------- */

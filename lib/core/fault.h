@@ -93,6 +93,7 @@ enum rotor__fault_kind {
 	X(RECV_STREAM, ROTOR__FK_ALLOC, "bufring.c: a receive stream; -ENOMEM")                    \
 	X(RECV_STREAM_BUF, ROTOR__FK_ALLOC, "bufring.c: a stream's own buffer; -ENOMEM")           \
 	X(OP, ROTOR__FK_ALLOC, "op.c: a started operation; rotor_op_create -ENOMEM")               \
+	X(STREAM, ROTOR__FK_ALLOC, "stream.c: a buffered stream; rotor_stream_create -ENOMEM")     \
 	X(SERVER, ROTOR__FK_ALLOC, "server.c: a server; rotor_server_create -ENOMEM")              \
 	X(SERVER_CONN, ROTOR__FK_ALLOC, "server.c: a connection's record; it is closed")           \
 	X(GROUP, ROTOR__FK_ALLOC, "group.c: a task group; rotor_group_create -ENOMEM")             \

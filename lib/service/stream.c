@@ -76,6 +76,13 @@ struct rotor_stream {
 
 /* ---- the worker's pool and spare buffers ---- */
 
+/* Streams live in a type-stable pool and users hold generation-tagged handles (core/handle.h):
+ * a call on a destroyed stream's handle gets -EINVAL, never another stream. */
+static struct rotor__pool streams = ROTOR__POOL_INIT(struct rotor_stream, STREAM);
+
+/* The stream handle h names, or NULL; every public call starts with it. */
+#define STREAM(h) ((struct rotor_stream *)rotor__handle_get(&streams, (h)))
+
 static int ws_key = -1;
 static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
 
@@ -138,7 +145,7 @@ static int stream_new(int fd, const struct rotor_stream_config *cfg, struct roto
 	int err = worker_streams(&ws);
 	if (err < 0)
 		return err;
-	struct rotor_stream *s = calloc(1, sizeof(*s));
+	struct rotor_stream *s = rotor__pool_alloc(&streams);
 	if (!s)
 		return -ENOMEM;
 	s->w = w;
@@ -161,10 +168,10 @@ int rotor_stream_create(int fd, const struct rotor_stream_config *cfg, struct ro
 	s->own_pool = !pool;
 	if ((!pool && (err = rotor__stream_pool(&pool)) < 0) ||
 	    (err = rotor_recv_stream_create(fd, pool, &s->rs)) < 0) {
-		free(s);
+		rotor__pool_free(s);
 		return err;
 	}
-	*out = s;
+	*out = rotor__handle_of(s);
 	return 0;
 }
 
@@ -184,17 +191,19 @@ int rotor__stream_create_io(int fd, const struct rotor__stream_io *io, void *ctx
 	}
 	s->io = io;
 	s->ctx = ctx;
-	*out = s;
+	*out = rotor__handle_of(s);
 	return 0;
 }
 
-void *rotor__stream_io_ctx(const struct rotor_stream *s, const struct rotor__stream_io *io)
+void *rotor__stream_io_ctx(const struct rotor_stream *h, const struct rotor__stream_io *io)
 {
+	const struct rotor_stream *s = STREAM(h);
 	return s && io && s->io == io ? s->ctx : NULL;
 }
 
-int rotor_stream_fd(const struct rotor_stream *s)
+int rotor_stream_fd(const struct rotor_stream *h)
 {
+	const struct rotor_stream *s = STREAM(h);
 	return s ? s->fd : -EINVAL;
 }
 
@@ -229,12 +238,16 @@ static int out_acquire(struct rotor_stream *s)
 	return s->out ? 0 : -ENOMEM;
 }
 
-int rotor_stream_destroy(struct rotor_stream *s)
+int rotor_stream_destroy(struct rotor_stream *h)
 {
+	struct rotor_stream *s = STREAM(h);
 	if (s && !s->w) {
-		/* Detached: nothing in the kernel, no output, any thread. */
-		free(s->in);
-		free(s);
+		/* Detached: nothing in the kernel, no output, any thread. Of two racing
+		 * destroys of one detached stream, one frees it. */
+		if (rotor__pool_retire(s)) {
+			free(s->in);
+			rotor__pool_free(s);
+		}
 		return 0;
 	}
 	int err = owner(s);
@@ -248,7 +261,7 @@ int rotor_stream_destroy(struct rotor_stream *s)
 		s->io->destroy(s->ctx);
 	out_release(s);
 	free(s->in);
-	free(s);
+	rotor__pool_free(s);
 	return 0;
 }
 
@@ -421,8 +434,9 @@ static ssize_t fill(struct rotor_stream *s, size_t want, bool exact, int64_t dea
 	}
 }
 
-ssize_t rotor_stream_read(struct rotor_stream *s, void *buf, size_t len, int64_t deadline)
+ssize_t rotor_stream_read(struct rotor_stream *h, void *buf, size_t len, int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	int err = begin_read(s);
 	if (err < 0)
 		return err;
@@ -446,8 +460,9 @@ ssize_t rotor_stream_read(struct rotor_stream *s, void *buf, size_t len, int64_t
 	return end_read(s, (ssize_t)done);
 }
 
-ssize_t rotor_stream_read_exact(struct rotor_stream *s, void *buf, size_t n, int64_t deadline)
+ssize_t rotor_stream_read_exact(struct rotor_stream *h, void *buf, size_t n, int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	int err = begin_read(s);
 	if (err < 0)
 		return err;
@@ -465,9 +480,10 @@ ssize_t rotor_stream_read_exact(struct rotor_stream *s, void *buf, size_t n, int
 	return end_read(s, (ssize_t)n);
 }
 
-ssize_t rotor_stream_read_until(struct rotor_stream *s, const void *delim, size_t dlen, size_t max,
+ssize_t rotor_stream_read_until(struct rotor_stream *h, const void *delim, size_t dlen, size_t max,
                                 const void **line, int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	int err = begin_read(s);
 	if (err < 0)
 		return err;
@@ -502,8 +518,9 @@ ssize_t rotor_stream_read_until(struct rotor_stream *s, const void *delim, size_
 	}
 }
 
-ssize_t rotor_stream_peek(struct rotor_stream *s, size_t want, const void **data, int64_t deadline)
+ssize_t rotor_stream_peek(struct rotor_stream *h, size_t want, const void **data, int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	int err = begin_read(s);
 	if (err < 0)
 		return err;
@@ -523,8 +540,9 @@ ssize_t rotor_stream_peek(struct rotor_stream *s, size_t want, const void **data
 	return end_read(s, r);
 }
 
-int rotor_stream_consume(struct rotor_stream *s, size_t n)
+int rotor_stream_consume(struct rotor_stream *h, size_t n)
 {
+	struct rotor_stream *s = STREAM(h);
 	int err = owner(s);
 	if (err < 0)
 		return err;
@@ -686,8 +704,9 @@ static ssize_t put(struct rotor_stream *s, const struct iovec *iov, int cnt, enu
 	return err < 0 ? err : (ssize_t)total;
 }
 
-ssize_t rotor_stream_write(struct rotor_stream *s, const void *buf, size_t len, int64_t deadline)
+ssize_t rotor_stream_write(struct rotor_stream *h, const void *buf, size_t len, int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	/* The call protocol code makes for every token: straight into the buffer when it
 	 * fits, with put's checks but none of its vector handling. */
 	if (owner(s) == 0 && s->out && buf && !s->wqueued && !s->werr && !s->shut &&
@@ -700,35 +719,40 @@ ssize_t rotor_stream_write(struct rotor_stream *s, const void *buf, size_t len, 
 	return put(s, &v, 1, PUT_WRITE, deadline);
 }
 
-ssize_t rotor_stream_writev(struct rotor_stream *s, const struct iovec *iov, int cnt,
+ssize_t rotor_stream_writev(struct rotor_stream *h, const struct iovec *iov, int cnt,
                             int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	return put(s, iov, cnt, PUT_WRITE, deadline);
 }
 
-ssize_t rotor_stream_write_all(struct rotor_stream *s, const void *buf, size_t len,
+ssize_t rotor_stream_write_all(struct rotor_stream *h, const void *buf, size_t len,
                                int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	struct iovec v = {(void *)buf, len};
 	return put(s, &v, 1, PUT_FLUSH, deadline);
 }
 
-int rotor_stream_flush(struct rotor_stream *s, int64_t deadline)
+int rotor_stream_flush(struct rotor_stream *h, int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	ssize_t r = put(s, NULL, 0, PUT_FLUSH, deadline);
 	return r < 0 ? (int)r : 0;
 }
 
-int rotor_stream_shutdown(struct rotor_stream *s, int64_t deadline)
+int rotor_stream_shutdown(struct rotor_stream *h, int64_t deadline)
 {
+	struct rotor_stream *s = STREAM(h);
 	ssize_t r = put(s, NULL, 0, PUT_SHUTDOWN, deadline);
 	return r < 0 ? (int)r : 0;
 }
 
 /* ---- moving to another worker ---- */
 
-int rotor_stream_detach(struct rotor_stream *s)
+int rotor_stream_detach(struct rotor_stream *h)
 {
+	struct rotor_stream *s = STREAM(h);
 	int err = owner(s);
 	if (err < 0)
 		return err;
@@ -770,8 +794,9 @@ int rotor_stream_detach(struct rotor_stream *s)
 	return -EMSGSIZE;
 }
 
-int rotor_stream_attach(struct rotor_stream *s)
+int rotor_stream_attach(struct rotor_stream *h)
 {
+	struct rotor_stream *s = STREAM(h);
 	if (!s)
 		return -EINVAL;
 	if (!rotor__worker_self() || !rotor__task_self())

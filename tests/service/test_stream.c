@@ -1230,3 +1230,60 @@ Test(stream, streams_waiting_to_read_hold_no_buffer, .timeout = 30)
 {
 	run_both(idle_main);
 }
+
+/* ---- handles ---- */
+
+/* 100,000 streams made and destroyed on one socket pair: a destroyed stream's handle gets
+ * -EINVAL from every call, also once a live stream sits in its slot, and the live one reads
+ * and writes on as if nothing had happened. */
+static void *stale_main(void *arg)
+{
+	int a, b;
+	tcp_pair(&a, &b);
+	static struct stale_ring ring;
+	memset(&ring, 0, sizeof(ring));
+	unsigned aliased = 0;
+	for (int i = 0; i < 100000; i++) {
+		struct rotor_stream *s;
+		CHECK_EQ(rotor_stream_create(a, NULL, &s), 0);
+		struct rotor_stream *old = stale_alias(&ring, s);
+		struct rotor_stream *last = stale_last(&ring);
+		for (int k = 0; k < 2; k++) {
+			struct rotor_stream *h = k ? old : last;
+			if (!h)
+				continue;
+			const void *p;
+			CHECK_EQ(rotor_stream_fd(h), -EINVAL);
+			CHECK_EQ(rotor_stream_write(h, "x", 1, F), -EINVAL);
+			CHECK_EQ(rotor_stream_flush(h, F), -EINVAL);
+			CHECK_EQ(rotor_stream_peek(h, 0, &p, F), -EINVAL);
+			CHECK_EQ(rotor_stream_consume(h, 0), -EINVAL);
+			CHECK_EQ(rotor_stream_shutdown(h, F), -EINVAL);
+			CHECK_EQ(rotor_stream_destroy(h), -EINVAL);
+		}
+		aliased += old != NULL;
+		if (i % 1000 == 0) { /* the live stream still works */
+			CHECK_EQ(rotor_stream_write_all(s, "ping\n", 5, F), 5);
+			char got[5];
+			CHECK_EQ(read(b, got, 5), 5);
+			send_str(b, "pong\n");
+			const void *line;
+			CHECK_EQ(
+			    rotor_stream_read_until(s, "\n", 1, 0, &line, rotor_now() + 2 * SEC),
+			    5);
+			CHECK_BYTES(line, "pong\n");
+			CHECK_EQ(rotor_stream_fd(s), a);
+		}
+		CHECK_EQ(rotor_stream_destroy(s), 0);
+		stale_put(&ring, s);
+	}
+	CHECK(aliased > 1000); /* slots were really reused under stale handles */
+	close(a);
+	close(b);
+	return arg;
+}
+
+Test(stream, a_stale_handle_never_reaches_the_stream_that_reuses_its_slot, .timeout = 120)
+{
+	run_checked(1, stale_main, NULL);
+}
