@@ -1,0 +1,1031 @@
+/*
+ * TLS sessions over rotor sockets, with OpenSSL 3. OpenSSL never touches the socket: its BIO
+ * reads ciphertext from the session's receive buffer and appends what it writes to the
+ * session's send buffer, and never blocks (a read with nothing buffered says "retry"). The
+ * session moves ciphertext with rotor_recv and rotor_send between OpenSSL's calls, so every
+ * wait is an ordinary rotor wait with its deadline and cancellation, outside OpenSSL's
+ * stack, and a deadline loses nothing (docs/architecture.md: why not a BIO that suspends).
+ * After the handshake the keys may go to the kernel (ktls.c); then reads and writes move
+ * plaintext and OpenSSL only set the session up. Invariant: tx[tx_off, tx_len) is
+ * ciphertext OpenSSL produced that is not sent yet, rx[rx_off, rx_len) ciphertext received
+ * that OpenSSL has not read yet.
+ */
+#include <rotor.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ktls.h"
+#include "tls.h"
+
+#define RX_CAP    (32 * 1024) /* a recv's room: two full records */
+#define PLAIN_CAP (16 * 1024) /* a record's plaintext: small iovecs are gathered into one */
+#define TX_FLUSH  (64 * 1024) /* a long write goes out in sends of about this much */
+#define REASON    256
+
+struct session_slot {
+	char *name; /* server name; NULL: free */
+	SSL_SESSION *sess;
+	uint64_t used;
+};
+
+struct rotor_tls_ctx {
+	SSL_CTX *ssl;
+	int role;
+	unsigned flags;
+	atomic_int refs; /* the creator's and one per session */
+	bool ktls;       /* the kernel takes keys, and the flags allow it */
+	bool keep_keys;  /* sessions keep their secrets (kTLS, or tests) */
+	unsigned char alpn[256];
+	size_t alpn_len;      /* the ALPN list in wire format (length-prefixed names) */
+	pthread_mutex_t lock; /* the client's sessions, shared by every worker */
+	unsigned nslots;
+	uint64_t tick;
+	struct session_slot *slots;
+};
+
+struct rotor__tls {
+	SSL *ssl;
+	struct rotor_tls_ctx *ctx;
+	int fd;
+	int rerr, werr;   /* sticky: reads (a protocol error), writes (a failed send) */
+	bool eof;         /* the socket's recv returned 0 */
+	bool closed;      /* close_notify received: reads return 0 */
+	bool sent_close;  /* close_notify sent */
+	bool established; /* the handshake ended */
+	bool track;       /* keep secrets and count records, for the kernel's keys */
+	int ktls;         /* ROTOR_TLS_KTLS_* */
+	int ulp;          /* the tls ULP is attached */
+	char *name;       /* the client's server name */
+	unsigned char *rx, *tx, *plain;
+	size_t rx_off, rx_len, tx_off, tx_len, tx_cap;
+	/* TLS 1.3 traffic secrets and records since each direction's key was set, [0] sent and
+	 * [1] received (TLS 1.2: since its ChangeCipherSpec). */
+	unsigned char secret[2][64];
+	size_t secret_len[2];
+	uint64_t seq[2];
+	char alpn[256];
+	char reason[REASON];
+};
+
+static __thread char thread_reason[REASON];
+
+/* ---- The BIO between OpenSSL and the session's buffers --------------------------------- */
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static int bio_read(BIO *b, char *out, int len)
+{
+	struct rotor__tls *t = BIO_get_data(b);
+	size_t have = t->rx_len - t->rx_off;
+	BIO_clear_retry_flags(b);
+	if (have == 0) {
+		if (t->eof)
+			return 0; /* OpenSSL: "unexpected eof" unless close_notify came first */
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	size_t n = have < (size_t)len ? have : (size_t)len;
+	memcpy(out, t->rx + t->rx_off, n);
+	t->rx_off += n;
+	return (int)n;
+}
+
+static int bio_write(BIO *b, const char *in, int len)
+{
+	struct rotor__tls *t = BIO_get_data(b);
+	size_t n = (size_t)len;
+	BIO_clear_retry_flags(b);
+	if (t->tx_len + n > t->tx_cap) {
+		if (t->tx_off) {
+			memmove(t->tx, t->tx + t->tx_off, t->tx_len - t->tx_off);
+			t->tx_len -= t->tx_off;
+			t->tx_off = 0;
+		}
+		size_t cap = t->tx_cap ? t->tx_cap : 4096;
+		while (cap < t->tx_len + n)
+			cap *= 2;
+		if (cap != t->tx_cap) {
+			unsigned char *p = realloc(t->tx, cap);
+			if (!p)
+				return -1;
+			t->tx = p;
+			t->tx_cap = cap;
+		}
+	}
+	memcpy(t->tx + t->tx_len, in, n);
+	t->tx_len += n;
+	return len;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct rotor__tls *t = BIO_get_data(b);
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1; /* the session sends once OpenSSL returns */
+	case BIO_CTRL_PENDING:
+		return (long)(t->rx_len - t->rx_off);
+	case BIO_CTRL_EOF:
+		return t->eof && t->rx_off == t->rx_len;
+	default:
+		return 0;
+	}
+}
+
+static int bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void make_bio_method(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "rotor");
+	if (m && BIO_meth_set_read(m, bio_read) && BIO_meth_set_write(m, bio_write) &&
+	    BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
+		bio_method = m;
+	else
+		BIO_meth_free(m);
+}
+
+/* ---- Errors -------------------------------------------------------------------------- */
+
+static void set_reason(char *dst, const char *why)
+{
+	snprintf(dst, REASON, "%s", why);
+	if (dst != thread_reason)
+		snprintf(thread_reason, REASON, "%s", why);
+}
+
+/* Alerts that refuse a certificate (RFC 8446 6.2). */
+static bool certificate_alert(int alert)
+{
+	return (alert >= 42 && alert <= 46) || alert == 48 || alert == 49 || alert == 116;
+}
+
+/* The negative errno for OpenSSL's failure e (SSL_get_error), its reason kept in the
+ * session and the thread; OpenSSL's error queue is left empty. */
+static int tls_fail(struct rotor__tls *t, int e)
+{
+	unsigned long code = ERR_get_error(); /* the first: the cause, not its echoes */
+	char why[REASON];
+	int r = -EPROTO;
+	if (code) {
+		int lib = ERR_GET_LIB(code), rs = ERR_GET_REASON(code);
+		const char *s = ERR_reason_error_string(code);
+		if (s)
+			snprintf(why, sizeof(why), "%s", s);
+		else
+			ERR_error_string_n(code, why, sizeof(why));
+		if (lib == ERR_LIB_SSL && rs == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+			r = -EKEYREJECTED;
+			snprintf(why, sizeof(why), "certificate verify failed: %s",
+			         X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
+		} else if (lib == ERR_LIB_SSL && rs > SSL_AD_REASON_OFFSET &&
+		           certificate_alert(rs - SSL_AD_REASON_OFFSET)) {
+			r = -EKEYREJECTED;
+		} else if (rs == ERR_R_MALLOC_FAILURE) {
+			r = -ENOMEM;
+		}
+	} else if (e == SSL_ERROR_ZERO_RETURN) {
+		snprintf(why, sizeof(why), "the peer sent close_notify during the handshake");
+	} else {
+		snprintf(why, sizeof(why), "%s",
+		         t->eof ? "unexpected eof while reading" : "TLS failure without a reason");
+	}
+	ERR_clear_error();
+	set_reason(t->reason, why);
+	return r;
+}
+
+/* ---- Moving ciphertext ---------------------------------------------------------------- */
+
+static int flush_tx(struct rotor__tls *t, int64_t deadline)
+{
+	if (t->ktls & ROTOR_TLS_KTLS_TX) {
+		/* OpenSSL's own records (a KeyUpdate's answer) would carry stale sequence
+		 * numbers: with the kernel encrypting, they are dropped. */
+		t->tx_off = t->tx_len = 0;
+		return 0;
+	}
+	if (t->werr)
+		return t->werr;
+	while (t->tx_off < t->tx_len) {
+		ssize_t n = rotor_send(t->fd, t->tx + t->tx_off, t->tx_len - t->tx_off,
+		                       MSG_NOSIGNAL, deadline);
+		if (n <= 0)
+			return t->werr = n < 0 ? (int)n : -EPIPE; /* a partial record: broken */
+		t->tx_off += (size_t)n;
+	}
+	t->tx_off = t->tx_len = 0;
+	return 0;
+}
+
+static int fill_rx(struct rotor__tls *t, int64_t deadline)
+{
+	if (t->rx_off == t->rx_len) {
+		t->rx_off = t->rx_len = 0;
+	} else if (t->rx_off) {
+		memmove(t->rx, t->rx + t->rx_off, t->rx_len - t->rx_off);
+		t->rx_len -= t->rx_off;
+		t->rx_off = 0;
+	}
+	/* Not sticky: a deadline or a cancel leaves the bytes in the socket for the next read. */
+	ssize_t n = rotor_recv(t->fd, t->rx + t->rx_len, RX_CAP - t->rx_len, 0, deadline);
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		t->eof = true;
+	t->rx_len += (size_t)n;
+	return 0;
+}
+
+/* ---- Secrets for the kernel ------------------------------------------------------------ */
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "LABEL <client random> <secret>", OpenSSL's key log line: the TLS 1.3 traffic secrets. The
+ * line is logged as the key is set, so the direction's record count restarts here. */
+static void on_keylog(const SSL *ssl, const char *line)
+{
+	struct rotor__tls *t = SSL_get_app_data(ssl);
+	bool client = !SSL_is_server((SSL *)ssl);
+	int dir;
+	if (!t || !t->track)
+		return;
+	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24))
+		dir = client ? 0 : 1;
+	else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24))
+		dir = client ? 1 : 0;
+	else
+		return;
+	const char *hex = strchr(line + 24, ' ');
+	size_t n = 0;
+	for (hex = hex ? hex + 1 : ""; n < 64 && hexval(hex[0]) >= 0 && hexval(hex[1]) >= 0;
+	     hex += 2)
+		t->secret[dir][n++] = (unsigned char)(hexval(hex[0]) * 16 + hexval(hex[1]));
+	t->secret_len[dir] = n;
+	t->seq[dir] = 0;
+}
+
+/* Every record's header, sent and received: the sequence numbers the kernel continues. */
+static void on_msg(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl,
+                   void *arg)
+{
+	struct rotor__tls *t = arg;
+	int dir = write_p ? 0 : 1;
+	(void)version;
+	if (type != SSL3_RT_HEADER || len < 5)
+		return;
+	if (((const unsigned char *)buf)[0] != SSL3_RT_CHANGE_CIPHER_SPEC)
+		t->seq[dir]++;
+	else if (SSL_version(ssl) != TLS1_3_VERSION)
+		t->seq[dir] = 0; /* TLS 1.2: the next record is the first under the new keys (a
+		                  * header, since OpenSSL tells no ChangeCipherSpec it reads) */
+}
+
+int rotor__tls_keys(const struct rotor__tls *t, int tx, struct rotor__tls_keys *out)
+{
+	if (!t || !out || !t->established)
+		return -EINVAL;
+	const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+	int nid = c ? SSL_CIPHER_get_cipher_nid(c) : NID_undef;
+	int key_len = nid == NID_aes_128_gcm ? 16 : nid == NID_aes_256_gcm ? 32 : 0;
+	const EVP_MD *md = c ? SSL_CIPHER_get_handshake_digest(c) : NULL;
+	int dir = tx ? 0 : 1;
+	if (!t->track || !key_len || !md)
+		return -ENOTSUP;
+	if (SSL_version(t->ssl) == TLS1_3_VERSION) {
+		if (!t->secret_len[dir])
+			return -ENOTSUP;
+		return rotor__ktls_keys13(t->secret[dir], t->secret_len[dir], EVP_MD_get0_name(md),
+		                          key_len, t->seq[dir], out);
+	}
+	if (SSL_version(t->ssl) != TLS1_2_VERSION)
+		return -ENOTSUP;
+	unsigned char master[48], cr[32], sr[32];
+	size_t mlen = SSL_SESSION_get_master_key(SSL_get_session(t->ssl), master, sizeof(master));
+	SSL_get_client_random(t->ssl, cr, sizeof(cr));
+	SSL_get_server_random(t->ssl, sr, sizeof(sr));
+	bool ours_client = !SSL_is_server(t->ssl);
+	int r = rotor__ktls_keys12(master, mlen, cr, sr, EVP_MD_get0_name(md), key_len,
+	                           ours_client == (tx != 0), t->seq[dir], out);
+	OPENSSL_cleanse(master, sizeof(master));
+	return r;
+}
+
+/* Hand the keys over where the kernel takes them: sends first, then receives if OpenSSL
+ * holds no ciphertext the kernel would miss. Any failure leaves OpenSSL doing it. */
+static void try_ktls(struct rotor__tls *t)
+{
+	struct rotor__tls_keys k;
+	if (!t->ctx->ktls || (t->fd & ROTOR_FIXED_FD) || t->tx_len)
+		return;
+	if (rotor__tls_keys(t, 1, &k) == 0 && rotor__ktls_install(t->fd, &k, 1, &t->ulp) == 0)
+		t->ktls |= ROTOR_TLS_KTLS_TX;
+	if ((t->ktls & ROTOR_TLS_KTLS_TX) && t->rx_off == t->rx_len && !SSL_has_pending(t->ssl) &&
+	    rotor__tls_keys(t, 0, &k) == 0 && rotor__ktls_install(t->fd, &k, 0, &t->ulp) == 0)
+		t->ktls |= ROTOR_TLS_KTLS_RX;
+	OPENSSL_cleanse(&k, sizeof(k));
+}
+
+/* ---- Client sessions for resumption ---------------------------------------------------- */
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct rotor__tls *t = SSL_get_app_data(ssl);
+	struct rotor_tls_ctx *ctx = t ? t->ctx : NULL;
+	if (!ctx || !t->name || !ctx->nslots || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	pthread_mutex_lock(&ctx->lock);
+	struct session_slot *victim = &ctx->slots[0];
+	for (unsigned i = 0; i < ctx->nslots; i++) {
+		struct session_slot *s = &ctx->slots[i];
+		if (s->name && !strcmp(s->name, t->name)) {
+			victim = s;
+			break;
+		}
+		if (!s->name || s->used < victim->used)
+			victim = s;
+		if (!s->name)
+			break;
+	}
+	if (!victim->name || strcmp(victim->name, t->name)) {
+		free(victim->name);
+		victim->name = strdup(t->name);
+	}
+	if (victim->sess)
+		SSL_SESSION_free(victim->sess);
+	victim->sess = victim->name ? sess : NULL;
+	victim->used = ++ctx->tick;
+	pthread_mutex_unlock(&ctx->lock);
+	return victim->sess != NULL; /* 1: the reference is the slot's now */
+}
+
+static void offer_session(struct rotor__tls *t)
+{
+	struct rotor_tls_ctx *ctx = t->ctx;
+	SSL_SESSION *s = NULL;
+	pthread_mutex_lock(&ctx->lock);
+	for (unsigned i = 0; i < ctx->nslots; i++)
+		if (ctx->slots[i].name && !strcmp(ctx->slots[i].name, t->name)) {
+			s = ctx->slots[i].sess;
+			ctx->slots[i].used = ++ctx->tick;
+			if (s)
+				SSL_SESSION_up_ref(s);
+			break;
+		}
+	pthread_mutex_unlock(&ctx->lock);
+	if (s) {
+		SSL_set_session(t->ssl, s);
+		SSL_SESSION_free(s);
+	}
+}
+
+/* ---- Contexts ------------------------------------------------------------------------ */
+
+static int ctx_fail(SSL_CTX *ssl, int err, const char *what)
+{
+	unsigned long code = ERR_get_error();
+	char why[REASON / 2] = "";
+	if (code)
+		ERR_error_string_n(code, why, sizeof(why));
+	ERR_clear_error();
+	snprintf(thread_reason, REASON, "%s%s%s", what, *why ? ": " : "", why);
+	SSL_CTX_free(ssl);
+	return err;
+}
+
+/* A file that is missing or unreadable is said by errno, not by OpenSSL's parse error. */
+static int file_error(const char *path)
+{
+	return access(path, F_OK) < 0 ? -ENOENT : access(path, R_OK) < 0 ? -EACCES : 0;
+}
+
+static int load_pem_chain(SSL_CTX *ssl, const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	int ok = x && SSL_CTX_use_certificate(ssl, x) == 1;
+	X509_free(x);
+	while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)))
+		if (SSL_CTX_add0_chain_cert(ssl, x) != 1) {
+			X509_free(x);
+			ok = 0;
+		}
+	ERR_clear_error(); /* the end of the chain reads as "no start line" */
+	BIO_free(b);
+	return ok;
+}
+
+static int load_pem_key(SSL_CTX *ssl, const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	int ok = k && SSL_CTX_use_PrivateKey(ssl, k) == 1;
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	return ok;
+}
+
+static int alpn_wire(const char *list, unsigned char *out, size_t *len)
+{
+	size_t n = 0;
+	for (const char *p = list; *p;) {
+		size_t l = strcspn(p, ",");
+		if (l == 0 || l > 255 || n + 1 + l > 256)
+			return -EINVAL;
+		out[n++] = (unsigned char)l;
+		memcpy(out + n, p, l);
+		n += l;
+		p += l;
+		if (*p == ',')
+			p++;
+	}
+	*len = n;
+	return n ? 0 : -EINVAL;
+}
+
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg)
+{
+	struct rotor_tls_ctx *ctx = arg;
+	unsigned char *o;
+	(void)ssl;
+	/* The server's order of preference, the first it shares with the client. */
+	if (SSL_select_next_proto(&o, outlen, ctx->alpn, (unsigned)ctx->alpn_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = o;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int proto_version(int v, int dflt)
+{
+	return v == 0               ? dflt
+	       : v == ROTOR_TLS_1_2 ? TLS1_2_VERSION
+	       : v == ROTOR_TLS_1_3 ? TLS1_3_VERSION
+	                            : -1;
+}
+
+int rotor_tls_ctx_create(const struct rotor_tls_config *cfg, struct rotor_tls_ctx **out)
+{
+	const unsigned all =
+	    ROTOR_TLS_NO_VERIFY | ROTOR_TLS_VERIFY_PEER | ROTOR_TLS_NO_RESUME | ROTOR_TLS_NO_KTLS;
+	if (!cfg || !out || (cfg->role != ROTOR_TLS_CLIENT && cfg->role != ROTOR_TLS_SERVER) ||
+	    (cfg->flags & ~all))
+		return -EINVAL;
+	bool server = cfg->role == ROTOR_TLS_SERVER;
+	int minv = proto_version(cfg->min_version, TLS1_2_VERSION);
+	int maxv = proto_version(cfg->max_version, TLS1_3_VERSION);
+	if (minv < 0 || maxv < 0 || minv > maxv)
+		return -EINVAL;
+	const char *cert = cfg->cert_file, *key = cfg->key_file;
+	if ((cert && cfg->cert_pem) || (key && cfg->key_pem) ||
+	    (!cert && !cfg->cert_pem) != (!key && !cfg->key_pem)) {
+		snprintf(thread_reason, REASON, "a certificate needs its key, once");
+		return -EINVAL;
+	}
+	if (server && !cert && !cfg->cert_pem) {
+		snprintf(thread_reason, REASON, "a server needs a certificate and a key");
+		return -EINVAL;
+	}
+	int fe = cert ? file_error(cert) : 0;
+	fe = fe ? fe : key ? file_error(key) : 0;
+	fe = fe ? fe : cfg->ca_file ? file_error(cfg->ca_file) : 0;
+	if (fe) {
+		snprintf(thread_reason, REASON, "%s", strerror(-fe));
+		return fe;
+	}
+	pthread_once(&bio_once, make_bio_method);
+	if (!bio_method)
+		return -ENOMEM;
+
+	SSL_CTX *ssl = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (!ssl)
+		return ctx_fail(NULL, -ENOMEM, "SSL_CTX_new");
+	SSL_CTX_set_min_proto_version(ssl, minv);
+	SSL_CTX_set_max_proto_version(ssl, maxv);
+	SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION |
+	                             (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+	if (cfg->ciphers && SSL_CTX_set_cipher_list(ssl, cfg->ciphers) != 1)
+		return ctx_fail(ssl, -EINVAL, "ciphers");
+	if (cfg->ciphersuites && SSL_CTX_set_ciphersuites(ssl, cfg->ciphersuites) != 1)
+		return ctx_fail(ssl, -EINVAL, "ciphersuites");
+	if (cert && SSL_CTX_use_certificate_chain_file(ssl, cert) != 1)
+		return ctx_fail(ssl, -EINVAL, cert);
+	if (cfg->cert_pem && !load_pem_chain(ssl, cfg->cert_pem))
+		return ctx_fail(ssl, -EINVAL, "cert_pem");
+	if (key && SSL_CTX_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1)
+		return ctx_fail(ssl, -EINVAL, key);
+	if (cfg->key_pem && !load_pem_key(ssl, cfg->key_pem))
+		return ctx_fail(ssl, -EINVAL, "key_pem");
+	if ((cert || cfg->cert_pem) && SSL_CTX_check_private_key(ssl) != 1)
+		return ctx_fail(ssl, -EINVAL, "the key does not match the certificate");
+	bool verify = server ? (cfg->flags & ROTOR_TLS_VERIFY_PEER) != 0
+	                     : !(cfg->flags & ROTOR_TLS_NO_VERIFY);
+	if (cfg->ca_file && SSL_CTX_load_verify_locations(ssl, cfg->ca_file, NULL) != 1)
+		return ctx_fail(ssl, -EINVAL, cfg->ca_file);
+	if (!cfg->ca_file && verify && SSL_CTX_set_default_verify_paths(ssl) != 1)
+		return ctx_fail(ssl, -EINVAL, "the system's certificate store");
+	if (server && verify && cfg->ca_file) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);
+		if (names)
+			SSL_CTX_set_client_CA_list(ssl, names);
+	}
+	SSL_CTX_set_verify(ssl,
+	                   !verify  ? SSL_VERIFY_NONE
+	                   : server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+	                            : SSL_VERIFY_PEER,
+	                   NULL);
+
+	struct rotor_tls_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return ctx_fail(ssl, -ENOMEM, "out of memory");
+	ctx->ssl = ssl;
+	ctx->role = cfg->role;
+	ctx->flags = cfg->flags;
+	atomic_init(&ctx->refs, 1);
+	pthread_mutex_init(&ctx->lock, NULL);
+	if (cfg->alpn && alpn_wire(cfg->alpn, ctx->alpn, &ctx->alpn_len) < 0) {
+		rotor_tls_ctx_destroy(ctx);
+		snprintf(thread_reason, REASON, "a bad ALPN list: %s", cfg->alpn);
+		return -EINVAL;
+	}
+	if (ctx->alpn_len && server)
+		SSL_CTX_set_alpn_select_cb(ssl, select_alpn, ctx);
+	else if (ctx->alpn_len && SSL_CTX_set_alpn_protos(ssl, ctx->alpn, (unsigned)ctx->alpn_len))
+		return rotor_tls_ctx_destroy(ctx), -ENOMEM;
+	if (server) {
+		SSL_CTX_set_session_id_context(ssl, (const unsigned char *)"rotor", 5);
+		if (cfg->flags & ROTOR_TLS_NO_RESUME) {
+			SSL_CTX_set_options(ssl, SSL_OP_NO_TICKET);
+			SSL_CTX_set_num_tickets(ssl, 0);
+			SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_OFF);
+		}
+	} else if (!(cfg->flags & ROTOR_TLS_NO_RESUME)) {
+		ctx->nslots = cfg->sessions ? cfg->sessions : 64;
+		ctx->slots = calloc(ctx->nslots, sizeof(*ctx->slots));
+		if (!ctx->slots)
+			return rotor_tls_ctx_destroy(ctx), -ENOMEM;
+		SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_CLIENT |
+		                                        SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ssl, on_new_session);
+	}
+	ctx->ktls = !(cfg->flags & ROTOR_TLS_NO_KTLS) && rotor__ktls_probe();
+	if (ctx->ktls)
+		rotor__tls_ctx_keep_keys(ctx);
+	*out = ctx;
+	return 0;
+}
+
+void rotor__tls_ctx_keep_keys(struct rotor_tls_ctx *ctx)
+{
+	ctx->keep_keys = true;
+	SSL_CTX_set_keylog_callback(ctx->ssl, on_keylog);
+}
+
+static void ctx_unref(struct rotor_tls_ctx *ctx)
+{
+	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (unsigned i = 0; i < ctx->nslots; i++) {
+		free(ctx->slots[i].name);
+		SSL_SESSION_free(ctx->slots[i].sess);
+	}
+	free(ctx->slots);
+	pthread_mutex_destroy(&ctx->lock);
+	SSL_CTX_free(ctx->ssl);
+	free(ctx);
+}
+
+int rotor_tls_ctx_destroy(struct rotor_tls_ctx *ctx)
+{
+	if (!ctx)
+		return -EINVAL;
+	ctx_unref(ctx);
+	return 0;
+}
+
+int rotor_tls_ktls_available(void)
+{
+	return rotor__ktls_probe();
+}
+
+int rotor__tls_ktls_probe(void)
+{
+	return rotor__ktls_probe();
+}
+
+/* ---- Sessions: the handshake ----------------------------------------------------------- */
+
+static bool ip_literal(const char *name)
+{
+	unsigned char a[16];
+	return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
+}
+
+static int session_new(int fd, struct rotor_tls_ctx *ctx, const char *name, struct rotor__tls **out)
+{
+	struct rotor__tls *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->fd = fd;
+	t->ctx = ctx;
+	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+	t->rx = malloc(RX_CAP);
+	t->ssl = SSL_new(ctx->ssl);
+	BIO *b = t->ssl && t->rx ? BIO_new(bio_method) : NULL;
+	if (name && !(t->name = strdup(name)))
+		goto nomem;
+	if (!b)
+		goto nomem;
+	BIO_set_data(b, t);
+	SSL_set_bio(t->ssl, b, b); /* one reference, for both directions */
+	SSL_set_app_data(t->ssl, t);
+	t->track = ctx->keep_keys;
+	if (t->track)
+		SSL_set_msg_callback(t->ssl, on_msg), SSL_set_msg_callback_arg(t->ssl, t);
+	if (ctx->role == ROTOR_TLS_SERVER) {
+		SSL_set_accept_state(t->ssl);
+	} else {
+		SSL_set_connect_state(t->ssl);
+		if (name && ip_literal(name)) {
+			if (!(ctx->flags & ROTOR_TLS_NO_VERIFY) &&
+			    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), name) != 1)
+				goto nomem;
+		} else if (name) {
+			if (SSL_set_tlsext_host_name(t->ssl, name) != 1 ||
+			    (!(ctx->flags & ROTOR_TLS_NO_VERIFY) &&
+			     SSL_set1_host(t->ssl, name) != 1))
+				goto nomem;
+		}
+		if (name && ctx->nslots)
+			offer_session(t);
+	}
+	*out = t;
+	return 0;
+nomem:
+	ERR_clear_error();
+	rotor__tls_destroy(t);
+	return -ENOMEM;
+}
+
+int rotor__tls_handshake(int fd, struct rotor_tls_ctx *ctx, const char *server_name,
+                         int64_t deadline, struct rotor__tls **out)
+{
+	struct rotor__tls *t;
+	thread_reason[0] = 0;
+	if (fd < 0 || !ctx || !out)
+		return -EINVAL;
+	if (!rotor_current())
+		return -EPERM;
+	int r = session_new(fd, ctx, server_name, &t);
+	if (r < 0)
+		return r;
+	for (;;) {
+		ERR_clear_error();
+		int h = SSL_do_handshake(t->ssl);
+		int e = h == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, h);
+		if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ) {
+			r = tls_fail(t, e);
+			/* An alert that says why goes out if the socket takes it now. */
+			if (t->tx_len > t->tx_off && !(t->fd & ROTOR_FIXED_FD))
+				(void)!send(t->fd, t->tx + t->tx_off, t->tx_len - t->tx_off,
+				            MSG_DONTWAIT | MSG_NOSIGNAL);
+			break;
+		}
+		r = flush_tx(t, deadline);
+		if (r < 0 || e == SSL_ERROR_NONE)
+			break;
+		r = fill_rx(t, deadline);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		if (!t->reason[0])
+			set_reason(t->reason, strerror(-r));
+		t->werr = r; /* no close_notify after a failed handshake */
+		rotor__tls_destroy(t);
+		return r;
+	}
+	t->established = true;
+	const unsigned char *p;
+	unsigned n;
+	SSL_get0_alpn_selected(t->ssl, &p, &n);
+	memcpy(t->alpn, p, n);
+	t->alpn[n] = 0;
+	try_ktls(t);
+	*out = t;
+	return 0;
+}
+
+/* ---- Sessions: reading and writing ------------------------------------------------------ */
+
+/* A read on a socket whose kernel decrypts: control records are handled here, never
+ * returned as data. */
+static ssize_t ktls_read(struct rotor__tls *t, void *buf, size_t len, int64_t deadline)
+{
+	unsigned char small[512];
+	for (;;) {
+		int type;
+		/* A control record must fit where it is read: small reads go through small. */
+		void *dst = len < sizeof(small) ? small : buf;
+		size_t cap = len < sizeof(small) ? sizeof(small) : len;
+		ssize_t n = rotor__ktls_recv(t->fd, dst, cap, &type, deadline);
+		if (n == -EIO || n == -EBADMSG || n == -EMSGSIZE) {
+			set_reason(t->reason, "kTLS: a record the kernel could not decrypt");
+			return t->rerr = -EPROTO;
+		}
+		if (n < 0)
+			return n;
+		if (n == 0) {
+			set_reason(t->reason, "unexpected eof while reading");
+			return t->rerr = -EPROTO; /* a truncation: no close_notify came */
+		}
+		if (type == SSL3_RT_APPLICATION_DATA) {
+			if (dst == small) {
+				if ((size_t)n > len) {
+					/* Never: the kernel gives at most cap, and a data record's
+					 * tail stays queued only when cap is the caller's. */
+					set_reason(t->reason, "kTLS: short read buffer");
+					return t->rerr = -EPROTO;
+				}
+				memcpy(buf, small, (size_t)n);
+			}
+			return n;
+		}
+		const unsigned char *m = dst;
+		if (type == SSL3_RT_ALERT && n >= 2) {
+			if (m[1] == SSL_AD_CLOSE_NOTIFY) {
+				t->closed = true;
+				return 0;
+			}
+			char why[64];
+			snprintf(why, sizeof(why), "kTLS: alert %u received", m[1]);
+			set_reason(t->reason, why);
+			return t->rerr = certificate_alert(m[1]) ? -EKEYREJECTED : -EPROTO;
+		}
+		if (type == SSL3_RT_HANDSHAKE && n >= 1 && m[0] == SSL3_MT_NEWSESSION_TICKET)
+			continue; /* a ticket the kernel decrypted: OpenSSL cannot take it back */
+		set_reason(t->reason, type == SSL3_RT_HANDSHAKE && n >= 1 && m[0] == 24
+		                          ? "kTLS: a KeyUpdate, which this path does not follow"
+		                          : "kTLS: an unexpected record");
+		return t->rerr = -EPROTO;
+	}
+}
+
+ssize_t rotor__tls_read(void *ctx, void *buf, size_t len, int64_t deadline)
+{
+	struct rotor__tls *t = ctx;
+	if (!t || !buf || !len)
+		return -EINVAL;
+	if (t->rerr)
+		return t->rerr;
+	if (t->closed)
+		return 0;
+	if (t->ktls & ROTOR_TLS_KTLS_RX)
+		return ktls_read(t, buf, len, deadline);
+	for (;;) {
+		size_t n = 0;
+		ERR_clear_error();
+		int r = SSL_read_ex(t->ssl, buf, len, &n);
+		if (r == 1) {
+			if (t->tx_len > t->tx_off)
+				flush_tx(t, deadline); /* e.g. a KeyUpdate's answer; errors stick */
+			return (ssize_t)n;
+		}
+		int e = SSL_get_error(t->ssl, r);
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			t->closed = true;
+			return 0;
+		}
+		if (e != SSL_ERROR_WANT_READ)
+			return t->rerr = tls_fail(t, e);
+		if (t->tx_len > t->tx_off && (r = flush_tx(t, deadline)) < 0)
+			return r;
+		if ((r = fill_rx(t, deadline)) < 0)
+			return r;
+	}
+}
+
+/* One SSL_write of n bytes (at most a record's worth, or more: OpenSSL splits). */
+static int ssl_write(struct rotor__tls *t, const void *p, size_t n, int64_t deadline)
+{
+	for (;;) {
+		size_t done;
+		ERR_clear_error();
+		int r = SSL_write_ex(t->ssl, p, n, &done);
+		if (r == 1)
+			return t->tx_len - t->tx_off >= TX_FLUSH ? flush_tx(t, deadline) : 0;
+		int e = SSL_get_error(t->ssl, r);
+		if (e != SSL_ERROR_WANT_READ)
+			return t->werr = tls_fail(t, e);
+		if ((r = fill_rx(t, deadline)) < 0) /* never without renegotiation */
+			return r;
+	}
+}
+
+static ssize_t ktls_writev(struct rotor__tls *t, const struct iovec *iov, int cnt, int64_t deadline)
+{
+	struct iovec v[64];
+	size_t total = 0;
+	while (cnt > 0) {
+		int k = cnt < 64 ? cnt : 64;
+		memcpy(v, iov, (size_t)k * sizeof(*v));
+		struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)k};
+		size_t want = 0;
+		for (int i = 0; i < k; i++)
+			want += v[i].iov_len;
+		while (want) {
+			ssize_t n = rotor_sendmsg(t->fd, &m, MSG_NOSIGNAL, deadline);
+			if (n <= 0)
+				return t->werr = n < 0 ? (int)n : -EPIPE;
+			want -= (size_t)n;
+			total += (size_t)n;
+			while (n > 0 && m.msg_iovlen) {
+				size_t take =
+				    (size_t)n < m.msg_iov->iov_len ? (size_t)n : m.msg_iov->iov_len;
+				m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + take;
+				m.msg_iov->iov_len -= take;
+				n -= (ssize_t)take;
+				if (!m.msg_iov->iov_len)
+					m.msg_iov++, m.msg_iovlen--;
+			}
+		}
+		iov += k;
+		cnt -= k;
+	}
+	return (ssize_t)total;
+}
+
+ssize_t rotor__tls_writev(void *ctx, const struct iovec *iov, int cnt, int64_t deadline)
+{
+	struct rotor__tls *t = ctx;
+	size_t total = 0, staged = 0;
+	int r = 0;
+	if (!t || (!iov && cnt) || cnt < 0)
+		return -EINVAL;
+	if (t->werr)
+		return t->werr;
+	if (t->sent_close)
+		return -EPIPE;
+	if (t->ktls & ROTOR_TLS_KTLS_TX)
+		return ktls_writev(t, iov, cnt, deadline);
+	/* Small pieces (a head, a short body) are gathered into one record; a piece of a
+	 * record's size or more is encrypted from where it is. */
+	for (int i = 0; i < cnt && r == 0; i++) {
+		const char *p = iov[i].iov_base;
+		size_t n = iov[i].iov_len;
+		total += n;
+		while (n && r == 0) {
+			if (!staged && n >= PLAIN_CAP) {
+				size_t big = n - n % PLAIN_CAP;
+				r = ssl_write(t, p, big, deadline);
+				p += big;
+				n -= big;
+				continue;
+			}
+			if (!t->plain && !(t->plain = malloc(PLAIN_CAP)))
+				return -ENOMEM;
+			size_t take = n < PLAIN_CAP - staged ? n : PLAIN_CAP - staged;
+			memcpy(t->plain + staged, p, take);
+			staged += take;
+			p += take;
+			n -= take;
+			if (staged == PLAIN_CAP) {
+				r = ssl_write(t, t->plain, staged, deadline);
+				staged = 0;
+			}
+		}
+	}
+	if (r == 0 && staged)
+		r = ssl_write(t, t->plain, staged, deadline);
+	if (r == 0)
+		r = flush_tx(t, deadline);
+	return r < 0 ? r : (ssize_t)total;
+}
+
+int rotor__tls_shutdown(void *ctx, int64_t deadline)
+{
+	struct rotor__tls *t = ctx;
+	static const unsigned char close_notify[2] = {SSL3_AL_WARNING, SSL_AD_CLOSE_NOTIFY};
+	if (!t)
+		return -EINVAL;
+	if (t->sent_close)
+		return 0;
+	if (t->werr)
+		return t->werr;
+	t->sent_close = true;
+	if (t->ktls & ROTOR_TLS_KTLS_TX) {
+		ssize_t n =
+		    rotor__ktls_send_record(t->fd, SSL3_RT_ALERT, close_notify, 2, deadline);
+		return n == 2 ? 0 : (t->werr = n < 0 ? (int)n : -EPIPE);
+	}
+	ERR_clear_error();
+	SSL_shutdown(t->ssl); /* close_notify into tx; the peer's is read by rotor__tls_read */
+	ERR_clear_error();
+	return flush_tx(t, deadline);
+}
+
+void rotor__tls_destroy(void *ctx)
+{
+	struct rotor__tls *t = ctx;
+	if (!t)
+		return;
+	/* Close sends close_notify: without waiting, since destroy must not take long. */
+	if (t->established && !t->sent_close && !t->werr) {
+		if (t->fd & ROTOR_FIXED_FD) {
+			rotor__tls_shutdown(t, rotor_now() + 100 * 1000 * 1000);
+		} else if (t->ktls & ROTOR_TLS_KTLS_TX) {
+			t->sent_close = true;
+			rotor__ktls_send_record(
+			    t->fd, SSL3_RT_ALERT,
+			    (const unsigned char[]){SSL3_AL_WARNING, SSL_AD_CLOSE_NOTIFY}, 2,
+			    rotor_now() + 100 * 1000 * 1000);
+		} else {
+			t->sent_close = true;
+			SSL_shutdown(t->ssl);
+			if (t->tx_len > t->tx_off)
+				(void)!send(t->fd, t->tx + t->tx_off, t->tx_len - t->tx_off,
+				            MSG_DONTWAIT | MSG_NOSIGNAL);
+		}
+		ERR_clear_error();
+	}
+	SSL_free(t->ssl);
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
+	free(t->rx);
+	free(t->tx);
+	free(t->plain);
+	free(t->name);
+	ctx_unref(t->ctx);
+	free(t);
+}
+
+/* ---- What the handshake settled ------------------------------------------------------- */
+
+const char *rotor__tls_alpn(const struct rotor__tls *t)
+{
+	return t && t->alpn[0] ? t->alpn : NULL;
+}
+
+const char *rotor__tls_server_name(const struct rotor__tls *t)
+{
+	if (!t)
+		return NULL;
+	return t->name ? t->name : SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
+int rotor__tls_version(const struct rotor__tls *t)
+{
+	if (!t)
+		return -EINVAL;
+	return SSL_version(t->ssl) == TLS1_3_VERSION ? ROTOR_TLS_1_3 : ROTOR_TLS_1_2;
+}
+
+const char *rotor__tls_cipher(const struct rotor__tls *t)
+{
+	return t ? SSL_get_cipher_name(t->ssl) : NULL;
+}
+
+int rotor__tls_resumed(const struct rotor__tls *t)
+{
+	return t ? SSL_session_reused(t->ssl) == 1 : -EINVAL;
+}
+
+int rotor__tls_verified(const struct rotor__tls *t)
+{
+	if (!t)
+		return -EINVAL;
+	X509 *peer = SSL_get0_peer_certificate(t->ssl);
+	return peer && SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE &&
+	       SSL_get_verify_result(t->ssl) == X509_V_OK;
+}
+
+int rotor__tls_ktls(const struct rotor__tls *t)
+{
+	return t ? t->ktls : -EINVAL;
+}
+
+const char *rotor__tls_error(const struct rotor__tls *t)
+{
+	return t ? t->reason : thread_reason;
+}
