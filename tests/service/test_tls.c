@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -659,4 +660,144 @@ Test(tls, hands_over_tls12_keys_that_decrypt_the_next_record, .init = make_certs
 {
 	run_checked(1, keys_main, P(ROTOR_TLS_1_2));
 	run_checked(1, keys_main, P(ROTOR_TLS_1_2 | 1 << 16));
+}
+
+/* ---- Against OpenSSL's own programs ---------------------------------------------------- */
+
+/* A port nobody listens on now (the peer binds it next). */
+static int free_port(void)
+{
+	int l = rotor_tcp_listen("127.0.0.1", 0, 1, 0);
+	int p = rotor_sock_port(l);
+	close(l);
+	return p;
+}
+
+/* Start `sh -c cmd`, its output to out (or /dev/null). */
+static pid_t start_sh(const char *cmd)
+{
+	pid_t pid;
+	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+	extern char **environ;
+	CHECK_EQ(posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ), 0);
+	return pid;
+}
+
+static void stop_pid(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+/* Dial until the peer listens (it was just started). */
+static int dial_peer(int port)
+{
+	for (int i = 0; i < 500; i++) {
+		int fd = rotor_tcp_dial("127.0.0.1", port, rotor_now() + SEC);
+		if (fd >= 0)
+			return fd;
+		rotor_sleep(10 * MS);
+	}
+	return -1;
+}
+
+static void *s_server_main(void *arg)
+{
+	(void)arg;
+	struct rotor_tls_ctx *cx = client_ctx(NULL, 0);
+	for (int round = 0; round < 2; round++) {
+		char cmd[1024], buf[8192];
+		int port = free_port();
+		snprintf(cmd, sizeof(cmd),
+		         "exec openssl s_server -accept 127.0.0.1:%d -cert %s -key %s -www %s "
+		         ">/dev/null 2>&1",
+		         port, cert, key, round ? "-tls1_2" : "");
+		pid_t pid = start_sh(cmd);
+		int fd = dial_peer(port);
+		CHECK(fd >= 0);
+		struct rotor__tls *t = NULL;
+		int r = rotor__tls_handshake(fd, cx, "localhost", rotor_now() + 5 * SEC, &t);
+		CHECK_EQ(r, 0);
+		if (r == 0) {
+			CHECK_EQ(rotor__tls_version(t), round ? ROTOR_TLS_1_2 : ROTOR_TLS_1_3);
+			CHECK_EQ(rotor__tls_verified(t), 1);
+			CHECK_EQ(write_str(t, "GET / HTTP/1.0\r\n\r\n"), 18);
+			size_t got = 0;
+			ssize_t n;
+			while (got < sizeof(buf) - 1 &&
+			       (n = rotor__tls_read(t, buf + got, sizeof(buf) - 1 - got,
+			                            rotor_now() + 5 * SEC)) > 0)
+				got += (size_t)n;
+			buf[got] = 0;
+			CHECK(strstr(buf, "HTTP/1.0 200 ok"));
+			rotor__tls_destroy(t);
+		}
+		close(fd);
+		stop_pid(pid);
+	}
+	rotor_tls_ctx_destroy(cx);
+	return NULL;
+}
+
+Test(tls, connects_to_openssl_s_server, .init = make_certs, .fini = remove_certs)
+{
+	run_checked(1, s_server_main, NULL);
+}
+
+static void *s_client_main(void *arg)
+{
+	(void)arg;
+	struct rotor_tls_ctx *sx = server_ctx("h2,http/1.1", 0);
+	int l = rotor_tcp_listen("127.0.0.1", 0, 4, 0);
+	char cmd[1024], out[160], buf[64];
+	snprintf(out, sizeof(out), "%s/s_client.out", dir);
+	snprintf(cmd, sizeof(cmd),
+	         "printf 'ping\\n' | openssl s_client -connect 127.0.0.1:%d -servername localhost "
+	         "-CAfile %s -verify_return_error -alpn http/1.1 -quiet >%s 2>&1",
+	         rotor_sock_port(l), ca, out);
+	pid_t pid = start_sh(cmd);
+	int fd = rotor_accept(l, NULL, NULL, SOCK_CLOEXEC, rotor_now() + 10 * SEC);
+	CHECK(fd >= 0);
+	struct rotor__tls *t = NULL;
+	CHECK_EQ(rotor__tls_handshake(fd, sx, NULL, rotor_now() + 10 * SEC, &t), 0);
+	if (t) {
+		CHECK(rotor__tls_alpn(t) && !strcmp(rotor__tls_alpn(t), "http/1.1"));
+		CHECK(rotor__tls_server_name(t) && !strcmp(rotor__tls_server_name(t), "localhost"));
+		size_t got = 0;
+		while (got < 5) {
+			ssize_t n =
+			    rotor__tls_read(t, buf + got, sizeof(buf) - got, rotor_now() + 5 * SEC);
+			CHECK(n > 0);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		CHECK(got == 5 && !memcmp(buf, "ping\n", 5));
+		CHECK_EQ(write_str(t, "pong\n"), 5);
+		CHECK_EQ(rotor__tls_shutdown(t, rotor_now() + 5 * SEC), 0);
+		rotor__tls_destroy(t);
+	}
+	/* s_client ends at our close_notify. */
+	int status = -1;
+	for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		rotor_sleep(10 * MS);
+	CHECK(WIFEXITED(status));
+	if (!WIFEXITED(status))
+		stop_pid(pid);
+	FILE *f = fopen(out, "r");
+	char text[4096] = "";
+	if (f) {
+		text[fread(text, 1, sizeof(text) - 1, f)] = 0;
+		fclose(f);
+	}
+	CHECK(strstr(text, "pong"));
+	close(fd);
+	close(l);
+	rotor_tls_ctx_destroy(sx);
+	return NULL;
+}
+
+Test(tls, accepts_openssl_s_client, .init = make_certs, .fini = remove_certs)
+{
+	run_checked(1, s_client_main, NULL);
 }
