@@ -59,15 +59,18 @@ struct rotor__tls {
 	SSL *ssl;
 	struct rotor_tls_ctx *ctx;
 	int fd;
-	int rerr, werr;   /* sticky: reads (a protocol error), writes (a failed send) */
-	bool eof;         /* the socket's recv returned 0 */
-	bool closed;      /* close_notify received: reads return 0 */
-	bool sent_close;  /* close_notify sent */
-	bool established; /* the handshake ended */
-	bool track;       /* keep secrets and count records, for the kernel's keys */
-	int ktls;         /* ROTOR_TLS_KTLS_* */
-	int ulp;          /* the tls ULP is attached */
-	char *name;       /* the client's server name */
+	int rerr, werr;          /* sticky: reads (a protocol error), writes (a failed send) */
+	bool eof;                /* the socket's recv returned 0 */
+	bool closed;             /* close_notify received: reads return 0 */
+	bool sent_close;         /* close_notify sent */
+	bool established;        /* the handshake ended */
+	bool track;              /* keep secrets and count records, for the kernel's keys */
+	bool reading;            /* a task waits in fill_rx (a read and a write may overlap) */
+	bool sending;            /* a task waits in flush_tx: the kernel reads inflight */
+	unsigned char *inflight; /* the buffer a send in flight reads: tx, or an older one */
+	int ktls;                /* ROTOR_TLS_KTLS_* */
+	int ulp;                 /* the tls ULP is attached */
+	char *name;              /* the client's server name */
 	unsigned char *rx, *tx, *plain;
 	size_t rx_off, rx_len, tx_off, tx_len, tx_cap;
 	/* TLS 1.3 traffic secrets and records since each direction's key was set, [0] sent and
@@ -109,7 +112,7 @@ static int bio_write(BIO *b, const char *in, int len)
 	size_t n = (size_t)len;
 	BIO_clear_retry_flags(b);
 	if (t->tx_len + n > t->tx_cap) {
-		if (t->tx_off) {
+		if (t->tx_off && !t->sending) {
 			memmove(t->tx, t->tx + t->tx_off, t->tx_len - t->tx_off);
 			t->tx_len -= t->tx_off;
 			t->tx_off = 0;
@@ -118,9 +121,15 @@ static int bio_write(BIO *b, const char *in, int len)
 		while (cap < t->tx_len + n)
 			cap *= 2;
 		if (cap != t->tx_cap) {
-			unsigned char *p = realloc(t->tx, cap);
+			/* A send in flight reads the old buffer: it stays until the send ends. */
+			unsigned char *p = t->sending ? malloc(cap) : realloc(t->tx, cap);
 			if (!p)
 				return -1;
+			if (t->sending) {
+				memcpy(p, t->tx, t->tx_len);
+				if (t->tx != t->inflight)
+					free(t->tx);
+			}
 			t->tx = p;
 			t->tx_cap = cap;
 		}
@@ -225,13 +234,25 @@ static int flush_tx(struct rotor__tls *t, int64_t deadline)
 	}
 	if (t->werr)
 		return t->werr;
+	/* A read and a write may overlap: what one appends while the other's send is in
+	 * flight, that send's loop sends next. */
+	if (t->sending)
+		return 0;
+	t->sending = true;
 	while (t->tx_off < t->tx_len) {
+		t->inflight = t->tx;
 		ssize_t n = rotor_send(t->fd, t->tx + t->tx_off, t->tx_len - t->tx_off,
 		                       MSG_NOSIGNAL, deadline);
-		if (n <= 0)
+		if (t->inflight != t->tx)
+			free(t->inflight);
+		t->inflight = NULL;
+		if (n <= 0) {
+			t->sending = false;
 			return t->werr = n < 0 ? (int)n : -EPIPE; /* a partial record: broken */
+		}
 		t->tx_off += (size_t)n;
 	}
+	t->sending = false;
 	t->tx_off = t->tx_len = 0;
 	return 0;
 }
@@ -246,7 +267,9 @@ static int fill_rx(struct rotor__tls *t, int64_t deadline)
 		t->rx_off = 0;
 	}
 	/* Not sticky: a deadline or a cancel leaves the bytes in the socket for the next read. */
+	t->reading = true;
 	ssize_t n = rotor_recv(t->fd, t->rx + t->rx_len, RX_CAP - t->rx_len, 0, deadline);
+	t->reading = false;
 	if (n < 0)
 		return (int)n;
 	if (n == 0)
@@ -731,7 +754,8 @@ int rotor__tls_handshake(int fd, struct rotor_tls_ctx *ctx, const char *server_n
 	const unsigned char *p;
 	unsigned n;
 	SSL_get0_alpn_selected(t->ssl, &p, &n);
-	memcpy(t->alpn, p, n);
+	if (n)
+		memcpy(t->alpn, p, n);
 	t->alpn[n] = 0;
 	try_ktls(t);
 	*out = t;
@@ -839,7 +863,12 @@ static int ssl_write(struct rotor__tls *t, const void *p, size_t n, int64_t dead
 		int e = SSL_get_error(t->ssl, r);
 		if (e != SSL_ERROR_WANT_READ)
 			return t->werr = tls_fail(t, e);
-		if ((r = fill_rx(t, deadline)) < 0) /* never without renegotiation */
+		/* Never without renegotiation (refused): a write that must read first. */
+		if (t->reading) {
+			set_reason(t->reason, "a write that needs a read while a read waits");
+			return t->werr = -EPROTO;
+		}
+		if ((r = fill_rx(t, deadline)) < 0)
 			return r;
 	}
 }

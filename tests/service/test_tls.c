@@ -801,3 +801,50 @@ Test(tls, accepts_openssl_s_client, .init = make_certs, .fini = remove_certs)
 {
 	run_checked(1, s_client_main, NULL);
 }
+
+/* ---- A read and a write at once on one session ------------------------------------------ */
+
+struct overlap {
+	struct rotor__tls *t;
+	char got[16];
+	ssize_t n;
+};
+
+static void *overlap_reader(void *arg)
+{
+	struct overlap *o = arg;
+	task_begins();
+	o->n = rotor__tls_read(o->t, o->got, sizeof(o->got), rotor_now() + 5 * SEC);
+	return NULL;
+}
+
+static void *overlap_main(void *arg)
+{
+	struct side c = {.ctx = client_ctx(NULL, 0), .name = "localhost"};
+	struct side s = {.ctx = server_ctx(NULL, 0)};
+	char buf[16];
+	(void)arg;
+	handshake_pair(&c, &s);
+	CHECK(c.rc == 0 && s.rc == 0);
+	struct overlap o = {.t = c.t};
+	struct rotor_task *r;
+	atomic_store(&tasks_begun, 0);
+	CHECK_EQ(rotor_spawn(overlap_reader, &o, &r), 0);
+	settle(1); /* the reader waits in its recv now */
+	/* The client writes while its own read waits; the server answers. */
+	CHECK_EQ(write_str(c.t, "ping"), 4);
+	CHECK_EQ(rotor__tls_read(s.t, buf, sizeof(buf), rotor_now() + 5 * SEC), 4);
+	CHECK_EQ(write_str(s.t, "pong"), 4);
+	CHECK_EQ(rotor_join(r, NULL), 0);
+	CHECK_EQ(o.n, 4);
+	CHECK(!memcmp(o.got, "pong", 4));
+	close_pair(&c, &s);
+	rotor_tls_ctx_destroy(c.ctx);
+	rotor_tls_ctx_destroy(s.ctx);
+	return NULL;
+}
+
+Test(tls, reads_and_writes_one_session_at_once, .init = make_certs, .fini = remove_certs)
+{
+	run_checked(1, overlap_main, NULL);
+}
