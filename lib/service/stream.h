@@ -14,8 +14,10 @@
 #include <rotor/stream.h>
 
 /*
- * A transport. Every call runs on a task of the stream's worker, one at a time (the stream
- * never calls it concurrently with itself), and may suspend. Deadlines are absolute.
+ * A transport. Every call runs on a task of the stream's worker and may suspend. Deadlines
+ * are absolute. The stream never runs two reads at once, nor two of writev and shutdown at
+ * once; but a read and a writev (or shutdown) may overlap, one task waiting in each (a task
+ * reading replies while another sends requests). destroy runs alone.
  */
 struct rotor__stream_io {
 	/* Read at most len (> 0) bytes into buf: the count (> 0), 0 at a clean end of stream
@@ -41,6 +43,12 @@ struct rotor__stream_io {
  * Suspends: no. */
 int rotor__stream_create_io(int fd, const struct rotor__stream_io *io, void *ctx,
                             const struct rotor_stream_config *cfg, struct rotor_stream **out);
+
+/* The calling worker's pool of receive buffers that plain streams share (made on first use,
+ * freed when the worker exits): a transport may receive through it too. 0 and *out, or
+ * -ENOMEM, -EPERM (off a task), or rotor_bufring_create's error. Thread: task.
+ * Suspends: no. */
+int rotor__stream_pool(struct rotor_bufring **out);
 
 /* The transport state of s if s runs on io, else NULL (for calls such as a TLS session's
  * ALPN protocol on a stream). Thread: any. Suspends: no. */
