@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "ktls.h"
+#include "stream.h"
 #include "tls.h"
 
 #define RX_CAP    (32 * 1024) /* a recv's room: two full records */
@@ -1057,4 +1058,94 @@ int rotor__tls_ktls(const struct rotor__tls *t)
 const char *rotor__tls_error(const struct rotor__tls *t)
 {
 	return t ? t->reason : thread_reason;
+}
+
+/* ---- The public calls: a session as a stream's transport -------------------------------- */
+
+static const struct rotor__stream_io tls_io = {
+    .read = rotor__tls_read,
+    .writev = rotor__tls_writev,
+    .shutdown = rotor__tls_shutdown,
+    .destroy = rotor__tls_destroy,
+};
+
+static int open_stream(int fd, struct rotor_tls_ctx *ctx, int role, const char *name,
+                       const struct rotor_stream_config *cfg, int64_t deadline,
+                       struct rotor_stream **out)
+{
+	struct rotor__tls *t;
+	struct rotor_stream *s;
+	if (fd < 0 || !ctx || !out || ctx->role != role)
+		return -EINVAL;
+	int r = rotor__tls_handshake(fd, ctx, name, deadline, &t);
+	if (r < 0)
+		return r;
+	r = rotor__stream_create_io(fd, &tls_io, t, cfg, &s); /* frees t when it fails */
+	if (r < 0) {
+		snprintf(thread_reason, REASON, "the stream: %s", strerror(-r));
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+int rotor_tls_connect(int fd, struct rotor_tls_ctx *ctx, const char *server_name,
+                      const struct rotor_stream_config *cfg, int64_t deadline,
+                      struct rotor_stream **out)
+{
+	return open_stream(fd, ctx, ROTOR_TLS_CLIENT, server_name, cfg, deadline, out);
+}
+
+int rotor_tls_accept(int fd, struct rotor_tls_ctx *ctx, const struct rotor_stream_config *cfg,
+                     int64_t deadline, struct rotor_stream **out)
+{
+	return open_stream(fd, ctx, ROTOR_TLS_SERVER, NULL, cfg, deadline, out);
+}
+
+static const struct rotor__tls *of(const struct rotor_stream *s)
+{
+	return rotor__stream_io_ctx(s, &tls_io);
+}
+
+const char *rotor_tls_alpn(const struct rotor_stream *s)
+{
+	return rotor__tls_alpn(of(s));
+}
+
+const char *rotor_tls_server_name(const struct rotor_stream *s)
+{
+	return rotor__tls_server_name(of(s));
+}
+
+int rotor_tls_version(const struct rotor_stream *s)
+{
+	return rotor__tls_version(of(s));
+}
+
+const char *rotor_tls_cipher(const struct rotor_stream *s)
+{
+	return rotor__tls_cipher(of(s));
+}
+
+int rotor_tls_resumed(const struct rotor_stream *s)
+{
+	return rotor__tls_resumed(of(s));
+}
+
+int rotor_tls_verified(const struct rotor_stream *s)
+{
+	return rotor__tls_verified(of(s));
+}
+
+int rotor_tls_ktls(const struct rotor_stream *s)
+{
+	return rotor__tls_ktls(of(s));
+}
+
+const char *rotor_tls_error(const struct rotor_stream *s)
+{
+	if (!s)
+		return thread_reason;
+	const struct rotor__tls *t = of(s);
+	return t ? t->reason : "";
 }

@@ -7,6 +7,7 @@
  * are made per test by the openssl command (ECDSA P-256) in a temporary directory.
  */
 #include <criterion/criterion.h>
+#include <rotor/stream.h>
 #include <rotor/tls.h>
 
 #include <arpa/inet.h>
@@ -847,4 +848,88 @@ static void *overlap_main(void *arg)
 Test(tls, reads_and_writes_one_session_at_once, .init = make_certs, .fini = remove_certs)
 {
 	run_checked(1, overlap_main, NULL);
+}
+
+/* ---- The public calls: TLS streams ------------------------------------------------------- */
+
+struct stream_side {
+	struct rotor_tls_ctx *ctx;
+	int fd;
+	struct rotor_stream *s;
+	int rc;
+};
+
+static void *accept_task(void *arg)
+{
+	struct stream_side *x = arg;
+	x->rc = rotor_tls_accept(x->fd, x->ctx, NULL, rotor_now() + 5 * SEC, &x->s);
+	return NULL;
+}
+
+static void *stream_main(void *arg)
+{
+	struct stream_side c = {.ctx = client_ctx("http/1.1", 0)},
+	                   s = {.ctx = server_ctx("http/1.1", 0)};
+	struct rotor_task *t;
+	const void *line;
+	(void)arg;
+	tcp_pair(&c.fd, &s.fd);
+	/* The wrong role for the call is refused before any byte moves. */
+	CHECK_EQ(rotor_tls_connect(c.fd, s.ctx, "localhost", NULL, rotor_now() + SEC, &c.s),
+	         -EINVAL);
+	CHECK_EQ(rotor_tls_accept(s.fd, c.ctx, NULL, rotor_now() + SEC, &s.s), -EINVAL);
+	CHECK_EQ(rotor_tls_connect(-1, c.ctx, "localhost", NULL, rotor_now() + SEC, &c.s), -EINVAL);
+	CHECK_EQ(rotor_spawn(accept_task, &s, &t), 0);
+	c.rc = rotor_tls_connect(c.fd, c.ctx, "localhost", NULL, rotor_now() + 5 * SEC, &c.s);
+	CHECK_EQ(rotor_join(t, NULL), 0);
+	CHECK_EQ(c.rc, 0);
+	CHECK_EQ(s.rc, 0);
+	if (c.rc || s.rc)
+		goto out;
+	CHECK(!strcmp(rotor_tls_alpn(c.s), "http/1.1"));
+	CHECK(!strcmp(rotor_tls_server_name(s.s), "localhost"));
+	CHECK_EQ(rotor_tls_version(s.s), ROTOR_TLS_1_3);
+	CHECK(!strcmp(rotor_tls_cipher(c.s), rotor_tls_cipher(s.s)));
+	CHECK_EQ(rotor_tls_resumed(c.s), 0);
+	CHECK_EQ(rotor_tls_verified(c.s), 1);
+	CHECK_EQ(rotor_tls_ktls(c.s), rotor_tls_ktls_available() ? 3 : 0);
+	CHECK(!strcmp(rotor_tls_error(c.s), ""));
+	/* Lines through the stream's framing, both ways. */
+	CHECK_EQ(rotor_stream_write(c.s, "GET / HTTP/1.1\r\n", 16, rotor_now() + 5 * SEC), 16);
+	CHECK_EQ(rotor_stream_write(c.s, "Host: x\r\n\r\n", 11, rotor_now() + 5 * SEC), 11);
+	CHECK_EQ(rotor_stream_flush(c.s, rotor_now() + 5 * SEC), 0);
+	CHECK_EQ(rotor_stream_read_until(s.s, "\r\n\r\n", 4, 0, &line, rotor_now() + 5 * SEC), 27);
+	CHECK_EQ(rotor_stream_write_all(s.s, "HTTP/1.1 200 OK\r\n", 17, rotor_now() + 5 * SEC), 17);
+	CHECK_EQ(rotor_stream_read_until(c.s, "\r\n", 2, 0, &line, rotor_now() + 5 * SEC), 17);
+	CHECK(!memcmp(line, "HTTP/1.1 200 OK\r\n", 17));
+	/* shutdown is close_notify: the peer reads a clean end. A raw cut instead is an error. */
+	CHECK_EQ(rotor_stream_shutdown(s.s, rotor_now() + 5 * SEC), 0);
+	char b[8];
+	CHECK_EQ(rotor_stream_read(c.s, b, sizeof(b), rotor_now() + 5 * SEC), 0);
+	shutdown(c.fd, SHUT_WR);
+	CHECK_EQ(rotor_stream_read(s.s, b, sizeof(b), rotor_now() + 5 * SEC), -EPROTO);
+	CHECK(strstr(rotor_tls_error(s.s), "unexpected eof"));
+out:
+	if (c.s)
+		CHECK_EQ(rotor_stream_destroy(c.s), 0);
+	if (s.s)
+		CHECK_EQ(rotor_stream_destroy(s.s), 0);
+	/* A plain stream is no TLS stream. */
+	struct rotor_stream *plain;
+	CHECK_EQ(rotor_stream_create(c.fd, NULL, &plain), 0);
+	CHECK(rotor_tls_alpn(plain) == NULL);
+	CHECK_EQ(rotor_tls_version(plain), -EINVAL);
+	CHECK_EQ(rotor_tls_ktls(NULL), -EINVAL);
+	CHECK(!strcmp(rotor_tls_error(plain), ""));
+	CHECK_EQ(rotor_stream_destroy(plain), 0);
+	close(c.fd);
+	close(s.fd);
+	rotor_tls_ctx_destroy(c.ctx);
+	rotor_tls_ctx_destroy(s.ctx);
+	return NULL;
+}
+
+Test(tls, streams_over_tls_read_and_write_like_plain_ones, .init = make_certs, .fini = remove_certs)
+{
+	run_checked(1, stream_main, NULL);
 }
