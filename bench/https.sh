@@ -48,11 +48,13 @@ servers=(rotor)
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/www"
+chmod 755 "$tmp" "$tmp/www" # nginx's workers run as another user
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/key.pem" \
 	-out "$tmp/cert.pem" -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
 	-days 2 2>/dev/null || { note "bench_https: openssl could not make a certificate"; exit 1; }
 # The 1 GiB file: in the page cache, so the disk is not measured.
 head -c $((1 << 30)) /dev/zero >"$tmp/www/big.bin"
+chmod 644 "$tmp/www/big.bin" "$tmp/cert.pem"
 hz=$(getconf CLK_TCK)
 declare -A pid port cpupids v
 failed=0
