@@ -661,6 +661,66 @@ int rotor__tls_ktls_probe(void)
 
 /* ---- Sessions: the handshake ----------------------------------------------------------- */
 
+/*
+ * Handshakes in slices: a handshake step (an SSL_do_handshake, which never suspends) is CPU,
+ * 0.3 to 2 ms here (key exchange, signing), and a burst of new connections makes hundreds of
+ * them ready at once. The worker runs up to 128 ready tasks per loop turn before it looks at
+ * its timers and completions again, so without a limit its other tasks would wait 128 steps
+ * (100 ms and more with RSA). A worker's handshake steps share a slice of SLICE_NS per loop
+ * turn: a step that finds the slice spent parks its task on a timer that expires at once,
+ * which the worker sees only on its next turn, after the timers and completions that were
+ * due first. bench_tls_handshake measures it (docs/architecture.md, "TLS").
+ */
+#define SLICE_NS (2 * 1000 * 1000)
+
+struct slice {
+	int64_t spent; /* handshake CPU of this turn, ns */
+	uint64_t turn; /* bumped by the first parked task to wake: a new turn */
+};
+
+static pthread_once_t slice_once = PTHREAD_ONCE_INIT;
+static int slice_key = -1;
+static bool slice_off; /* ROTOR_TLS_NO_SLICE=1: bench_tls_handshake's other column */
+
+static void make_slice_key(void)
+{
+	slice_key = rotor_key_create(free);
+	slice_off = getenv("ROTOR_TLS_NO_SLICE") != NULL;
+}
+
+static void *slice_new(void *arg)
+{
+	(void)arg;
+	return calloc(1, sizeof(struct slice));
+}
+
+static struct slice *worker_slice(void)
+{
+	void *p = NULL;
+	pthread_once(&slice_once, make_slice_key);
+	if (slice_off || slice_key < 0 || rotor_worker_local(slice_key, slice_new, NULL, &p) < 0)
+		return NULL;
+	return p;
+}
+
+/* Wait, if this turn's slice is spent, for a turn with room. 0 or -ETIMEDOUT, -ECANCELED. */
+static int slice_wait(struct slice *sl, int64_t deadline)
+{
+	while (sl && sl->spent >= SLICE_NS) {
+		uint64_t turn = sl->turn;
+		if (rotor_now() >= deadline)
+			return -ETIMEDOUT;
+		int r = rotor_sleep(1);
+		if (r < 0)
+			return r;
+		if (sl->turn == turn) {
+			sl->turn++;
+			sl->spent = 0;
+		}
+	}
+	return 0;
+}
+
 static bool ip_literal(const char *name)
 {
 	unsigned char a[16];
@@ -722,13 +782,26 @@ int rotor__tls_handshake(int fd, struct rotor_tls_ctx *ctx, const char *server_n
 		return -EINVAL;
 	if (!rotor_current())
 		return -EPERM;
-	int r = session_new(fd, ctx, server_name, &t);
+	/* Setting a session up (SSL_new: 50 us and more in OpenSSL 3.0) counts in the slice. */
+	struct slice *sl = worker_slice();
+	int r = slice_wait(sl, deadline);
+	if (r < 0)
+		return r;
+	int64_t t_new = sl ? rotor_now() : 0;
+	r = session_new(fd, ctx, server_name, &t);
+	if (sl)
+		sl->spent += rotor_now() - t_new;
 	if (r < 0)
 		return r;
 	for (;;) {
+		if ((r = slice_wait(sl, deadline)) < 0)
+			break;
+		int64_t t0 = sl ? rotor_now() : 0;
 		ERR_clear_error();
 		int h = SSL_do_handshake(t->ssl);
 		int e = h == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, h);
+		if (sl)
+			sl->spent += rotor_now() - t0;
 		if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ) {
 			r = tls_fail(t, e);
 			/* An alert that says why goes out if the socket takes it now. */
@@ -1000,7 +1073,11 @@ void rotor__tls_destroy(void *ctx)
 		}
 		ERR_clear_error();
 	}
+	struct slice *sl = t->established ? worker_slice() : NULL;
+	int64_t t0 = sl ? rotor_now() : 0;
 	SSL_free(t->ssl);
+	if (sl)
+		sl->spent += rotor_now() - t0; /* not waited for: destroy does not suspend for it */
 	OPENSSL_cleanse(t->secret, sizeof(t->secret));
 	free(t->rx);
 	free(t->tx);
