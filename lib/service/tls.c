@@ -180,7 +180,9 @@ static int tls_fail(struct rotor__tls *t, int e)
 			snprintf(why, sizeof(why), "%s", s);
 		else
 			ERR_error_string_n(code, why, sizeof(why));
-		if (lib == ERR_LIB_SSL && rs == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+		if (lib == ERR_LIB_SSL && rs == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+			r = -EKEYREJECTED; /* a server that asks for one (ROTOR_TLS_VERIFY_PEER) */
+		} else if (lib == ERR_LIB_SSL && rs == SSL_R_CERTIFICATE_VERIFY_FAILED) {
 			r = -EKEYREJECTED;
 			snprintf(why, sizeof(why), "certificate verify failed: %s",
 			         X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));

@@ -933,3 +933,73 @@ Test(tls, streams_over_tls_read_and_write_like_plain_ones, .init = make_certs, .
 {
 	run_checked(1, stream_main, NULL);
 }
+
+/* ---- Client certificates, and a cancelled handshake ---------------------------------------- */
+
+static void *client_cert_main(void *arg)
+{
+	(void)arg;
+	struct rotor_tls_config sc = {.role = ROTOR_TLS_SERVER, .cert_file = cert, .key_file = key};
+	sc.ca_file = ca;
+	sc.flags = ROTOR_TLS_VERIFY_PEER;
+	struct rotor_tls_config cc = {.role = ROTOR_TLS_CLIENT, .ca_file = ca};
+	cc.cert_file = cert; /* the server's own certificate serves as a client's here */
+	cc.key_file = key;
+	struct side c = {.name = "localhost"}, s = {0};
+	CHECK_EQ(rotor_tls_ctx_create(&sc, &s.ctx), 0);
+	CHECK_EQ(rotor_tls_ctx_create(&cc, &c.ctx), 0);
+	handshake_pair(&c, &s);
+	CHECK(c.rc == 0 && s.rc == 0);
+	if (s.rc == 0) {
+		char b;
+		CHECK_EQ(rotor__tls_verified(s.t), 1);
+		CHECK_EQ(write_str(c.t, "x"), 1); /* TLS 1.3: the server checks it after its own */
+		CHECK_EQ(rotor__tls_read(s.t, &b, 1, rotor_now() + 5 * SEC), 1);
+	}
+	close_pair(&c, &s);
+	rotor_tls_ctx_destroy(c.ctx);
+	/* A client without one is refused by the server. */
+	struct side c2 = {.ctx = client_ctx(NULL, 0), .name = "localhost"}, s2 = {.ctx = s.ctx};
+	handshake_pair(&c2, &s2);
+	CHECK_EQ(s2.rc, -EKEYREJECTED);
+	CHECK(strstr(s2.error, "certificate"));
+	if (c2.t)
+		rotor__tls_destroy(c2.t);
+	close(c2.fd);
+	close(s2.fd);
+	rotor_tls_ctx_destroy(c2.ctx);
+	rotor_tls_ctx_destroy(s.ctx);
+	return NULL;
+}
+
+Test(tls, verifies_client_certificates_when_asked, .init = make_certs, .fini = remove_certs)
+{
+	run_checked(1, client_cert_main, NULL);
+}
+
+static void *cancel_main(void *arg)
+{
+	(void)arg;
+	struct side c = {.ctx = client_ctx(NULL, 0), .name = "localhost"};
+	struct rotor_task *t;
+	int sfd;
+	tcp_pair(&c.fd, &sfd); /* nobody answers the client's hello */
+	c.deadline = ROTOR_FOREVER;
+	atomic_store(&tasks_begun, 0);
+	CHECK_EQ(rotor_spawn(handshake_task, &c, &t), 0);
+	rotor_sleep(50 * MS);
+	CHECK_EQ(rotor_cancel(t), 0);
+	int j = rotor_join(t, NULL); /* a cancelled task's join says so */
+	CHECK(j == 0 || j == -ECANCELED);
+	CHECK_EQ(c.rc, -ECANCELED);
+	CHECK(c.t == NULL);
+	close(c.fd);
+	close(sfd);
+	rotor_tls_ctx_destroy(c.ctx);
+	return NULL;
+}
+
+Test(tls, a_cancelled_handshake_ends_with_ecanceled, .init = make_certs, .fini = remove_certs)
+{
+	run_checked(1, cancel_main, NULL);
+}
