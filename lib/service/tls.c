@@ -247,6 +247,11 @@ static int fill_rx(struct rotor__tls *t, int64_t deadline)
 		t->rx_len -= t->rx_off;
 		t->rx_off = 0;
 	}
+	if (t->rx_len == RX_CAP) {
+		/* Never: OpenSSL reads a record at a time and RX_CAP holds two. */
+		set_reason(t->reason, "a record larger than the receive buffer");
+		return t->rerr = -EPROTO;
+	}
 	/* Not sticky: a deadline or a cancel leaves the bytes in the socket for the next read. */
 	t->reading = true;
 	ssize_t n = rotor_recv(t->fd, t->rx + t->rx_len, RX_CAP - t->rx_len, 0, deadline);
@@ -346,8 +351,10 @@ static void try_ktls(struct rotor__tls *t)
 	if (rotor__tls_keys(t, 1, &k) == 0 && rotor__ktls_install(t->fd, &k, 1, &t->ulp) == 0)
 		t->ktls |= ROTOR_TLS_KTLS_TX;
 	if ((t->ktls & ROTOR_TLS_KTLS_TX) && t->rx_off == t->rx_len && !SSL_has_pending(t->ssl) &&
-	    rotor__tls_keys(t, 0, &k) == 0 && rotor__ktls_install(t->fd, &k, 0, &t->ulp) == 0)
+	    rotor__tls_keys(t, 0, &k) == 0 && rotor__ktls_install(t->fd, &k, 0, &t->ulp) == 0) {
 		t->ktls |= ROTOR_TLS_KTLS_RX;
+		t->rx_off = t->rx_len = 0; /* rx now holds plaintext for short reads */
+	}
 	OPENSSL_cleanse(&k, sizeof(k));
 }
 
@@ -541,12 +548,20 @@ int rotor__tls_handshake(int fd, struct rotor_tls_ctx *ctx, const char *server_n
  * returned as data. */
 static ssize_t ktls_read(struct rotor__tls *t, void *buf, size_t len, int64_t deadline)
 {
-	unsigned char small[512];
+	/* A record (control records included) must fit where it is read: a read shorter than
+	 * a record's largest plaintext goes through rx, which the kernel path leaves unused
+	 * (the keys went to the kernel with rx empty), and what it does not take stays there. */
+	const size_t whole = 16384 + 256;
 	for (;;) {
+		if (t->rx_off < t->rx_len) {
+			size_t n = t->rx_len - t->rx_off < len ? t->rx_len - t->rx_off : len;
+			memcpy(buf, t->rx + t->rx_off, n);
+			t->rx_off += n;
+			return (ssize_t)n;
+		}
 		int type;
-		/* A control record must fit where it is read: small reads go through small. */
-		void *dst = len < sizeof(small) ? small : buf;
-		size_t cap = len < sizeof(small) ? sizeof(small) : len;
+		void *dst = len < whole ? t->rx : buf;
+		size_t cap = len < whole ? RX_CAP : len;
 		ssize_t n = rotor__ktls_recv(t->fd, dst, cap, &type, deadline);
 		if (n == -EIO || n == -EBADMSG || n == -EMSGSIZE) {
 			set_reason(t->reason, "kTLS: a record the kernel could not decrypt");
@@ -559,16 +574,11 @@ static ssize_t ktls_read(struct rotor__tls *t, void *buf, size_t len, int64_t de
 			return t->rerr = -EPROTO; /* a truncation: no close_notify came */
 		}
 		if (type == SSL3_RT_APPLICATION_DATA) {
-			if (dst == small) {
-				if ((size_t)n > len) {
-					/* Never: the kernel gives at most cap, and a data record's
-					 * tail stays queued only when cap is the caller's. */
-					set_reason(t->reason, "kTLS: short read buffer");
-					return t->rerr = -EPROTO;
-				}
-				memcpy(buf, small, (size_t)n);
-			}
-			return n;
+			if (dst != t->rx)
+				return n;
+			t->rx_off = 0;
+			t->rx_len = (size_t)n;
+			continue;
 		}
 		const unsigned char *m = dst;
 		if (type == SSL3_RT_ALERT && n >= 2) {
