@@ -28,7 +28,7 @@ programs=(spawn post submit million sync ctx_switch timers http echo fileread)
 declare -A typical=(
 	[spawn]="1 5" [post]="1 9" [submit]="3 22"
 	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
-	[http]="1 330" [echo]="4 125" [fileread]="3 100" [resolve]="2 9"
+	[http]="1 330" [echo]="4 125" [fileread]="3 100" [resolve]="2 9" [https]="1 100"
 )
 typical_other="5 30"
 
@@ -94,8 +94,8 @@ if [ -n "$do_build" ] && [ -f "$build/CMakeCache.txt" ]; then
 		-e 's/^\.\.\. \(bench_[a-z0-9_]*\)$/\1/p' -e 's/^\(bench_[a-z0-9_]*\): .*/\1/p'); do
 		[ -z "$only" ] || [ "$t" = "bench_$only" ] && targets+=("$t")
 	done
-	# bench_http is a script; the server it measures is the HTTP example.
-	want http && cmake --build "$build" --target help 2>/dev/null | grep -q 'http_server' &&
+	# bench_http and bench_https are scripts; the server they measure is the HTTP example.
+	{ want http || want https; } && cmake --build "$build" --target help 2>/dev/null | grep -q 'http_server' &&
 		targets+=(http_server)
 	if [ ${#targets[@]} -gt 0 ] &&
 		! cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >"$out/build.log" 2>&1; then
@@ -378,6 +378,9 @@ BEGIN {
 	target["http/plaintext_c400_cpu_per_req/nginx"] = "ratio<=0.7"
 	target["http/plaintext_c100_rps_shared/nginx"] = "ratio>=1.3"
 	target["http/plaintext_c400_rps_shared/nginx"] = "ratio>=1.3"
+	target["https/https_c100_cpu_per_req/nginx"] = "ratio<=0.8"
+	target["https/https_c100_cpu_per_req_shared/nginx"] = "ratio<=0.8"
+	target["https/https_handshakes_per_cpu_s/nginx"] = "ratio>=1.0"
 	target["echo/echo_c100_cpu_per_rt/epoll"] = "ratio<=0.75"
 	target["echo/echo_c100_rt_per_s_shared/epoll"] = "ratio>=1.3"
 	target["fileread/randread4k_qd1_iops/fio-io_uring"] = "ratio>=0.95"

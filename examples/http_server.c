@@ -6,7 +6,7 @@
  * through the ring, and a graceful stop on SIGINT/SIGTERM as in echo_server.c.
  *
  *   http_server [--port N] [--workers N] [--host ADDR] [--root DIR] [--max-conns N]
- *               [--idle-ms N] [--no-steer] [--stats]
+ *               [--idle-ms N] [--no-steer] [--stats] [--tls-cert PEM --tls-key PEM]
  *
  *   GET /plaintext, GET /   200 "Hello, World!" (text/plain)
  *   GET /static/<path>      the file <path> under --root (default: the current directory)
@@ -21,6 +21,11 @@
  * that takes longer than --idle-ms (default 10000) to send a whole request is closed.
  * --stats prints each worker's counters (rotor_stats_format) when the stop begins.
  *
+ * With --tls-cert and --tls-key (PEM files) it serves HTTPS instead (TLS 1.2 and 1.3, ALPN
+ * http/1.1, AES-128-GCM preferred): each connection's TLS handshake and records go through a
+ * TLS stream (rotor/tls.h, rotor/stream.h), the same parser and responses; connections do
+ * not move between workers. Built without OpenSSL, the options are refused.
+ *
  * parse_request() is a pure function over a byte buffer so that it can be fuzzed alone.
  * Paths under /static/ are percent-decoded and then every component is checked: empty, "."
  * and ".." components are refused with 400, so no request names a file outside --root (a
@@ -28,6 +33,10 @@
  */
 #include <rotor.h>
 #include <rotor/server.h>
+#ifdef ROTOR_HAVE_TLS
+#include <rotor/stream.h>
+#include <rotor/tls.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -294,7 +303,8 @@ struct conn {
 	size_t sending;  /* bytes of the other buffer the kernel is sending (send_op) */
 	int64_t send_by; /* responses to what arrived last must be sent by then */
 	struct rotor_op *send_op;
-	char *out; /* one of bufs: the other is the kernel's while sending */
+	struct rotor_stream *tls; /* HTTPS: responses go through this stream, not send_op */
+	char *out;                /* one of bufs: the other is the kernel's while sending */
 	char in[IN_CAP];
 	char bufs[2][OUT_CAP];
 };
@@ -351,8 +361,16 @@ static int send_done(struct conn *c)
 /* Start sending what out holds, and gather what follows in the other buffer: the task goes
  * back to reading while the kernel sends, and switches only if the send is still going when
  * the next one is due (a task switch per request fewer than waiting for each send). */
+static int flush_tls(struct conn *c);
+#ifdef ROTOR_HAVE_TLS
+static struct rotor_tls_ctx *tls_ctx; /* --tls-cert, --tls-key */
+static void serve_tls(struct rotor_server_conn *sc, struct conn *c);
+#endif
+
 static int flush(struct conn *c)
 {
+	if (c->tls)
+		return flush_tls(c);
 	int r = send_done(c);
 	if (r < 0 || !c->out_len)
 		return r;
@@ -673,6 +691,12 @@ static void serve(struct rotor_server_conn *sc, void *arg)
 	 * (SIGTERM) lets it finish; between requests it is not, and a drain closes it. */
 	bool shielded = false;
 	(void)arg;
+#ifdef ROTOR_HAVE_TLS
+	if (tls_ctx) {
+		serve_tls(sc, c);
+		return;
+	}
+#endif
 	c->sock = rotor_server_conn_fd(sc);
 	if (!c->out) {
 		/* A new connection: responses go out as soon as they are gathered. */
@@ -774,6 +798,89 @@ out:
 		            ROTOR_FOREVER); /* the ring's reference; the server closes sock */
 }
 
+#ifdef ROTOR_HAVE_TLS
+/* Hand what out gathered to the TLS stream (which encrypts and sends it as it fills). */
+static int flush_tls(struct conn *c)
+{
+	ssize_t w = c->out_len ? rotor_stream_write(c->tls, c->out, c->out_len, c->send_by) : 0;
+	c->out_len = 0;
+	return w < 0 ? (int)w : 0;
+}
+
+/* serve() for HTTPS: requests are parsed where the stream buffered them (a peek), answered
+ * into out as over plain sockets, and written to the stream, flushed once per read. */
+static void serve_tls(struct rotor_server_conn *sc, struct conn *c)
+{
+	int one = 1;
+	bool shielded = false;
+	c->sock = rotor_server_conn_fd(sc);
+	c->fd = c->sock;
+	c->out = c->bufs[0];
+	setsockopt(c->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int64_t deadline = rotor_now() + idle_ns;
+	if (rotor_tls_accept(c->sock, tls_ctx, NULL, deadline, &c->tls) < 0)
+		return;
+	int state = KEEP;
+	size_t want = 1; /* bytes to wait for: one more than an incomplete request holds */
+	while (state == KEEP) {
+		const void *data;
+		ssize_t n = rotor_stream_peek(c->tls, want, &data, deadline);
+		if (n <= 0)
+			break; /* close_notify, idle deadline, cancelled, a TLS error */
+		int64_t now = rotor_now();
+		c->send_by = now + idle_ns;
+		if (!shielded)
+			shielded = rotor_shield_begin(now + drain_ns) == 0;
+		size_t used = handle_all(c, data, (size_t)n, &state);
+		rotor_stream_consume(c->tls, used);
+		want = used == (size_t)n ? 1 : (size_t)n - used + 1;
+		if (used)
+			deadline = c->send_by;
+		if (state >= 0 && (flush(c) < 0 || rotor_stream_flush(c->tls, c->send_by) < 0))
+			break;
+		if (state == CLOSE) {
+			/* close_notify, then what the client still sends is read and dropped. */
+			int64_t until =
+			    now + (idle_ns < 2000 * NS_PER_MS ? idle_ns : 2000 * NS_PER_MS);
+			ssize_t k;
+			if (rotor_stream_shutdown(c->tls, until) == 0)
+				while ((k = rotor_stream_peek(c->tls, 1, &data, until)) > 0)
+					rotor_stream_consume(c->tls, (size_t)k);
+		}
+		if (shielded && want == 1) {
+			rotor_shield_end();
+			shielded = false;
+		}
+	}
+	if (shielded)
+		rotor_shield_end();
+	rotor_stream_destroy(c->tls); /* close_notify if nothing sent it */
+	c->tls = NULL;
+}
+
+static int tls_setup(const char *cert, const char *key)
+{
+	struct rotor_tls_config tc = {.role = ROTOR_TLS_SERVER, .cert_file = cert, .key_file = key};
+	tc.alpn = "http/1.1";
+	/* AES-128-GCM first (the cheaper of the AES suites, as nginx is configured in bench/). */
+	tc.ciphersuites =
+	    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+	tc.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	             "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	             "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+	int r = rotor_tls_ctx_create(&tc, &tls_ctx);
+	if (r < 0)
+		fprintf(stderr, "http_server: TLS: %s: %s\n", strerror(-r), rotor_tls_error(NULL));
+	return r;
+}
+#else
+static int flush_tls(struct conn *c)
+{
+	(void)c;
+	return -ENOTSUP;
+}
+#endif
+
 static void *run(void *host)
 {
 	struct rotor_runtime *rt = rotor_runtime_current();
@@ -805,6 +912,7 @@ static void *run(void *host)
 int main(int argc, char **argv)
 {
 	struct rotor_server_config sc = {.host = "127.0.0.1", .port = 8080, .serve = serve};
+	const char *tls_cert = NULL, *tls_key = NULL;
 	sc.conn_size = sizeof(struct conn);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--port") && i + 1 < argc)
@@ -823,10 +931,15 @@ int main(int argc, char **argv)
 			sc.flags |= ROTOR_SERVER_NO_STEER;
 		else if (!strcmp(argv[i], "--stats"))
 			print_stats = true;
+		else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc)
+			tls_cert = argv[++i];
+		else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc)
+			tls_key = argv[++i];
 		else {
 			fprintf(stderr,
 			        "usage: %s [--port N] [--workers N] [--host ADDR] [--root DIR] "
-			        "[--max-conns N] [--idle-ms N] [--no-steer] [--stats]\n",
+			        "[--max-conns N] [--idle-ms N] [--no-steer] [--stats] "
+			        "[--tls-cert PEM --tls-key PEM]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -838,6 +951,19 @@ int main(int argc, char **argv)
 	}
 	if (idle_ns <= 0)
 		idle_ns = 10000 * NS_PER_MS;
+	if (!tls_cert != !tls_key) {
+		fprintf(stderr, "http_server: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+#ifdef ROTOR_HAVE_TLS
+	if (tls_cert && tls_setup(tls_cert, tls_key) < 0)
+		return 1;
+#else
+	if (tls_cert) {
+		fprintf(stderr, "http_server: built without OpenSSL: no HTTPS\n");
+		return 1;
+	}
+#endif
 	/* Signals go to the signalfd only: block them in every thread (inherited). A peer that
 	 * closes early must not kill the process: sends also pass MSG_NOSIGNAL. */
 	signal(SIGPIPE, SIG_IGN);

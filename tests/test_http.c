@@ -708,6 +708,72 @@ Test(http, curl_fetches_plaintext, .timeout = 15)
 	stop_server(&s);
 }
 
+/* HTTPS (--tls-cert/--tls-key): curl verifies the server against a CA made here (ECDSA
+ * P-256, for 127.0.0.1), fetches a page and a file over one TLS connection, and refuses the
+ * server without the CA. */
+Test(http, https_serves_curl_with_a_verified_certificate, .timeout = 30)
+{
+#ifndef ROTOR_HAVE_TLS
+	cr_skip_test("rotor built without OpenSSL: no HTTPS");
+#endif
+	if (system("command -v curl >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1") != 0)
+		cr_skip_test("needs curl and openssl");
+	char dir[] = "/tmp/rotor_https_XXXXXX", cmd[2048], cert[96], key[96];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd),
+	         "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	         "-keyout ca.key -subj /CN=rotor-test-ca -days 2 -out ca.pem 2>/dev/null && "
+	         "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	         "-keyout key.pem -subj /CN=localhost -out csr.pem 2>/dev/null && "
+	         "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf && "
+	         "openssl x509 -req -in csr.pem -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+	         "-extfile ext.cnf -out cert.pem 2>/dev/null",
+	         dir);
+	cr_assert_eq(system(cmd), 0, "openssl could not make the certificates");
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	const char *const extra[] = {"--idle-ms", "5000", "--tls-cert", cert,
+	                             "--tls-key", key,    NULL};
+	struct server s;
+	start_server_args(&s, extra);
+	snprintf(cmd, sizeof(cmd),
+	         "curl -sS --max-time 10 -i --cacert %s/ca.pem https://127.0.0.1:%d/plaintext "
+	         "-o /dev/stdout https://127.0.0.1:%d/static/hello.txt -o /dev/stdout "
+	         "-o %s/big.out https://127.0.0.1:%d/static/big.txt 2>&1",
+	         dir, s.port, s.port, dir, s.port);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char out[8192];
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	cr_assert_eq(pclose(p), 0, "curl failed: %s", out);
+	const char *first = strstr(out, "HTTP/1.1 200 OK\r\n");
+	cr_assert_not_null(first, "%s", out);
+	cr_assert_not_null(strstr(first, "\r\n\r\n" HELLO "HTTP/1.1 200 OK\r\n"), "%s", out);
+	cr_assert_not_null(strstr(out, FILE_TEXT), "%s", out);
+	/* The big file went through many TLS records: every byte in order. */
+	snprintf(cmd, sizeof(cmd), "%s/big.out", dir);
+	FILE *f = fopen(cmd, "rb");
+	cr_assert_not_null(f);
+	static char body[BIG_SIZE + 4096];
+	size_t got = fread(body, 1, sizeof(body), f);
+	fclose(f);
+	char *b = memmem(body, got, "\r\n\r\n", 4);
+	cr_assert_not_null(b);
+	b += 4;
+	cr_assert_eq(got - (size_t)(b - body), BIG_SIZE);
+	for (size_t i = 0; i < BIG_SIZE; i++)
+		cr_assert_eq(b[i], big_byte(i), "byte %zu", i);
+	/* Without the CA, curl refuses the certificate (exit 60) and the server goes on. */
+	snprintf(cmd, sizeof(cmd),
+	         "curl -sS --max-time 5 https://127.0.0.1:%d/plaintext >/dev/null 2>&1", s.port);
+	int st = system(cmd);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 60, "curl status %#x", st);
+	stop_server(&s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
 /* On loopback a packet is processed on the sender's CPU: a client that sends from the other
  * CPU makes its connection's packets arrive there, and the server moves the connection to
  * the worker on that CPU (rotor/server.h), between two requests, losing nothing. */
