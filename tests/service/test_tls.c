@@ -710,7 +710,9 @@ static void *s_server_main(void *arg)
 		char cmd[1024], buf[8192];
 		int port = free_port();
 		snprintf(cmd, sizeof(cmd),
-		         "exec openssl s_server -accept 127.0.0.1:%d -cert %s -key %s -www %s "
+		         /* timeout: a test that crashes leaves no server behind for long */
+		         "exec timeout 60 openssl s_server -accept 127.0.0.1:%d -cert %s -key %s "
+		         "-www %s "
 		         ">/dev/null 2>&1",
 		         port, cert, key, round ? "-tls1_2" : "");
 		pid_t pid = start_sh(cmd);
