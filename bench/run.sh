@@ -155,6 +155,26 @@ else
 	done
 fi
 [ -n "$py_version" ] || echo "python3 not found: the asyncio baseline is skipped"
+# The tokio peers (bench/peers/tokio), built offline from Debian's librust-tokio-dev with
+# whichever cargo is found; without cargo their baselines are skipped.
+tokio_version=
+cargo=$(command -v cargo || true)
+[ -n "$cargo" ] || [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ] || cargo=${HOME:-/root}/.cargo/bin/cargo
+if [ -n "$cargo" ]; then
+	if (cd "$root/bench/peers/tokio" && "$cargo" build --release --offline \
+		--target-dir "$peers/tokio-target") >"$out/tokio-build.log" 2>&1; then
+		for p in million submit spawn; do cp "$peers/tokio-target/release/$p" "$peers/tokio-$p"; done
+		tokio_version=$(sed -n '/^name = "tokio"$/{n;s/^version = "\(.*\)"/tokio \1/p}' \
+			"$root/bench/peers/tokio/Cargo.lock" 2>/dev/null)
+		rm -f "$out/tokio-build.log"
+	else
+		echo "cargo build of the tokio peers failed (see $out/tokio-build.log): their baselines are skipped" >&2
+		rm -f "$peers"/tokio-{million,submit,spawn}
+	fi
+else
+	echo "cargo not installed: the tokio baselines are skipped"
+	rm -f "$peers"/tokio-{million,submit,spawn}
+fi
 if want ctx_switch && [ -z "$boost" ]; then
 	echo "Boost.Context not linked (libboost-context-dev): its baseline is skipped"
 fi
@@ -198,6 +218,7 @@ load=$(cut -d' ' -f1 /proc/loadavg)
 	echo "build: $build ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null))"
 	echo "mode: $mode${only:+ (only $only)}"
 	echo "go: ${go_version:-not available}"
+	echo "tokio: ${tokio_version:-not available}"
 	echo "python: ${py_version:-not available}${uv_version:+, uvloop $uv_version}"
 	echo "boost: ${boost:-not available}"
 	echo "nginx: ${nginx_version:-not available}"
@@ -312,7 +333,7 @@ done
 echo
 : >"$out/noisy.txt"
 : >"$out/chart.dat"
-awk -v go="${go_version:-go ?}" -v py="${py_version:-Python ?}" -v uv="$uv_version" \
+awk -v go="${go_version:-go ?}" -v tokio="${tokio_version:-tokio ?}" -v py="${py_version:-Python ?}" -v uv="$uv_version" \
 	-v boost="${boost:-Boost ?}"  -v glibc="glibc ${glibc:-?}" -v nginx="nginx ${nginx_version:-?}" \
 	-v libuv="libuv ${libuv_version:-?}" -v fio="${fio_version:-fio ?}" -v kernel="Linux $(uname -r | cut -d- -f1)" \
 	-v noisy_file="$out/noisy.txt" -v chart_file="$out/chart.dat" '
@@ -347,6 +368,7 @@ function spread(v, lo, hi, who,    s) {
 }
 function version(bl) {
 	if (bl ~ /^go/) return go
+	if (bl ~ /^tokio/) return tokio
 	if (bl == "asyncio") return py
 	if (bl == "uvloop") return "uvloop " uv
 	if (bl ~ /^boost/) return boost
@@ -359,10 +381,19 @@ function version(bl) {
 BEGIN {
 	target["post/post_k64/mutex-eventfd-queue"] = "ratio>=1.0"
 	target["post/post_k1/mutex-eventfd-queue"] = "ratio>=0.3"
+	# "The core paths at the mechanism limit" (#19): against the preallocated queue,
+	# the thread pool and tokio.
+	target["post/post_k64/mutex-eventfd-queue-prealloc"] = "ratio>=1.0"
+	target["post/post_k1/mutex-eventfd-queue-prealloc"] = "ratio>=0.8"
+	target["submit/submit_throughput/threadpool-mutex-condvar"] = "ratio>=1.5"
+	target["submit/submit_cpu/threadpool-mutex-condvar"] = "ratio<=0.7"
+	target["submit/submit_throughput/tokio-handle-spawn"] = "ratio>=1.0"
 	target["submit/submit_throughput/asyncio"] = "ratio>=20"
 	target["submit/call_roundtrip/asyncio"] = "ratio<=0.2"
 	target["million/million_wall/go-goroutine"] = "ratio<=0.6"
+	target["million/million_wall/tokio"] = "ratio<=1.0"
 	target["million/million_rss/go-goroutine"] = "value<=5"
+	target["million/million_alive/go-goroutine"] = "ratio>=1.0"
 	target["ctx_switch/switch/boost-jump_fcontext"] = "ratio<=1.0"
 	target["ctx_switch/switch/swapcontext"] = "ratio<=0.05"
 	target["spawn/spawn_batch100/go-goroutine"] = "ratio<=0.4"

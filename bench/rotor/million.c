@@ -1,8 +1,9 @@
 /*
  * bench_million: N coroutines (1,000,000; --quick 100,000) that each sleep one second,
  * all started at once across ROTOR_WORKER_ANY with the default configuration and waited
- * for; against N goroutines with time.Sleep (peers/go/million). Reports the wall time from
- * the first spawn until the last one ended, the CPU time, and resident KiB per coroutine:
+ * for; against N goroutines with time.Sleep (peers/go/million) and N tokio tasks with
+ * tokio::time::sleep on its default multi-thread runtime (peers/tokio, if built). Reports the wall
+ * time from the first spawn until the last one ended, the CPU time, and resident KiB per coroutine:
  * peak RSS (VmHWM) minus the RSS just before spawning, over N. Every rotor repetition runs
  * in a fresh child process, as every Go one does, so that peaks and heaps start clean.
  * Also reported: how long the spawn calls took, and how many sleepers had started when the
@@ -146,7 +147,9 @@ int main(int argc, char **argv)
 	struct bench_series gkib = {.impl = "go-goroutine"};
 	struct bench_series spawn = {.impl = "rotor"}, alive = {.impl = "rotor"};
 	struct bench_series gspawn = {.impl = "go-goroutine"}, galive = {.impl = "go-goroutine"};
-	char peer[4096], cmd[8192], out[4096];
+	/* tokio's series: wall, rss, cpu, spawn, alive (the order of keys below). */
+	struct bench_series t[5];
+	char peer[4096], tpeer[4096], cmd[8192], out[4096];
 	int failed = 0;
 
 	bench_init(&b, "million",
@@ -155,11 +158,20 @@ int main(int argc, char **argv)
 	           3, 1, argc, argv);
 	long n = b.quick ? 100000 : 1000000;
 	const char *go = bench_peer_path(&b, "million", peer, sizeof(peer));
+	const char *tokio = bench_peer_path(&b, "tokio-million", tpeer, sizeof(tpeer));
+
+	for (int i = 0; i < 5; i++)
+		t[i] = (struct bench_series){.impl = "tokio"};
 
 	bench_note(&b, "million: %ld sleepers of 1 s per rep, %d reps, default workers", n, b.reps);
 	if (!go)
 		bench_note(&b, "  go peer not found in %s (run.sh builds it): baseline skipped",
 		           b.peer_dir);
+	if (!tokio)
+		bench_note(
+		    &b,
+		    "  tokio peer not found in %s (run.sh builds it with cargo): baseline skipped",
+		    b.peer_dir);
 	for (int rep = 0; rep < b.reps; rep++) {
 		struct million_run r;
 		int rc = run_rotor_child(n, &r);
@@ -174,6 +186,17 @@ int main(int argc, char **argv)
 			bench_add(&kib, r.kib_per_task);
 			bench_add(&spawn, r.spawn_ms);
 			bench_add(&alive, r.alive);
+		}
+		if (tokio) {
+			static const char *const keys[] = {"wall_ms", "kib_per_task", "cpu_ms",
+			                                   "spawn_ms", "alive"};
+			snprintf(cmd, sizeof(cmd), "'%s' -n %ld", tokio, n);
+			if (bench_run_peer(&b, cmd, out, sizeof(out)) == 0)
+				for (int i = 0; i < 5; i++) {
+					double v;
+					if (bench_peer_value(out, keys[i], &v) == 0)
+						bench_add(&t[i], v);
+				}
 		}
 		if (!go)
 			continue;
@@ -197,5 +220,12 @@ int main(int argc, char **argv)
 	bench_report(&b, "million_cpu", "ms", &cpu, &gcpu);
 	bench_report(&b, "million_spawn", "ms", &spawn, &gspawn);
 	bench_report(&b, "million_alive", "tasks", &alive, &galive);
+	if (tokio) {
+		bench_report(&b, "million_wall", "ms", &wall, &t[0]);
+		bench_report(&b, "million_rss", "KiB/task", &kib, &t[1]);
+		bench_report(&b, "million_cpu", "ms", &cpu, &t[2]);
+		bench_report(&b, "million_spawn", "ms", &spawn, &t[3]);
+		bench_report(&b, "million_alive", "tasks", &alive, &t[4]);
+	}
 	return failed;
 }

@@ -1,7 +1,8 @@
 /*
  * bench_spawn: local spawn + run + join on one worker, against Go goroutines with
- * GOMAXPROCS=1 (peers/go/spawn). Two shapes: one task at a time (spawn, join, repeat) and
- * batches of 100 (spawn 100, then join all 100). Reports wall and CPU nanoseconds per task.
+ * GOMAXPROCS=1 (peers/go/spawn) and tokio tasks on a current-thread runtime (peers/tokio, if
+ * built). Two shapes: one task at a time (spawn, join, repeat) and batches of 100 (spawn
+ * 100, then join all 100). Reports wall and CPU nanoseconds per task.
  */
 #include "bench.h"
 
@@ -74,25 +75,52 @@ static int run_rotor(long n, int batch, struct spawn_run *r)
 	return rc < 0 ? rc : r->err;
 }
 
+/* One run of a peer printing one_ns, one_cpu_ns, batch_ns and batch_cpu_ns into s[0..3]. */
+static void run_peer(const struct bench_ctx *b, const char *cmd, struct bench_series *s)
+{
+	static const char *const keys[] = {"one_ns", "one_cpu_ns", "batch_ns", "batch_cpu_ns"};
+	char out[4096];
+
+	if (bench_run_peer(b, cmd, out, sizeof(out)) != 0)
+		return;
+	for (int i = 0; i < 4; i++) {
+		double v;
+		if (bench_peer_value(out, keys[i], &v) == 0)
+			bench_add(&s[i], v);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_ctx b;
 	struct bench_series one = {.impl = "rotor"}, one_cpu = {.impl = "rotor"};
 	struct bench_series bat = {.impl = "rotor"}, bat_cpu = {.impl = "rotor"};
-	struct bench_series gone = {.impl = "go-goroutine"}, gone_cpu = {.impl = "go-goroutine"};
-	struct bench_series gbat = {.impl = "go-goroutine"}, gbat_cpu = {.impl = "go-goroutine"};
-	char peer[4096], cmd[8192], out[4096];
+	/* The peers' series, in run_peer's order: one, one_cpu, batch, batch_cpu. */
+	struct bench_series g[4], t[4];
+	char peer[4096], tpeer[4096], cmd[8192];
 
+	for (int i = 0; i < 4; i++) {
+		g[i] = (struct bench_series){.impl = "go-goroutine"};
+		t[i] = (struct bench_series){.impl = "tokio-current-thread"};
+	}
 	bench_init(&b, "spawn", "Spawn + run + join of tasks that return at once, one worker.", 5,
 	           3, argc, argv);
 	long n = b.quick ? 100000 : 1000000;
 	const char *go = bench_peer_path(&b, "spawn", peer, sizeof(peer));
+	const char *tokio = bench_peer_path(&b, "tokio-spawn", tpeer, sizeof(tpeer));
 
-	bench_note(&b, "spawn: %ld tasks per rep, %d reps, rotor workers=1, go GOMAXPROCS=1", n,
-	           b.reps);
+	bench_note(&b,
+	           "spawn: %ld tasks per rep, %d reps, rotor workers=1, go GOMAXPROCS=1, tokio "
+	           "current-thread runtime",
+	           n, b.reps);
 	if (!go)
 		bench_note(&b, "  go peer not found in %s (run.sh builds it): baseline skipped",
 		           b.peer_dir);
+	if (!tokio)
+		bench_note(
+		    &b,
+		    "  tokio peer not found in %s (run.sh builds it with cargo): baseline skipped",
+		    b.peer_dir);
 	for (int rep = 0; rep < b.reps; rep++) {
 		struct spawn_run r;
 		int rc = run_rotor(n, 1, &r);
@@ -113,24 +141,25 @@ int main(int argc, char **argv)
 			bench_add_instr(&bat, r.instr_op);
 			bench_add_instr(&bat_cpu, r.instr_op);
 		}
-		if (!go)
-			continue;
-		snprintf(cmd, sizeof(cmd), "GOMAXPROCS=1 '%s' -n %ld -batch %d", go, n, BATCH);
-		if (bench_run_peer(&b, cmd, out, sizeof(out)) == 0) {
-			double v;
-			if (bench_peer_value(out, "one_ns", &v) == 0)
-				bench_add(&gone, v);
-			if (bench_peer_value(out, "one_cpu_ns", &v) == 0)
-				bench_add(&gone_cpu, v);
-			if (bench_peer_value(out, "batch_ns", &v) == 0)
-				bench_add(&gbat, v);
-			if (bench_peer_value(out, "batch_cpu_ns", &v) == 0)
-				bench_add(&gbat_cpu, v);
+		if (go) {
+			snprintf(cmd, sizeof(cmd), "GOMAXPROCS=1 '%s' -n %ld -batch %d", go, n,
+			         BATCH);
+			run_peer(&b, cmd, g);
+		}
+		if (tokio) {
+			snprintf(cmd, sizeof(cmd), "'%s' -n %ld -batch %d", tokio, n, BATCH);
+			run_peer(&b, cmd, t);
 		}
 	}
-	bench_report(&b, "spawn_join", "ns/op", &one, &gone);
-	bench_report(&b, "spawn_join_cpu", "ns/op", &one_cpu, &gone_cpu);
-	bench_report(&b, "spawn_batch100", "ns/op", &bat, &gbat);
-	bench_report(&b, "spawn_batch100_cpu", "ns/op", &bat_cpu, &gbat_cpu);
+	bench_report(&b, "spawn_join", "ns/op", &one, &g[0]);
+	bench_report(&b, "spawn_join_cpu", "ns/op", &one_cpu, &g[1]);
+	bench_report(&b, "spawn_batch100", "ns/op", &bat, &g[2]);
+	bench_report(&b, "spawn_batch100_cpu", "ns/op", &bat_cpu, &g[3]);
+	if (tokio) {
+		bench_report(&b, "spawn_join", "ns/op", &one, &t[0]);
+		bench_report(&b, "spawn_join_cpu", "ns/op", &one_cpu, &t[1]);
+		bench_report(&b, "spawn_batch100", "ns/op", &bat, &t[2]);
+		bench_report(&b, "spawn_batch100_cpu", "ns/op", &bat_cpu, &t[3]);
+	}
 	return one.n == b.reps && bat.n == b.reps ? 0 : 1;
 }

@@ -2,8 +2,9 @@
  * bench_submit: work submitted from a thread that is no worker (the main thread) into a
  * background runtime of 2 workers: (a) N rotor_submit() to ROTOR_WORKER_ANY, then wait and
  * destroy every future: submits/s; (b) rotor_call() round trips, one at a time: µs.
- * Baselines: a mutex + condvar thread pool of 2 threads doing the same, and Python's
- * asyncio.run_coroutine_threadsafe (peers/asyncio_submit.py; uvloop too if importable).
+ * Baselines: a mutex + condvar thread pool of 2 threads doing the same, Python's
+ * asyncio.run_coroutine_threadsafe (peers/asyncio_submit.py; uvloop too if importable), and
+ * tokio's Handle::spawn into a multi-thread runtime of 2 workers (peers/tokio, if built).
  */
 #include "bench.h"
 
@@ -250,15 +251,13 @@ static int run_pool(struct pool_job **j, long n, long m, struct submit_result *r
 
 /* ---- baseline: Python asyncio ---------------------------------------------------------- */
 
-static int run_python(const struct bench_ctx *b, int uvloop, long n, long m,
-                      struct submit_result *r)
+/* A peer process printing submit_per_s, submit_cpu_ns, rt_us and rt_cpu_us. */
+static int run_peer(const struct bench_ctx *b, const char *cmd, struct submit_result *r)
 {
-	char cmd[8192], out[4096];
+	char out[4096];
 
 	/* Out of process: its instructions are not counted. */
 	r->instr_submit = r->instr_rt = -1;
-	snprintf(cmd, sizeof(cmd), "'%s' '%s/peers/asyncio_submit.py' --n %ld --rt %ld%s",
-	         b->python, BENCH_SOURCE_DIR, n, m, uvloop ? " --uvloop" : "");
 	if (bench_run_peer(b, cmd, out, sizeof(out)) < 0)
 		return -1;
 	if (bench_peer_value(out, "submit_per_s", &r->per_s) < 0 ||
@@ -267,6 +266,27 @@ static int run_python(const struct bench_ctx *b, int uvloop, long n, long m,
 	    bench_peer_value(out, "rt_cpu_us", &r->rt_cpu_us) < 0)
 		return -1;
 	return 0;
+}
+
+static int run_python(const struct bench_ctx *b, int uvloop, long n, long m,
+                      struct submit_result *r)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "'%s' '%s/peers/asyncio_submit.py' --n %ld --rt %ld%s",
+	         b->python, BENCH_SOURCE_DIR, n, m, uvloop ? " --uvloop" : "");
+	return run_peer(b, cmd, r);
+}
+
+/* ---- baseline: tokio's Handle::spawn from the main thread (peers/tokio) ------------------ */
+
+static int run_tokio(const struct bench_ctx *b, const char *exe, long n, long m,
+                     struct submit_result *r)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "'%s' --n %ld --rt %ld", exe, n, m);
+	return run_peer(b, cmd, r);
 }
 
 static int have_uvloop(const struct bench_ctx *b)
@@ -304,7 +324,8 @@ static void add_result(struct submit_series *s, const struct submit_result *r)
 int main(int argc, char **argv)
 {
 	struct bench_ctx b;
-	struct submit_series rot, pool, py, uv;
+	struct submit_series rot, pool, py, uv, tk;
+	char tpeer[4096];
 	struct rotor_config cfg = {.workers = 2};
 	struct rotor_runtime *rt;
 	int failed = 0;
@@ -317,12 +338,14 @@ int main(int argc, char **argv)
 	long n = b.quick ? 20000 : 100000;
 	long m = b.quick ? 1000 : 5000;
 	int uvloop = have_uvloop(&b);
+	const char *tokio = bench_peer_path(&b, "tokio-submit", tpeer, sizeof(tpeer));
 	void *slots = malloc(sizeof(void *) * (size_t)(n > WARM ? n : WARM));
 
 	init_series(&rot, "rotor");
 	init_series(&pool, "threadpool-mutex-condvar");
 	init_series(&py, "asyncio");
 	init_series(&uv, "uvloop");
+	init_series(&tk, "tokio-handle-spawn");
 	int rc = rotor_runtime_create(&cfg, &rt);
 	if (rc < 0 || !slots) {
 		fprintf(stderr, "bench_submit: rotor_runtime_create: %s\n", strerror(-rc));
@@ -330,6 +353,11 @@ int main(int argc, char **argv)
 	}
 	bench_note(&b, "submit: %ld submits + %ld round trips per rep, %d reps, 2 workers; %s", n,
 	           m, b.reps, uvloop ? "uvloop found" : "uvloop not importable: skipped");
+	if (!tokio)
+		bench_note(
+		    &b,
+		    "  tokio peer not found in %s (run.sh builds it with cargo): baseline skipped",
+		    b.peer_dir);
 	for (int rep = 0; rep < b.reps; rep++) {
 		struct submit_result r;
 		rc = run_rotor(rt, slots, n, m, &r);
@@ -345,24 +373,29 @@ int main(int argc, char **argv)
 			add_result(&py, &r);
 		if (uvloop && run_python(&b, 1, n, m, &r) == 0)
 			add_result(&uv, &r);
+		if (tokio && run_tokio(&b, tokio, n, m, &r) == 0)
+			add_result(&tk, &r);
 	}
 	rotor_runtime_destroy(rt);
 	free(slots);
 
-	const struct submit_series *base[] = {&py, &uv, &pool};
-	for (int i = 0; i < 3; i++)
-		if (base[i]->per_s.n > 0 || base[i] != &uv)
+	/* uvloop and tokio only where they ran. */
+	const struct submit_series *base[] = {&py, &uv, &pool, &tk};
+#define SHOWN(s) ((s)->per_s.n > 0 || ((s) != &uv && (s) != &tk))
+	for (int i = 0; i < 4; i++)
+		if (SHOWN(base[i]))
 			bench_report(&b, "submit_throughput", "submits/s", &rot.per_s,
 			             &base[i]->per_s);
-	for (int i = 0; i < 3; i++)
-		if (base[i]->per_s.n > 0 || base[i] != &uv)
+	for (int i = 0; i < 4; i++)
+		if (SHOWN(base[i]))
 			bench_report(&b, "submit_cpu", "ns/submit", &rot.cpu_ns, &base[i]->cpu_ns);
-	for (int i = 0; i < 3; i++)
-		if (base[i]->per_s.n > 0 || base[i] != &uv)
+	for (int i = 0; i < 4; i++)
+		if (SHOWN(base[i]))
 			bench_report(&b, "call_roundtrip", "us", &rot.rt_us, &base[i]->rt_us);
-	for (int i = 0; i < 3; i++)
-		if (base[i]->per_s.n > 0 || base[i] != &uv)
+	for (int i = 0; i < 4; i++)
+		if (SHOWN(base[i]))
 			bench_report(&b, "call_roundtrip_cpu", "us", &rot.rt_cpu_us,
 			             &base[i]->rt_cpu_us);
+#undef SHOWN
 	return failed;
 }
