@@ -49,8 +49,9 @@ struct rotor_tls_ctx;
 struct rotor_http_request {
 	const char *method; /* "GET", case-sensitive as sent */
 	const char *target; /* the request-target as sent: "/a/b?x=1" */
-	const char *path;   /* the target up to '?' or '#': "/a/b" */
-	const char *query;  /* after '?', up to '#'; NULL when the target has no '?' */
+	const char *path;   /* the target up to '?': "/a/b" (absolute-form: without scheme and
+	                       authority) */
+	const char *query;  /* after '?': "x=1"; NULL when the target has no '?' */
 	size_t method_len;
 	size_t target_len;
 	size_t path_len;
@@ -104,12 +105,25 @@ ROTOR_API int rotor_http_server_create(const struct rotor_http_config *cfg,
  * (exact, or with ROTOR_HTTP_PREFIX every path starting with it; the longest prefix wins,
  * an exact route before any prefix). A GET route answers HEAD too unless a HEAD route has
  * the path. method and path are copied. Returns 0, -EINVAL (s, path or fn NULL, path not
- * starting with '/', flags unknown), -EEXIST (that method and path have a route), -EBUSY
- * (the server is started), -ENOMEM. Thread: any, before rotor_http_server_start.
- * Suspends: no.
+ * starting with '/' or holding '?', flags unknown), -EEXIST (that method and path have a route),
+ * -EBUSY (the server is started), -ENOMEM. Thread: any, before rotor_http_server_start. Suspends:
+ * no.
  */
 ROTOR_API int rotor_http_route(struct rotor_http_server *s, const char *method, const char *path,
                                unsigned flags, rotor_http_handler_fn fn, void *arg);
+
+/*
+ * rotor_http_route_fixed - a route (as rotor_http_route) whose response is always the same:
+ * status (200 to 599 but 204 and 304), Content-Type type (NULL: none) and len bytes of body,
+ * copied now. The server keeps the whole response and sends it as it is to a keep-alive
+ * HTTP/1.1 request, with no handler call (HEAD, HTTP/1.0 and a closing request get it built
+ * as rotor_http_respond would). Returns 0, the errors of rotor_http_route, or -EINVAL
+ * (status, type with CR or LF or over 128 bytes, body NULL with len). Thread: any, before
+ * rotor_http_server_start. Suspends: no.
+ */
+ROTOR_API int rotor_http_route_fixed(struct rotor_http_server *s, const char *method,
+                                     const char *path, unsigned flags, int status, const char *type,
+                                     const void *body, size_t len);
 
 /*
  * rotor_http_server_start - start accepting on every worker of the calling runtime (as

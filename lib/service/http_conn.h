@@ -28,9 +28,19 @@
 struct http_route {
 	char *method; /* NULL: any */
 	size_t method_len;
+	uint32_t method_word; /* its first 4 bytes (zero-padded), compared at once ... */
+	uint32_t method_mask; /* ... under this mask: as many bytes as it has, up to 4 */
 	rotor_http_handler_fn fn;
 	void *arg;
 	struct http_route *next;
+	/* rotor_http_route_fixed: the response, and its bytes whole for a keep-alive HTTP/1.1
+	 * GET (copied as they are); fn then answers every other case from the parts. */
+	int status;
+	char *type;
+	char *body;
+	size_t body_len;
+	char *fixed;
+	size_t fixed_len;
 };
 
 /* A path (exact or a prefix) and the handlers of its methods. */
@@ -112,9 +122,21 @@ struct rotor_http_conn {
 	const void *body_all; /* what rotor_http_body returned */
 	ssize_t body_all_len;
 	struct rotor__http_field *fields; /* cfg.max_fields of them */
+	/* The head of the last keep-alive response built, copied whole when the next one has
+	 * the same status, type and length (a tenth of building it). */
+	struct {
+		const char *type;
+		uint64_t len;
+		int status;
+		unsigned tlen;
+		unsigned n; /* bytes of head; 0: nothing cached */
+		char type_copy[64];
+		char bytes[192];
+	} hc;
 };
 
 /* http_response.c */
+const char *rotor__http_reason(int status);
 int http_flush(struct rotor_http_conn *c);
 int http_send_done(struct rotor_http_conn *c);
 int http_append(struct rotor_http_conn *c, const void *p, size_t n);

@@ -31,9 +31,11 @@ void http_in_consume(struct rotor_http_conn *c, size_t n)
  */
 int http_in_more(struct rotor_http_conn *c, int64_t deadline)
 {
-	int r = http_flush(c);
-	if (r < 0)
-		return r;
+	if (c->out_len) {
+		int r = http_flush(c);
+		if (r < 0)
+			return r;
+	}
 	const void *data;
 	if (c->tls) {
 		ssize_t n = rotor_stream_peek(c->tls, c->view_len + 1, &data, deadline);

@@ -72,7 +72,7 @@ int http_append(struct rotor_http_conn *c, const void *p, size_t n)
 	return 0;
 }
 
-static const char *reason(int status)
+const char *rotor__http_reason(int status)
 {
 	switch (status) {
 	case 100:
@@ -191,12 +191,20 @@ static int put_head(struct rotor_http_response *res, int status, const char *typ
 	}
 	bool close = must_close(c);
 	char *h = c->out + c->out_len;
+	bool cacheable = !close && !res->extra_len && length >= 0 && c->req.minor == 1;
+	if (cacheable && c->hc.n && c->hc.status == status && c->hc.len == (uint64_t)length &&
+	    c->hc.type == type && c->hc.tlen == tlen &&
+	    (!tlen || !memcmp(type, c->hc.type_copy, tlen))) {
+		memcpy(h, c->hc.bytes, c->hc.n);
+		c->out_len += c->hc.n;
+		return 0;
+	}
 	char *d = PUT_LIT(h, "HTTP/1.1 ");
 	*d++ = (char)('0' + status / 100);
 	*d++ = (char)('0' + status / 10 % 10);
 	*d++ = (char)('0' + status % 10);
 	*d++ = ' ';
-	const char *why = reason(status);
+	const char *why = rotor__http_reason(status);
 	d = put(d, why, strlen(why));
 	d = PUT_LIT(d, "\r\n");
 	d = put(d, s->server_field, s->server_len);
@@ -224,7 +232,17 @@ static int put_head(struct rotor_http_response *res, int status, const char *typ
 	else if (c->req.minor == 0)
 		d = PUT_LIT(d, "Connection: keep-alive\r\n");
 	d = PUT_LIT(d, "\r\n");
-	c->out_len += (size_t)(d - h);
+	size_t n = (size_t)(d - h);
+	c->out_len += n;
+	if (cacheable && n <= sizeof(c->hc.bytes) && tlen <= sizeof(c->hc.type_copy)) {
+		memcpy(c->hc.bytes, h, n);
+		memcpy(c->hc.type_copy, type ? type : "", tlen);
+		c->hc.type = type;
+		c->hc.tlen = (unsigned)tlen;
+		c->hc.len = (uint64_t)length;
+		c->hc.status = status;
+		c->hc.n = (unsigned)n;
+	}
 	return 0;
 }
 
@@ -412,7 +430,7 @@ int http_error(struct rotor_http_conn *c, int status, const char *allow)
 		if (r < 0)
 			return r;
 	}
-	const char *why = reason(status);
+	const char *why = rotor__http_reason(status);
 	size_t n = strlen(why);
 	memcpy(body, why, n);
 	body[n++] = '\n';

@@ -17,7 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdalign.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -86,8 +86,8 @@ static int add_method(struct rotor_http_server *s, const char *m)
 int rotor_http_route(struct rotor_http_server *s, const char *method, const char *path,
                      unsigned flags, rotor_http_handler_fn fn, void *arg)
 {
-	if (!s || !path || path[0] != '/' || !fn || (flags & ~ROTOR_HTTP_PREFIX) ||
-	    (method && !*method))
+	if (!s || !path || path[0] != '/' || strchr(path, '?') || !fn ||
+	    (flags & ~ROTOR_HTTP_PREFIX) || (method && !*method))
 		return -EINVAL;
 	if (s->started)
 		return -EBUSY;
@@ -115,6 +115,10 @@ int rotor_http_route(struct rotor_http_server *s, const char *method, const char
 		free(r);
 		return -ENOMEM;
 	}
+	if (method) {
+		memcpy(&r->method_word, r->method, r->method_len < 4 ? r->method_len : 4);
+		memset(&r->method_mask, 0xff, r->method_len < 4 ? r->method_len : 4);
+	}
 	r->fn = fn;
 	r->arg = arg;
 	if (!hp) {
@@ -123,7 +127,12 @@ int rotor_http_route(struct rotor_http_server *s, const char *method, const char
 		    prefix ? realloc(s->prefixes, (s->nprefixes + 1) * sizeof(*v)) : NULL;
 		if (prefix && v)
 			s->prefixes = v;
-		if (!hp || !(hp->path = dup_str(path, &hp->len)) || (prefix && !v)) {
+		if (hp) { /* padded: short_eq reads 8 bytes of it whatever its length */
+			hp->len = n;
+			if ((hp->path = calloc(1, n + 9)))
+				memcpy(hp->path, path, n);
+		}
+		if (!hp || !hp->path || (prefix && !v)) {
 			if (hp)
 				free(hp->path);
 			free(hp);
@@ -154,9 +163,88 @@ int rotor_http_route(struct rotor_http_server *s, const char *method, const char
 	return 0;
 }
 
-static bool method_is(const struct rotor_http_request *req, const char *m, size_t n)
+static int fixed_respond(struct rotor_http_request *req, struct rotor_http_response *res, void *arg)
 {
-	return req->method_len == n && !memcmp(req->method, m, n);
+	(void)req;
+	const struct http_route *r = arg;
+	return rotor_http_respond(res, r->status, r->type, r->body, r->body_len);
+}
+
+int rotor_http_route_fixed(struct rotor_http_server *s, const char *method, const char *path,
+                           unsigned flags, int status, const char *type, const void *body,
+                           size_t len)
+{
+	if (!s || status < 200 || status > 599 || status == 204 || status == 304 ||
+	    (!body && len) || (type && (strlen(type) > 128 || strpbrk(type, "\r\n"))))
+		return -EINVAL;
+	struct http_route *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->status = status;
+	r->body_len = len;
+	r->type = type ? dup_str(type, NULL) : NULL;
+	r->body = malloc(len ? len : 1);
+	/* The bytes rotor_http_respond would write for a keep-alive HTTP/1.1 request. */
+	char head[512];
+	int hn =
+	    snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%.*s%s%s%sContent-Length: %zu\r\n\r\n",
+	             status, rotor__http_reason(status), (int)s->server_len, s->server_field,
+	             type ? "Content-Type: " : "", type ? type : "", type ? "\r\n" : "", len);
+	r->fixed_len = (size_t)hn + len;
+	r->fixed = malloc(r->fixed_len);
+	if ((type && !r->type) || !r->body || !r->fixed) {
+		free(r->type);
+		free(r->body);
+		free(r->fixed);
+		free(r);
+		return -ENOMEM;
+	}
+	if (len)
+		memcpy(r->body, body, len);
+	memcpy(r->fixed, head, (size_t)hn);
+	if (len)
+		memcpy(r->fixed + hn, body, len);
+	int e = rotor_http_route(s, method, path, flags, fixed_respond, r);
+	if (e < 0) {
+		free(r->type);
+		free(r->body);
+		free(r->fixed);
+		free(r);
+		return e;
+	}
+	/* The route just added is the last of its path's: it carries the parts itself. */
+	struct http_path *hp = NULL;
+	size_t n = strlen(path);
+	if (flags & ROTOR_HTTP_PREFIX) {
+		for (size_t i = 0; i < s->nprefixes; i++)
+			if (s->prefixes[i]->len == n && !memcmp(s->prefixes[i]->path, path, n))
+				hp = s->prefixes[i];
+	} else {
+		hp = find_exact(s, path, n);
+	}
+	struct http_route *last = hp->routes;
+	while (last->next)
+		last = last->next;
+	last->status = r->status;
+	last->type = r->type;
+	last->body = r->body;
+	last->body_len = r->body_len;
+	last->fixed = r->fixed;
+	last->fixed_len = r->fixed_len;
+	last->arg = last;
+	free(r);
+	return 0;
+}
+
+/* Methods are short: a loop beats a call to memcmp. */
+static inline bool method_is(const struct rotor_http_request *req, const char *m, size_t n)
+{
+	if (req->method_len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (req->method[i] != m[i])
+			return false;
+	return true;
 }
 
 /* Whether a 405 rather than a 501 answers this method: HTTP's own, or one a route names. */
@@ -173,6 +261,19 @@ static bool method_known(const struct rotor_http_server *s, const struct rotor_h
 	return false;
 }
 
+/* Whether req's method is r's: a method of up to 4 bytes in one compare (a request line
+ * holds at least 4 bytes from its method on: " / HTTP/1.1" follows it). */
+static inline bool route_method_is(const struct rotor_http_request *req, const struct http_route *r)
+{
+	if (req->method_len != r->method_len)
+		return false;
+	if (r->method_len > 4)
+		return !memcmp(req->method, r->method, r->method_len);
+	uint32_t w;
+	memcpy(&w, req->method, 4);
+	return ((w ^ r->method_word) & r->method_mask) == 0;
+}
+
 /* The route of req, or NULL with the status to answer in *status (and Allow in allow). */
 static const struct http_route *route_of(struct rotor_http_conn *c, int *status, char *allow,
                                          size_t cap)
@@ -185,7 +286,7 @@ static const struct http_route *route_of(struct rotor_http_conn *c, int *status,
 	}
 	const struct http_route *get = NULL;
 	for (const struct http_route *r = hp->routes; r; r = r->next) {
-		if (!r->method || method_is(req, r->method, r->method_len))
+		if (!r->method || route_method_is(req, r))
 			return r;
 		if (r->method_len == 3 && !memcmp(r->method, "GET", 3))
 			get = r;
@@ -260,25 +361,73 @@ static bool split_target(struct rotor_http_request *req)
 			i = n; /* no path */
 		}
 	}
-	size_t p = i;
-	while (p < n && t[p] != '?' && t[p] != '#')
-		p++;
+	/* A request-target has no fragment (RFC 9112 section 3.2): the path ends at '?'. */
+	const char *qm = memchr(t + i, '?', n - i);
+	size_t p = qm ? (size_t)(qm - t) : n;
 	req->path = t + i;
 	req->path_len = p - i;
-	req->query = NULL;
-	req->query_len = 0;
-	if (p < n && t[p] == '?') {
-		size_t q = p + 1;
-		while (q < n && t[q] != '#')
-			q++;
-		req->query = t + p + 1;
-		req->query_len = q - p - 1;
-	}
+	req->query = qm ? qm + 1 : NULL;
+	req->query_len = qm ? n - p - 1 : 0;
 	return true;
 }
 
 /* Serve the request whose head takes the first n bytes at hand. */
+static void serve_request_full(struct rotor_http_conn *c, size_t n);
+
+/* Whether a[0, n) and b[0, n) are equal, n <= 16, both with 8 bytes readable from the start
+ * (a target is followed by " HTTP/1.1", a route's path is padded): two loads each. */
+static inline bool short_eq(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y;
+	if (n < 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		uint64_t m = 0;
+		memset(&m, 0xff, n);
+		return ((x ^ y) & m) == 0;
+	}
+	uint64_t x2, y2;
+	memcpy(&x, a, 8);
+	memcpy(&y, b, 8);
+	memcpy(&x2, a + n - 8, 8);
+	memcpy(&y2, b + n - 8, 8);
+	return ((x ^ y) | (x2 ^ y2)) == 0;
+}
+
 static void serve_request(struct rotor_http_conn *c, size_t n)
+{
+	struct rotor_http_server *s = c->srv;
+	struct rotor__http_head *h = &c->head;
+	/* A keep-alive HTTP/1.1 request with no body whose target is exactly a fixed route's
+	 * path (no route path holds '?', so neither does the target): the response is copied
+	 * whole, and nothing of a request object is needed. */
+	if (h->body == ROTOR__HTTP_BODY_NONE && h->keep_alive && h->minor == 1) {
+		size_t tn = h->target_len;
+		const struct http_path *hp = NULL;
+		if (tn <= 16)
+			for (hp = s->exact[slot_of(h->target, tn)]; hp; hp = hp->next)
+				if (hp->len == tn && short_eq(hp->path, h->target, tn))
+					break;
+		const struct http_route *r = hp ? hp->routes : NULL;
+		if (r && r->fixed && r->method_len == h->method_len && r->method_len <= 4 &&
+		    c->out_len + r->fixed_len <= HTTP_OUT_CAP) {
+			uint32_t w;
+			memcpy(&w, h->method, 4);
+			if (((w ^ r->method_word) & r->method_mask) == 0) {
+				memcpy(c->out + c->out_len, r->fixed, r->fixed_len);
+				c->out_len += r->fixed_len;
+				c->send_by = c->now + s->cfg.handler_ns;
+				http_in_consume(c, n);
+				c->keep = true;
+				return;
+			}
+		}
+	}
+	serve_request_full(c, n);
+}
+
+/* Every other request: the request object, the route, the handler, the body's end. */
+__attribute__((noinline)) static void serve_request_full(struct rotor_http_conn *c, size_t n)
 {
 	struct rotor_http_server *s = c->srv;
 	struct rotor__http_head *h = &c->head;
@@ -297,19 +446,32 @@ static void serve_request(struct rotor_http_conn *c, size_t n)
 	c->head_pinned = false;
 	http_in_consume(c, n);
 	c->keep = h->keep_alive;
-	http_body_setup(c);
-	http_res_reset(c, method_is(req, "HEAD", 4));
-	if (!target_ok) {
-		http_error(c, 400, NULL);
+	if (h->body == ROTOR__HTTP_BODY_NONE) { /* most requests: nothing to set up */
+		c->body_kind = ROTOR__HTTP_BODY_NONE;
+		c->body_done = true;
+		c->continue_due = false;
+		c->body_err = 0;
+		c->body_left = c->body_seen = 0;
+		c->body_all = NULL;
+		req->content_length = 0;
+	} else {
+		http_body_setup(c);
+	}
+	int status = 400;
+	char allow[256];
+	const struct http_route *r = target_ok ? route_of(c, &status, allow, sizeof(allow)) : NULL;
+	bool head = h->method_len == 4 && !memcmp(h->method, "HEAD", 4);
+	if (r && r->fixed && c->keep && c->body_done && h->minor == 1 && !head &&
+	    c->out_len + r->fixed_len <= HTTP_OUT_CAP) {
+		memcpy(c->out + c->out_len, r->fixed, r->fixed_len); /* a fixed response */
+		c->out_len += r->fixed_len;
 		return;
 	}
+	http_res_reset(c, head);
 	if (h->body == ROTOR__HTTP_BODY_LENGTH && h->content_length > s->cfg.max_body) {
 		http_error(c, 413, NULL);
 		return;
 	}
-	int status = 0;
-	char allow[256];
-	const struct http_route *r = route_of(c, &status, allow, sizeof(allow));
 	if (!r) {
 		http_error(c, status, status == 405 ? allow : NULL);
 	} else {
@@ -414,7 +576,7 @@ static void conn_loop(struct rotor_http_conn *c)
 		if (!c->view_len) {
 			/* Between requests: what was gathered goes out while still shielded, then
 			 * a drain may close the connection. */
-			if (http_flush(c) < 0)
+			if (c->out_len && http_flush(c) < 0)
 				return;
 			if (c->shielded) {
 				rotor_shield_end();
@@ -636,6 +798,9 @@ static void free_path(struct http_path *hp)
 	for (struct http_route *r = hp->routes, *next; r; r = next) {
 		next = r->next;
 		free(r->method);
+		free(r->type);
+		free(r->body);
+		free(r->fixed);
 		free(r);
 	}
 	free(hp->path);
