@@ -94,7 +94,8 @@ struct rotor_http_config {
 /*
  * rotor_http_server_create - a server bound to cfg->host:cfg->port, with no routes yet;
  * nothing is accepted before rotor_http_server_start. Returns 0 and sets *out, or -EINVAL
- * (cfg or out NULL, a negative field), -ENOMEM, or the errors of rotor_server_create.
+ * (cfg or out NULL, a negative field, a server_name with CR or LF or over 80 bytes),
+ * -ENOTSUP (cfg->tls in a build without TLS), -ENOMEM, or the errors of rotor_server_create.
  * Thread: any. Suspends: no (as rotor_server_create).
  */
 ROTOR_API int rotor_http_server_create(const struct rotor_http_config *cfg,
@@ -174,7 +175,8 @@ ROTOR_API ssize_t rotor_http_body_read(struct rotor_http_request *req, const voi
  * rotor_http_body - the whole of req's body, at most max bytes (0: max_body): *data points
  * at it until the handler returns (in place when it arrived in one piece, else in a buffer
  * of the connection's). Returns its length, or the errors of rotor_http_body_read (-EFBIG
- * past max). Thread: the handler's task. Suspends: yes.
+ * past max), or -EALREADY (part of the body was read in pieces). Thread: the handler's task.
+ * Suspends: yes.
  */
 ROTOR_API ssize_t rotor_http_body(struct rotor_http_request *req, size_t max, const void **data);
 

@@ -741,7 +741,7 @@ int rotor_http_server_create(const struct rotor_http_config *cfg, struct rotor_h
 	const char *name = c->server_name ? c->server_name : "rotor";
 	if (*name) {
 		size_t n = strlen(name);
-		if (n + 11 > sizeof(s->server_field) || strpbrk(name, "\r\n")) {
+		if (n > 80 || strpbrk(name, "\r\n")) {
 			free(s);
 			return -EINVAL;
 		}
