@@ -5,7 +5,7 @@
 # (responses, corpus_http_response); without one, both, SECONDS split between them. Exit 77
 # (CTest: skipped) without clang's fuzzer runtime. Usage: run_fuzz.sh BUILD_DIR [SECONDS [TARGET]]
 set -eu
-build=$1 # kept for the CTest wiring; the targets build from the sources alone
+build=$1 # a failing input is written here (TARGET-crash-...); the targets need no librotor
 secs=${2:-20}
 targets=${3:-"fuzz_http fuzz_http_response"}
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,7 +34,8 @@ for t in $targets; do
 	cp "$src/tests/fuzz/$corpus"/* "$out/$corpus/"
 	echo "== $t: $per s on $corpus"
 	# A failed check traps: libFuzzer then exits non-zero and set -e fails the test.
-	"$out/$t" -max_total_time="$per" -print_final_stats=1 "$out/$corpus" >"$out/$t.log" 2>&1 ||
+	"$out/$t" -max_total_time="$per" -print_final_stats=1 -artifact_prefix="$build/$t-" \
+		"$out/$corpus" >"$out/$t.log" 2>&1 ||
 		{ tail -40 "$out/$t.log"; exit 1; }
 	tail -12 "$out/$t.log"
 done
