@@ -21,15 +21,25 @@
 # or pipelined16, with the suffix _shared in the shared placement (plaintext_c400_rps_shared);
 # rotor's series once per baseline: epoll, nginx, go-nethttp (a missing one: "not measured"),
 # uring-floor in the pinned placement and rotor-unsteered in the shared one.
+# POST mode (--post, or run as bench_http_post, run.sh --only http_post): POST /post with a
+# 4 KiB body (a wrk Lua script, Content-Length), 100 keep-alive connections, pinned and
+# shared, rotor against epoll_http (which reads the body into its input buffer) and nginx
+# (`return 200` in location /post: nginx reads the body off the socket and discards it, its
+# client_body_buffer_size 16k so that a body would never go to a file); every server must
+# answer 200 to the POST before it is measured and during every run (a non-2xx response makes
+# the run a failure), else its row is not measured. Metrics post4k_c100_cpu_per_req and
+# post4k_c100_rps, _shared in the shared placement.
 # Full runs only: --quick prints a note and exits (CI has neither wrk nor nginx). A missing
 # server is skipped with a message; exit status 1 when rotor did not start or one of its runs
 # failed.
-#   bench_http [--json] [--quick] [--reps N] [--seconds S] [--peers DIR]
+#   bench_http [--json] [--quick] [--reps N] [--seconds S] [--peers DIR] [--post]
 set -u
-json=0 quick=0 reps=5 seconds=3 peers=
+json=0 quick=0 reps=5 seconds=3 peers= post=0 name=bench_http
+[[ $0 != *bench_http_post ]] || post=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--json) json=1 ;;
+	--post) post=1 ;;
 	--quick) quick=1 ;;
 	--reps) reps=$2; shift ;;
 	--seconds) seconds=$2; shift ;;
@@ -38,7 +48,8 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-note() { if [ $json = 1 ]; then echo "$*" >&2; else echo "$*"; fi; }
+[ $post = 0 ] || name=bench_http_post
+note() { if [ $json = 1 ]; then echo "${*/#bench_http:/$name:}" >&2; else echo "${*/#bench_http:/$name:}"; fi; }
 if [ $quick = 1 ]; then
 	note "bench_http: skipped in --quick (needs wrk and nginx; full runs only)"
 	exit 0
@@ -60,9 +71,12 @@ read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | t
 	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
 [ -n "$cpu_b" ] || { note "bench_http: skipped: needs two CPUs"; exit 0; }
 servers=(rotor)
+# POST mode: against epoll_http and nginx only.
+others=(epoll nginx go floor)
+[ $post = 0 ] || others=(epoll nginx)
 declare -A why=([epoll]="${bin[epoll]} not built" [nginx]="nginx not installed (apt-get install nginx-light)"
 	[go]="${bin[go]} not built (run.sh builds the Go peers)" [floor]="${bin[floor]} not built")
-for s in epoll nginx go floor; do
+for s in "${others[@]}"; do
 	if [ -n "${bin[$s]}" ] && [ -x "${bin[$s]}" ]; then
 		servers+=("$s")
 	else
@@ -76,6 +90,12 @@ configs=("pinned 100 - plaintext_c100" "pinned 400 - plaintext_c400"
 # The two shared configurations run rotor-unsteered and not uring-floor (one worker only).
 runs=$((reps * (${#configs[@]} * ${#servers[@]} + 2)))
 [ -z "${bin[floor]}" ] || [ ! -x "${bin[floor]}" ] || runs=$((runs - 2 * reps))
+path=/plaintext
+if [ $post = 1 ]; then
+	configs=("pinned 100 post post4k_c100" "shared 100 post post4k_c100_shared")
+	runs=$((reps * ${#configs[@]} * ${#servers[@]}))
+	path=/post
+fi
 # Each run costs its seconds plus about 0.15 s (wrk start and exit, /proc reads); each
 # placement about 1.5 s to start and stop the servers.
 estimate=$(awk -v r=$runs -v s="$seconds" 'BEGIN { t = r * (s + 0.15) + 3; printf "%dm%02ds", t / 60, t % 60 }')
@@ -88,6 +108,14 @@ init = function(args)
 	local r = {}
 	for i = 1, 16 do r[i] = wrk.format(nil, "/plaintext") end
 	req = table.concat(r)
+end
+request = function() return req end
+LUA
+# 4096 bytes of body; wrk.format adds its Content-Length.
+cat >"$tmp/post.lua" <<'LUA'
+init = function(args)
+	req = wrk.format("POST", "/post", { ["Content-Type"] = "application/octet-stream" },
+		string.rep("x", 4096))
 end
 request = function() return req end
 LUA
@@ -126,11 +154,16 @@ free_port() {
 	done
 	echo $p
 }
-# answers PORT: GET /plaintext gets a 200.
+# answers PORT: GET /plaintext gets a 200 (POST mode: POST /post with a 4 KiB body does).
 answers() {
 	(
 		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf 'GET /plaintext HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
+		if [ $post = 1 ]; then
+			printf 'POST /post HTTP/1.1\r\nHost: bench\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n%s' \
+				"$(head -c 4096 /dev/zero | tr '\0' x)" >&3
+		else
+			printf 'GET /plaintext HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
+		fi
 		read -r -t 2 line <&3
 		[[ $line == "HTTP/1.1 200"* ]]
 	) 2>/dev/null
@@ -148,6 +181,13 @@ http {
 	server {
 		listen 127.0.0.1:$2 reuseport;
 		location /plaintext { default_type text/plain; return 200 "Hello, World!"; }
+		# return discards the body: nginx reads it off the socket, as it must to keep the
+		# connection; a buffer larger than the body keeps it off disk if it were read.
+		location = /post {
+			client_body_buffer_size 16k;
+			default_type text/plain;
+			return 200 "received 4096 bytes\n";
+		}
 	}
 }
 CONF
@@ -208,7 +248,9 @@ start() {
 		launch "$@" && return 0
 		[ "$1" = nginx ] || break
 	done
-	note "bench_http: $1 did not start: $(head -c 300 "$tmp/$1.out" | tr '\n' ' ')"
+	local what="did not start"
+	[ $post = 0 ] || what="did not start or did not answer POST /post with 200"
+	note "bench_http: $1 $what: $(head -c 300 "$tmp/$1.out" | tr '\n' ' ')"
 	return 1
 }
 
@@ -237,7 +279,7 @@ one_run() {
 	# shellcheck disable=SC2086 # cpupids is a list
 	t0=$(ticks ${cpupids[$1]})
 	out=$(taskset -c "$4" wrk -t"$3" -c"$2" -d"${seconds}s" ${5:+-s "$5"} \
-		"http://127.0.0.1:${port[$1]}/plaintext" 2>&1)
+		"http://127.0.0.1:${port[$1]}$path" 2>&1)
 	rc=$?
 	# shellcheck disable=SC2086
 	t1=$(ticks ${cpupids[$1]})
@@ -250,6 +292,12 @@ one_run() {
 		return
 	fi
 	[ -z "$errs" ] || echo "bench_http: $1, $2 connections: wrk reports$errs" >&2
+	# POST: a run where a request was not answered 200 measured something else.
+	if [ $post = 1 ] && [[ $errs == *Non-2xx* ]]; then
+		echo "bench_http: $1 run failed: not every POST was answered 200" >&2
+		echo fail
+		return
+	fi
 	echo "$rps $(awk -v a="$t0" -v b="$t1" -v n="$req" -v hz="$hz" \
 		'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
 }
@@ -268,8 +316,8 @@ for c in "${configs[@]}"; do
 				start "$s" 2 && up+=("$s")
 			fi
 		done
-		# Steering needs several workers: the shared placement only.
-		[ "$where" = pinned ] || { start nosteer 2 && up+=(nosteer); }
+		# Steering needs several workers: the shared placement only (not in POST mode).
+		[ "$where" = pinned ] || [ $post = 1 ] || { start nosteer 2 && up+=(nosteer); }
 		[ -n "${pid[rotor]:-}" ] || failed=1
 	fi
 	if [ "$where" = pinned ]; then threads=1 wcpus=$cpu_a; else threads=2 wcpus=$cpu_a,$cpu_b; fi
@@ -299,15 +347,15 @@ emit() {
 	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
 	[ -n "$r" ] || return
 	[ $json = 1 ] || printf '  %-34s %-5s rotor      %10s [%s..%s]\n' "$1" "$2" "$r" "$rl" "$rh"
-	for s in epoll nginx go floor nosteer; do
+	for s in "${others[@]}" nosteer; do
 		[[ $s != @(floor|nosteer) ]] || [ -n "${v[$3.$s.$4]:-}" ] || continue
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$s.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
-			awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" \
+			awk -v bn="${name#bench_}" -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" \
 				-v b="${baseline[$s]}" -v n="${n:-null}" -v nl="${nl:-null}" -v nh="${nh:-null}" \
 				-v nn="${nn:-0}" 'BEGIN {
-				printf "{\"bench\":\"http\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, b, n, nl, nh, nn
+				printf "{\"bench\":\"%s\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", bn, m, u, r, rl, rh, rn, b, n, nl, nh, nn
 				if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n
 				else printf "\"ratio\":null}\n" }'
 		elif [ -n "$n" ]; then
