@@ -17,7 +17,7 @@
 # --quick: one 1-second run of each server, pinned, 100 connections. A peer not built is
 # skipped with a message; other options (run.sh passes --instructions) are ignored.
 set -u
-json=0 quick=0 reps=5 seconds=3 peers= bench=bench_echo
+json=0 quick=0 reps=5 seconds=3 peers='' bench=bench_echo
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"

@@ -34,7 +34,7 @@
 # failed.
 #   bench_http [--json] [--quick] [--reps N] [--seconds S] [--peers DIR] [--post]
 set -u
-json=0 quick=0 reps=5 seconds=3 peers= post=0 bench=bench_http
+json=0 quick=0 reps=5 seconds=3 peers='' post=0 bench=bench_http
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"

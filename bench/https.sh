@@ -14,7 +14,7 @@
 # jobs may share its two CPUs). Full runs only: --quick prints a note and exits.
 #   bench_https [--json] [--quick] [--reps N] [--seconds S]
 set -u
-json=0 quick=0 reps=3 seconds=3 peers= bench=bench_https
+json=0 quick=0 reps=3 seconds=3 peers='' bench=bench_https
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"

@@ -3,7 +3,7 @@
 # The script sets `bench` (its name: the prefix of its notes, "bench" of its JSON lines)
 # before it sources this, and declares the associative arrays pid and cpupids (NAME -> PID,
 # NAME -> the PIDs whose CPU counts) that launch, stop and nginx_workers use.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2154 # it sets and reads the sourcing script's globals
 
 # bench_options ARGS...: --json, --quick, --reps N, --seconds S and --peers DIR set json,
 # quick, reps, seconds and peers (the caller sets the defaults first); every other argument
