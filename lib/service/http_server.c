@@ -275,11 +275,12 @@ static inline bool route_method_is(const struct rotor_http_request *req, const s
 }
 
 /* The route of req, or NULL with the status to answer in *status (and Allow in allow). */
-static const struct http_route *route_of(struct rotor_http_conn *c, int *status, char *allow,
-                                         size_t cap)
+static const struct http_route *route_of(struct rotor_http_conn *c, const struct http_path *hp,
+                                         int *status, char *allow, size_t cap)
 {
 	struct rotor_http_request *req = &c->req;
-	const struct http_path *hp = find_path(c->srv, req->path, req->path_len);
+	if (!hp)
+		hp = find_path(c->srv, req->path, req->path_len);
 	if (!hp) {
 		*status = 404;
 		return NULL;
@@ -372,7 +373,7 @@ static bool split_target(struct rotor_http_request *req)
 }
 
 /* Serve the request whose head takes the first n bytes at hand. */
-static void serve_request_full(struct rotor_http_conn *c, size_t n);
+static void serve_request_full(struct rotor_http_conn *c, size_t n, const struct http_path *hp);
 
 /* Whether a[0, n) and b[0, n) are equal, n <= 16, both with 8 bytes readable from the start
  * (a target is followed by " HTTP/1.1", a route's path is padded): two loads each. */
@@ -401,15 +402,15 @@ static void serve_request(struct rotor_http_conn *c, size_t n)
 	/* A keep-alive HTTP/1.1 request with no body whose target is exactly a fixed route's
 	 * path (no route path holds '?', so neither does the target): the response is copied
 	 * whole, and nothing of a request object is needed. */
-	if (h->body == ROTOR__HTTP_BODY_NONE && h->keep_alive && h->minor == 1) {
-		size_t tn = h->target_len;
-		const struct http_path *hp = NULL;
-		if (tn <= 16)
-			for (hp = s->exact[slot_of(h->target, tn)]; hp; hp = hp->next)
-				if (hp->len == tn && short_eq(hp->path, h->target, tn))
-					break;
-		const struct http_route *r = hp ? hp->routes : NULL;
-		if (r && r->fixed && r->method_len == h->method_len && r->method_len <= 4 &&
+	size_t tn = h->target_len;
+	const struct http_path *hp = NULL;
+	if (tn <= 16)
+		for (hp = s->exact[slot_of(h->target, tn)]; hp; hp = hp->next)
+			if (hp->len == tn && short_eq(hp->path, h->target, tn))
+				break;
+	if (hp && h->body == ROTOR__HTTP_BODY_NONE && h->keep_alive && h->minor == 1) {
+		const struct http_route *r = hp->routes;
+		if (r->fixed && r->method_len == h->method_len && r->method_len <= 4 &&
 		    c->out_len + r->fixed_len <= HTTP_OUT_CAP) {
 			uint32_t w;
 			memcpy(&w, h->method, 4);
@@ -423,11 +424,13 @@ static void serve_request(struct rotor_http_conn *c, size_t n)
 			}
 		}
 	}
-	serve_request_full(c, n);
+	serve_request_full(c, n, hp);
 }
 
-/* Every other request: the request object, the route, the handler, the body's end. */
-__attribute__((noinline)) static void serve_request_full(struct rotor_http_conn *c, size_t n)
+/* Every other request: the request object, the route, the handler, the body's end. hp: the
+ * exact path the whole target is, when serve_request found one. */
+__attribute__((noinline)) static void serve_request_full(struct rotor_http_conn *c, size_t n,
+                                                         const struct http_path *hp)
 {
 	struct rotor_http_server *s = c->srv;
 	struct rotor__http_head *h = &c->head;
@@ -438,7 +441,15 @@ __attribute__((noinline)) static void serve_request_full(struct rotor_http_conn 
 	req->target_len = h->target_len;
 	req->minor = h->minor;
 	req->conn = c;
-	bool target_ok = split_target(req);
+	bool target_ok = true;
+	if (hp) { /* the target is a route's path: no '?' */
+		req->path = req->target;
+		req->path_len = req->target_len;
+		req->query = NULL;
+		req->query_len = 0;
+	} else {
+		target_ok = split_target(req);
+	}
 	req->deadline = c->now + s->cfg.handler_ns;
 	c->send_by = req->deadline;
 	c->head_at = c->view;
@@ -459,7 +470,8 @@ __attribute__((noinline)) static void serve_request_full(struct rotor_http_conn 
 	}
 	int status = 400;
 	char allow[256];
-	const struct http_route *r = target_ok ? route_of(c, &status, allow, sizeof(allow)) : NULL;
+	const struct http_route *r =
+	    target_ok ? route_of(c, hp, &status, allow, sizeof(allow)) : NULL;
 	bool head = h->method_len == 4 && !memcmp(h->method, "HEAD", 4);
 	if (r && r->fixed && c->keep && c->body_done && h->minor == 1 && !head &&
 	    c->out_len + r->fixed_len <= HTTP_OUT_CAP) {
