@@ -126,9 +126,16 @@ static int post(struct rotor_http_request *req, struct rotor_http_response *res,
 	ssize_t n = rotor_http_body(req, 0, &body);
 	if (n < 0)
 		return (int)n; /* 413, 400, 408: the library answers */
-	char msg[48];
-	int len = snprintf(msg, sizeof(msg), "received %zd bytes\n", n);
-	return rotor_http_respond(res, 200, "text/plain", msg, (size_t)len);
+	/* "received N bytes\n", built by hand: snprintf was a tenth of a 4 KiB POST's cost. */
+	char msg[48] = "received ", digits[24];
+	size_t len = 9, d = 0;
+	do
+		digits[d++] = (char)('0' + n % 10);
+	while ((n /= 10));
+	while (d)
+		msg[len++] = digits[--d];
+	memcpy(msg + len, " bytes\n", 7);
+	return rotor_http_respond(res, 200, "text/plain", msg, len + 7);
 }
 
 /* POST /echo: each piece of the body goes back as a chunk as soon as it arrives. */
