@@ -135,6 +135,31 @@ struct rotor_http_conn {
 	} hc;
 };
 
+/* http_route.c */
+/* Methods are short: a loop beats a call to memcmp. */
+static inline bool http_method_is(const struct rotor_http_request *req, const char *m, size_t n)
+{
+	if (req->method_len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (req->method[i] != m[i])
+			return false;
+	return true;
+}
+
+/* The slot of an exact path: its length and two of its bytes (n > 0). */
+static inline unsigned http_slot(const char *p, size_t n)
+{
+	unsigned h = (unsigned)n * 7u + (unsigned char)p[n - 1] * 3u;
+	if (n > 1)
+		h += (unsigned char)p[1] * 13u;
+	return h & (HTTP_EXACT_SLOTS - 1);
+}
+struct http_path *http_find_exact(const struct rotor_http_server *s, const char *p, size_t n);
+const struct http_route *http_route_of(struct rotor_http_conn *c, const struct http_path *hp,
+                                       int *status, char *allow, size_t cap);
+void http_routes_free(struct rotor_http_server *s);
+
 /* http_response.c */
 const char *rotor__http_reason(int status);
 int http_flush(struct rotor_http_conn *c);
