@@ -487,7 +487,6 @@ Test(http, malformed_requests_are_400_and_closed, .timeout = 10)
 	    "GET plaintext HTTP/1.1\r\nHost: t\r\n\r\n",
 	    "GET /plaintext HTTP/1.1 \r\nHost: t\r\n\r\n",
 	    "GET /plaintext HTTP/x.1\r\nHost: t\r\n\r\n",
-	    "get /plaintext HTTP/1.1\r\nHost: t\r\n\r\n",
 	    "GET /plaintext HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n",
 	    "GET /plaintext HTTP/1.1\r\nHost: t\r\nBad : space\r\n\r\n",
 	    "GET /plaintext HTTP/1.1\r\nHost: t\r\nX: a\r\n folded\r\n\r\n",
@@ -497,7 +496,10 @@ Test(http, malformed_requests_are_400_and_closed, .timeout = 10)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(request_once(s.port, bad[i], 1), 400, "%s", bad[i]);
-	cr_assert_eq(request_once(s.port, "POST / HTTP/1.1\r\nHost: t\r\n\r\n", 1), 405);
+	/* A method the route does not take: 405 (with Allow); one HTTP does not define: 501.
+	 * Both leave the framing intact, so the connection stays. */
+	cr_assert_eq(request_once(s.port, "POST / HTTP/1.1\r\nHost: t\r\n\r\n", 0), 405);
+	cr_assert_eq(request_once(s.port, "get /plaintext HTTP/1.1\r\nHost: t\r\n\r\n", 0), 501);
 	cr_assert_eq(request_once(s.port, "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 1), 505);
 	/* A malformed request after good ones: the good ones are answered, then 400. */
 	struct client *c = client_open(s.port);
