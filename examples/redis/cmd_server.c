@@ -83,9 +83,7 @@ static int c_client(struct ctx *c, int argc, arg_t *argv, out_t *o)
 	} else if (arg_eq(&argv[1], "setinfo") && argc == 4) {
 		rotor_resp_put_simple(o, "OK");
 	} else {
-		snprintf(msg, sizeof(msg),
-		         "ERR unknown subcommand or wrong number of arguments for "
-		         "'%.*s'. Try CLIENT HELP.",
+		snprintf(msg, sizeof(msg), "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
 		         (int)(argv[1].len < 128 ? argv[1].len : 128), argv[1].ptr);
 		rotor_resp_put_error(o, msg);
 	}

@@ -250,26 +250,88 @@ static void run_zcard(struct shard *s, int argc, arg_t *argv, out_t *o)
 		rotor_resp_put_int(o, e ? (long long)e->v.z->len : 0);
 }
 
-/* ZRANGE by rank: REV and WITHSCORES (BYSCORE, BYLEX and LIMIT are not served). */
+/* A ZRANGE BYSCORE bound: a float, "(" before it for an exclusive one. */
+static bool score_bound(arg_t *a, double *v, bool *excl)
+{
+	*excl = a->len && a->ptr[0] == '(';
+	struct rotor_resp_arg t = {a->ptr + *excl, a->len - *excl};
+	return arg_double(&t, v);
+}
+
+static bool in_min(double sc, double min, bool ex)
+{
+	return ex ? sc > min : sc >= min;
+}
+
+static bool in_max(double sc, double max, bool ex)
+{
+	return ex ? sc < max : sc <= max;
+}
+
+/* ZRANGE by rank or BYSCORE, REV, LIMIT, WITHSCORES (BYLEX is not served). */
 static void run_zrange(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
-	bool withscores = false, rev = false;
+	bool withscores = false, rev = false, byscore = false, limit = false;
+	long long offset = 0, count = -1;
 	for (int j = 4; j < argc; j++) {
-		if (arg_eq(&argv[j], "withscores"))
+		int left = argc - j - 1;
+		if (arg_eq(&argv[j], "withscores")) {
 			withscores = true;
-		else if (!rev && arg_eq(&argv[j], "rev"))
+		} else if (arg_eq(&argv[j], "limit") && left >= 2) {
+			if (!arg_ll(&argv[j + 1], &offset) || !arg_ll(&argv[j + 2], &count))
+				return put_err(o, ERR_NOTINT);
+			limit = true;
+			j += 2;
+		} else if (!rev && arg_eq(&argv[j], "rev")) {
 			rev = true;
-		else
+		} else if (!byscore && arg_eq(&argv[j], "byscore")) {
+			byscore = true;
+		} else {
 			return put_err(o, ERR_SYNTAX);
+		}
 	}
-	long long start, end;
-	if (!arg_ll(&argv[2], &start) || !arg_ll(&argv[3], &end))
+	if (limit && !byscore)
+		return put_err(o, "ERR syntax error, LIMIT is only supported in combination with "
+		                  "either BYSCORE or BYLEX");
+	double min = 0, max = 0;
+	bool minex = false, maxex = false;
+	long long start = 0, end = 0;
+	if (byscore) {
+		if (!score_bound(&argv[rev ? 3 : 2], &min, &minex) ||
+		    !score_bound(&argv[rev ? 2 : 3], &max, &maxex))
+			return put_err(o, "ERR min or max is not a float");
+	} else if (!arg_ll(&argv[2], &start) || !arg_ll(&argv[3], &end)) {
 		return put_err(o, ERR_NOTINT);
+	}
 	bool wrong;
 	struct entry *e = lookup_typed(s, &argv[1], T_ZSET, o, &wrong);
 	if (wrong)
 		return;
 	long long len = e ? (long long)e->v.z->len : 0;
+	if (byscore) {
+		struct rotor_resp_out tmp = {0};
+		long long n = 0;
+		struct znode *x =
+		    rev ? (e ? e->v.z->tail : NULL) : (e ? e->v.z->head->fwd[0] : NULL);
+		if (offset > 0 && offset >= len)
+			x = NULL;
+		while (x && !(rev ? in_max(x->score, max, maxex) : in_min(x->score, min, minex)))
+			x = rev ? x->back : x->fwd[0];
+		while (x && offset--)
+			x = rev ? x->back : x->fwd[0];
+		for (; x && count--; x = rev ? x->back : x->fwd[0]) {
+			if (!(rev ? in_min(x->score, min, minex) : in_max(x->score, max, maxex)))
+				break;
+			rotor_resp_put_bulk(&tmp, x->m, x->mlen);
+			if (withscores)
+				put_double(&tmp, x->score);
+			n++;
+		}
+		rotor_resp_put_array(o, withscores ? n * 2 : n);
+		rotor_resp_put_raw(o, tmp.buf, tmp.len);
+		free(tmp.buf);
+		return;
+	}
 	if (start < 0)
 		start += len;
 	if (end < 0)

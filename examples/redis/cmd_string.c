@@ -353,9 +353,12 @@ enum { EXP_NX = 1, EXP_XX = 2, EXP_GT = 4, EXP_LT = 8 };
 
 static void run_expire(struct shard *s, int argc, arg_t *argv, struct rotor_resp_out *o)
 {
-	bool secs = argv[0].len == 6; /* "expire", not "pexpire" */
-	const char *bad = secs ? "ERR invalid expire time in 'expire' command"
-	                       : "ERR invalid expire time in 'pexpire' command";
+	/* expire, pexpire, expireat, pexpireat */
+	bool secs = argv[0].ptr[0] == 'e' || argv[0].ptr[0] == 'E';
+	bool at = argv[0].len > 7;
+	char bad[64];
+	snprintf(bad, sizeof(bad), "ERR invalid expire time in '%s' command",
+	         secs ? (at ? "expireat" : "expire") : (at ? "pexpireat" : "pexpire"));
 	unsigned f = 0;
 	for (int j = 3; j < argc; j++) {
 		if (arg_eq(&argv[j], "nx"))
@@ -387,9 +390,11 @@ static void run_expire(struct shard *s, int argc, arg_t *argv, struct rotor_resp
 		when *= 1000;
 	}
 	int64_t now = mstime();
-	if (when > LLONG_MAX - now)
-		return put_err(o, bad);
-	when += now;
+	if (!at) {
+		if (when > LLONG_MAX - now)
+			return put_err(o, bad);
+		when += now;
+	}
 	struct entry *e = db_find(s, argv[1].ptr, argv[1].len, H(&argv[1]));
 	if (!e)
 		return (void)rotor_resp_put_int(o, 0);
@@ -469,6 +474,8 @@ const struct cmd string_cmds[] = {
     KEY("type", 2, false, run_type),
     KEY("expire", -3, false, run_expire),
     KEY("pexpire", -3, false, run_expire),
+    KEY("expireat", -3, false, run_expire),
+    KEY("pexpireat", -3, false, run_expire),
     KEY("ttl", 2, false, run_ttl),
     KEY("pttl", 2, false, run_ttl),
     KEY("persist", 2, false, run_persist),
