@@ -242,8 +242,8 @@ static void finish_round(struct conn *c)
 		struct part *p = &c->parts[i];
 		if (p->argi >= 0)
 			continue;
-		if (p->cmd->route != R_MULTI)
-			p->argv = c->args + (-1 - p->argi);
+		/* Both arrays may have moved while the round was parsed. */
+		p->argv = p->cmd->route == R_MULTI ? p->sub : c->args + (-1 - p->argi);
 		c->pending++;
 		fwd_add(p);
 	}
