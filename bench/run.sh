@@ -97,6 +97,9 @@ if [ -n "$do_build" ] && [ -f "$build/CMakeCache.txt" ]; then
 	# bench_http and bench_https are scripts; the server they measure is the HTTP example.
 	{ want http || want https; } && cmake --build "$build" --target help 2>/dev/null | grep -q 'http_server' &&
 		targets+=(http_server)
+	# bench_redis is a script; the server it measures is the Redis example.
+	want redis && cmake --build "$build" --target help 2>/dev/null | grep -q 'redis_server' &&
+		targets+=(redis_server)
 	if [ ${#targets[@]} -gt 0 ] &&
 		! cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >"$out/build.log" 2>&1; then
 		echo "build failed (see $out/build.log):" >&2

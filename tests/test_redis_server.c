@@ -614,30 +614,32 @@ static void differential(uint64_t seed, int pipelines, int workers)
 	rng = seed * 0x9e3779b97f4a7c15ull + 1;
 	struct cmdbuf b = {0};
 	char *argv[24];
-	enum kind kinds[64];
-	char line[64][160];
+	enum kind kinds[130];
+	char line[130][160];
 	long compared = 0;
 	for (int pl = 0; pl < pipelines; pl++) {
 		int n = 1 + (int)rnd(rnd(4) ? 8 : 40);
 		if (n > 64)
 			n = 64;
 		b.len = 0;
-		for (int i = 0; i < n; i++) {
+		int m = 0; /* requests, with the DELs after SPOPs */
+		for (int i = 0; i < n; i++, m++) {
 			int argc;
-			kinds[i] = gen(&argc, argv);
+			kinds[m] = gen(&argc, argv);
 			encode(&b, argc, argv);
 			int o = 0;
 			for (int j = 0; j < argc && o < 150; j++)
-				o += snprintf(line[i] + o, sizeof(line[i]) - (size_t)o, "%s ",
+				o += snprintf(line[m] + o, sizeof(line[m]) - (size_t)o, "%s ",
 				              argv[j]);
 			/* SPOP's choice differs: the key goes, so both stay equal. */
-			if (kinds[i] == SPOP_REPLY && i + 1 < n) {
+			if (kinds[m] == SPOP_REPLY) {
 				char *del[] = {"DEL", argv[1]};
 				encode(&b, 2, del);
-				kinds[++i] = EXACT;
-				snprintf(line[i], sizeof(line[i]), "DEL %s", del[1]);
+				kinds[++m] = EXACT;
+				snprintf(line[m], sizeof(line[m]), "DEL %s", del[1]);
 			}
 		}
+		n = m;
 		avoid_boundary();
 		send_all(wr.fd, b.p, b.len);
 		send_all(wo.fd, b.p, b.len);

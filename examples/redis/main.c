@@ -5,8 +5,10 @@
  * inline and forwards the others to their owners in batches (conn.h, forward.c).
  *
  *   redis_server [--port N] [--host ADDR] [--workers N] [--maxmemory BYTES] [--maxclients N]
- *                [--timeout-ms N] [--max-bulk BYTES] [--max-query BYTES] [--stats]
+ *                [--timeout-ms N] [--max-bulk BYTES] [--max-query BYTES] [--owners N] [--stats]
  *
+ * --owners N: only the first N workers own keys (default: all); --owners 1 with two workers
+ * measures the cross-core path: every command of worker 1's connections travels.
  * Prints "listening on HOST:PORT (N workers)" once it accepts; SIGTERM or SIGINT stop it
  * gracefully (replies being written finish). --stats prints, at the stop, the parts run where
  * they arrived, the parts forwarded, the batches (one callback each) they travelled in, and
@@ -26,6 +28,7 @@
 #include "conn.h"
 
 int nworkers = 1;
+int nowners;
 long long maxmemory;
 long long max_bulk = ROTOR_RESP_MAX_BULK_DEF;
 struct rotor_runtime *runtime;
@@ -119,6 +122,8 @@ int main(int argc, char **argv)
 			sc.host = v;
 		else if (!strcmp(a, "--workers"))
 			sc.workers = (unsigned)atoi(v);
+		else if (!strcmp(a, "--owners"))
+			nowners = atoi(v);
 		else if (!strcmp(a, "--maxmemory"))
 			maxmemory = atoll(v);
 		else if (!strcmp(a, "--maxclients"))
@@ -141,6 +146,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	nworkers = (int)sc.workers;
+	if (nowners <= 0 || nowners > nworkers)
+		nowners = nworkers;
 	sc.conn_size = sizeof(struct conn);
 	sc.serve = conn_serve;
 	sc.close = conn_close;
@@ -182,7 +189,7 @@ usage:
 	fprintf(stderr,
 	        "usage: %s [--port N] [--host ADDR] [--workers N] [--maxmemory BYTES] "
 	        "[--maxclients N] [--timeout-ms N] [--max-bulk BYTES] [--max-query BYTES] "
-	        "[--stats]\n",
+	        "[--owners N] [--stats]\n",
 	        argv[0]);
 	return 2;
 }

@@ -106,6 +106,7 @@ struct shard {
 
 extern struct shard shards[MAX_WORKERS];
 extern int nworkers;
+extern int nowners;         /* workers that own keys (--owners): the first nowners */
 extern long long maxmemory; /* bytes; 0: none */
 extern long long max_bulk;  /* proto-max-bulk-len */
 extern struct rotor_runtime *runtime;
@@ -113,7 +114,7 @@ extern struct rotor_runtime *runtime;
 uint64_t key_hash(const char *k, size_t n);
 static inline int key_owner(uint64_t h)
 {
-	return (int)((h >> 40) % (uint64_t)nworkers);
+	return (int)((h >> 40) % (uint64_t)nowners);
 }
 int64_t mstime(void);
 
