@@ -263,16 +263,24 @@ static void finish_round(struct conn *c)
 		merge_reply(c, &c->reqs[i], &c->out[c->cur]);
 }
 
-/* Parse and answer every complete request at the front of buf; returns the bytes taken.
- * *close: a protocol error or QUIT, close once the replies are out. */
+/* Parse and answer every complete request at the front of buf (up to ROUND_MAX); returns
+ * the bytes taken. *close: a protocol error or QUIT, close once the replies are out.
+ * The round is parsed first, then the buckets of its local keys are prefetched, then their
+ * entries, then the requests run: with a pipeline the cache misses of a random keyspace
+ * overlap instead of coming one after the other (db_find was 28% of the server's CPU at
+ * -P 16 before, perf). */
 static size_t do_round(struct conn *c, const char *buf, size_t len, bool *close)
 {
 	size_t off = 0;
 	bool deferring = false;
+	const char *err = NULL;
+	char msg[128];
+	int n = 0;
 	c->nargs = c->nparts = c->nreqs = 0;
 	c->dout.len = 0;
-	while (off < len && !*close) {
-		if (grow((void **)&c->args, &c->capargs, c->nargs + 16, sizeof(*c->args)) < 0) {
+	while (off < len && n < ROUND_MAX) {
+		if (grow((void **)&c->args, &c->capargs, c->nargs + 16, sizeof(*c->args)) < 0 ||
+		    grow((void **)&c->pre, &c->cappre, n + 1, sizeof(*c->pre)) < 0) {
 			*close = true;
 			break;
 		}
@@ -297,23 +305,45 @@ static size_t do_round(struct conn *c, const char *buf, size_t len, bool *close)
 		if (r == 0)
 			break;
 		if (r < 0) {
-			char msg[128];
 			snprintf(msg, sizeof(msg), "ERR %s",
 			         rq.error ? rq.error : "Protocol error");
-			reply_error(c, deferring, msg);
-			*close = true;
+			err = msg;
 			break;
 		}
 		off += (size_t)r;
 		if (rq.argc == 0)
 			continue;
-		int argi = c->nargs;
+		c->pre[n++] = (struct preq){c->nargs, rq.argc, 0};
 		c->nargs += rq.argc;
-		dispatch(c, argi, rq.argc, &deferring);
-		if (c->ctx.quit)
-			*close = true;
-		if (inl || c->nreqs >= ROUND_MAX)
+		if (inl)
 			break; /* the next inline request reuses scratch: this round ends first */
+	}
+	int self = rotor_worker_id();
+	struct shard *sh = &shards[self];
+	if (n > 1 && sh->tab) {
+		for (int i = 0; i < n; i++) {
+			struct preq *q = &c->pre[i];
+			if (q->argc < 2)
+				continue;
+			const struct rotor_resp_arg *k = &c->args[q->argi + 1];
+			q->h = key_hash(k->ptr, k->len);
+			if (key_owner(q->h) == self)
+				__builtin_prefetch(&sh->tab[q->h & sh->mask]);
+		}
+		for (int i = 0; i < n; i++) {
+			struct preq *q = &c->pre[i];
+			if (q->argc >= 2 && key_owner(q->h) == self && sh->tab[q->h & sh->mask])
+				__builtin_prefetch(sh->tab[q->h & sh->mask]);
+		}
+	}
+	for (int i = 0; i < n && !*close; i++) {
+		dispatch(c, c->pre[i].argi, c->pre[i].argc, &deferring);
+		if (c->ctx.quit)
+			*close = true; /* Redis reads nothing after QUIT either */
+	}
+	if (err && !*close) {
+		reply_error(c, deferring, err);
+		*close = true;
 	}
 	if (deferring)
 		finish_round(c);
@@ -433,7 +463,10 @@ void conn_serve(struct rotor_server_conn *sc, void *arg)
 		if (flush_out(c) < 0)
 			break;
 	}
-	send_done(c);
+	if (c->sending && rotor_shield_begin(rotor_now() + 2000 * 1000000LL) == 0) {
+		send_done(c); /* a stop: the last replies go out whole */
+		rotor_shield_end();
+	}
 out:
 	if (c->send_op)
 		rotor_op_destroy(c->send_op);
@@ -456,6 +489,7 @@ void conn_close(struct rotor_server_conn *sc, void *arg)
 	free(c->args);
 	free(c->parts);
 	free(c->reqs);
+	free(c->pre);
 	free(c->scratch);
 	free(c->in);
 }

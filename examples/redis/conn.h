@@ -35,6 +35,12 @@ struct dreq {
 	int first, n;
 };
 
+/* A request of the round, parsed, not yet run: its arguments in conn->args, its key's hash. */
+struct preq {
+	int argi, argc;
+	uint64_t h;
+};
+
 struct batch {
 	struct batch *next; /* in the worker's free list */
 	int from, to;
@@ -57,6 +63,8 @@ struct conn {
 	int nparts, capparts;
 	struct dreq *reqs;
 	int nreqs, capreqs;
+	struct preq *pre;
+	int cappre;
 	struct rotor_resp_out dout; /* replies of deferred requests' parts */
 	int pending;                /* parts away on other workers */
 	struct rotor_event done;    /* set when pending reaches 0 */
