@@ -19,7 +19,7 @@
 # Metrics: <placement>_<test>_P<p>_cpu_per_op (us), _ops (ops/s); cross_<load>_parts_per_batch.
 #   bench_redis [--json] [--quick] [--reps N] [--requests N]
 set -u
-json=0 quick=0 reps=3 requests=100000
+json=0 quick=0 reps=3 requests=20000
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--json) json=1 ;;
@@ -78,7 +78,7 @@ declare -A v  # key.series.cpu / .ops: space-separated values of every rep
 # load PLACEMENT SERIES TEST P CLIENTS: one redis-benchmark run; prints its line.
 load() {
 	local placement=$1 series=$2 test=$3 p=$4 c=$5 n=$requests pre bench=() out
-	[ "$p" = 1 ] || n=$((requests * 4))
+	[ "$p" = 1 ] || n=$((requests * 10))
 	[ "$c" != 1 ] || n=$((requests / 5)) # one client: one request per round trip
 	if [ "$placement" = pinned ]; then bench=(taskset -c "$cpu_a"); else bench=(); fi
 	local extra=()
@@ -122,7 +122,7 @@ emit() {
 	fi
 }
 
-note "bench_redis: $reps reps, $requests requests at -P 1 (4x at -P 16); CPU from /proc/PID/stat (CLK_TCK $hz)"
+note "bench_redis: $reps reps, $requests requests at -P 1 (10x at -P 16); CPU from /proc/PID/stat (CLK_TCK $hz)"
 failed=0
 # ---- pinned -----------------------------------------------------------------------------------
 note "pinned: servers on CPU $cpu_b, redis-benchmark on CPU $cpu_a"

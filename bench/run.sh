@@ -29,6 +29,7 @@ declare -A typical=(
 	[spawn]="1 5" [post]="1 9" [submit]="3 22"
 	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
 	[http]="1 330" [echo]="4 125" [fileread]="3 100" [resolve]="2 9" [https]="1 100"
+	[redis]="1 300"
 )
 typical_other="5 30"
 

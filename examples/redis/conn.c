@@ -445,12 +445,19 @@ void conn_serve(struct rotor_server_conn *sc, void *arg)
 			if (carry(c, src, left) < 0)
 				break; /* over the query buffer limit: Redis closes too */
 			left = 0;
+			/* A large request arriving piece by piece is parsed again from its start
+			 * each time: past 1 MiB, only when what is carried has doubled or ends a
+			 * line, so the parsing stays linear in what a hostile client sends. */
+			if (c->in_len > (1u << 20) && c->in_len < 2 * c->tried &&
+			    c->in[c->in_len - 1] != '\n')
+				goto flush;
 			size_t used;
 			while (!close && c->in_len &&
 			       (used = do_round(c, c->in, c->in_len, &close))) {
 				memmove(c->in, c->in + used, c->in_len - used);
 				c->in_len -= used;
 			}
+			c->tried = c->in_len;
 		} else {
 			size_t used;
 			while (!close && left && (used = do_round(c, src, left, &close))) {
@@ -460,6 +467,7 @@ void conn_serve(struct rotor_server_conn *sc, void *arg)
 			if (!close && left && carry(c, src, left) < 0)
 				break;
 		}
+	flush:
 		if (flush_out(c) < 0)
 			break;
 	}

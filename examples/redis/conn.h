@@ -71,6 +71,7 @@ struct conn {
 	char *scratch;              /* inline requests, allocated at the first */
 	char *in;                   /* the bytes of an incomplete request, carried over */
 	size_t in_len, in_cap;
+	size_t tried; /* in_len when it was last parsed and incomplete */
 };
 
 /* forward.c */
