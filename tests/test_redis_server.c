@@ -805,7 +805,7 @@ Test(redis_server, limits_bulk_memory_clients_and_idle_time)
 {
 	struct peer p;
 	const char *extra[] = {"--workers",    "2", "--max-bulk",   "1000", "--maxmemory", "400000",
-	                       "--maxclients", "3", "--timeout-ms", "300",  NULL};
+	                       "--maxclients", "3", "--timeout-ms", "800",  NULL};
 	start_rotor_args(&p, extra);
 	struct wire w;
 	wire_open(&w, p.port);
@@ -848,7 +848,7 @@ Test(redis_server, limits_bulk_memory_clients_and_idle_time)
 	cr_assert_eq(next_reply(&more[2], &r), -1, "a client over --maxclients is closed");
 	wire_close(&more[2]);
 	/* Idle for longer than --timeout-ms: closed. */
-	usleep(600 * 1000);
+	usleep(1300 * 1000);
 	send(w.fd, "PING\r\n", 6, MSG_NOSIGNAL);
 	cr_assert_eq(next_reply(&w, &r), -1, "an idle client is closed");
 	wire_close(&w);

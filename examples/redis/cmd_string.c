@@ -203,7 +203,9 @@ static void incr_by(struct shard *s, arg_t *key, long long by, struct rotor_resp
 	v += by;
 	char buf[24];
 	int n = snprintf(buf, sizeof(buf), "%lld", v);
-	if (e) {
+	if (e && e->v.s.len == (size_t)n) {
+		memcpy(e->v.s.p, buf, (size_t)n); /* as wide as before: in place */
+	} else if (e) {
 		char *d = dup_bytes(s, buf, (size_t)n);
 		if (!d)
 			return put_err(o, "ERR out of memory");
