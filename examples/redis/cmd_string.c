@@ -1,7 +1,7 @@
 /*
  * String commands and the generic key commands (DEL, EXISTS, TYPE, expiry), each one part
- * on its key's owner; MGET, MSET, DEL and EXISTS run here once per key (their parts), and
- * conn.c merges the parts' replies.
+ * on its key's owner; MGET, MSET, DEL and EXISTS run here once per owner of their keys (a
+ * part each, with that owner's keys), and conn.c merges the parts' replies.
  */
 #include "redis.h"
 
@@ -68,15 +68,17 @@ static void run_get(struct shard *s, int argc, arg_t *argv, struct rotor_resp_ou
 		rotor_resp_put_bulk(o, e->v.s.p, e->v.s.len);
 }
 
-/* MGET's part: a value that is not a string is nil, not an error. */
+/* MGET's part: its owner's keys' values, one after the other (conn.c puts them back in the
+ * request's order); a value that is not a string is nil, not an error. */
 static void run_mget(struct shard *s, int argc, arg_t *argv, struct rotor_resp_out *o)
 {
-	(void)argc;
-	struct entry *e = db_find(s, argv[1].ptr, argv[1].len, H(&argv[1]));
-	if (!e || e->v.type != T_STRING)
-		rotor_resp_put_nil(o);
-	else
-		rotor_resp_put_bulk(o, e->v.s.p, e->v.s.len);
+	for (int i = 1; i < argc; i++) {
+		struct entry *e = db_find(s, argv[i].ptr, argv[i].len, H(&argv[i]));
+		if (!e || e->v.type != T_STRING)
+			rotor_resp_put_nil(o);
+		else
+			rotor_resp_put_bulk(o, e->v.s.p, e->v.s.len);
+	}
 }
 
 enum {
@@ -181,11 +183,11 @@ static void run_getset(struct shard *s, int argc, arg_t *argv, struct rotor_resp
 	store(s, &argv[1], argv[2].ptr, argv[2].len, false);
 }
 
-/* MSET's part: key, value. */
+/* MSET's part: its owner's keys and values. */
 static void run_mset(struct shard *s, int argc, arg_t *argv, struct rotor_resp_out *o)
 {
-	(void)argc;
-	store(s, &argv[1], argv[2].ptr, argv[2].len, false);
+	for (int i = 1; i + 1 < argc; i += 2)
+		store(s, &argv[i], argv[i + 1].ptr, argv[i + 1].len, false);
 	rotor_resp_put_simple(o, "OK");
 }
 
@@ -334,20 +336,26 @@ static void run_setrange(struct shard *s, int argc, arg_t *argv, struct rotor_re
 	rotor_resp_put_int(o, (long long)e->v.s.len);
 }
 
-/* DEL's and EXISTS's part: one key, :1 or :0 (conn.c sums them). */
+/* DEL's and EXISTS's part: its owner's keys, how many there were (conn.c sums them). */
 static void run_del(struct shard *s, int argc, arg_t *argv, struct rotor_resp_out *o)
 {
-	(void)argc;
-	struct entry *e = db_find(s, argv[1].ptr, argv[1].len, H(&argv[1]));
-	if (e)
-		db_delete(s, e);
-	rotor_resp_put_int(o, e != NULL);
+	long long n = 0;
+	for (int i = 1; i < argc; i++) {
+		struct entry *e = db_find(s, argv[i].ptr, argv[i].len, H(&argv[i]));
+		if (e) {
+			db_delete(s, e);
+			n++;
+		}
+	}
+	rotor_resp_put_int(o, n);
 }
 
 static void run_exists(struct shard *s, int argc, arg_t *argv, struct rotor_resp_out *o)
 {
-	(void)argc;
-	rotor_resp_put_int(o, db_find(s, argv[1].ptr, argv[1].len, H(&argv[1])) != NULL);
+	long long n = 0;
+	for (int i = 1; i < argc; i++)
+		n += db_find(s, argv[i].ptr, argv[i].len, H(&argv[i])) != NULL;
+	rotor_resp_put_int(o, n);
 }
 
 static void run_type(struct shard *s, int argc, arg_t *argv, struct rotor_resp_out *o)

@@ -66,7 +66,7 @@ static void defer_reply(struct conn *c, const char *err)
 	if (grow((void **)&c->reqs, &c->capreqs, c->nreqs + 1, sizeof(*c->reqs)) < 0 ||
 	    !(p = new_part(c)))
 		return;
-	c->reqs[c->nreqs++] = (struct dreq){NULL, c->nparts - 1, 1};
+	c->reqs[c->nreqs++] = (struct dreq){NULL, c->nparts - 1, 1, 0, 0};
 	p->owner = rotor_worker_id();
 	p->off = c->dout.len;
 	rotor_resp_put_error(&c->dout, err);
@@ -135,7 +135,7 @@ static void dispatch(struct conn *c, int argi, int argc, bool *deferring)
 		p->off = c->dout.len;
 		cmd->conn(&c->ctx, argc, argv, &c->dout);
 		p->len = c->dout.len - p->off;
-		c->reqs[c->nreqs++] = (struct dreq){NULL, first, 1};
+		c->reqs[c->nreqs++] = (struct dreq){NULL, first, 1, 0, 0};
 		return;
 	}
 	if (cmd->route == R_KEY) {
@@ -145,34 +145,49 @@ static void dispatch(struct conn *c, int argi, int argc, bool *deferring)
 			return cmd->run(&shards[self], argc, argv, direct);
 		}
 	}
-	/* Parts: one per key (R_MULTI), per worker (R_ALL), or the one (R_KEY). */
+	/* Parts: one per owner of the keys (R_MULTI), per worker (R_ALL), or the one (R_KEY).
+	 * An R_MULTI part's arguments are the command and that owner's keys (with their
+	 * values), in request order, appended to the round's arguments. */
 	if (grow((void **)&c->reqs, &c->capreqs, c->nreqs + 1, sizeof(*c->reqs)) < 0)
 		return;
-	int first = c->nparts, remote = 0;
-	int n = cmd->route == R_MULTI ? (argc - 1) / cmd->step : cmd->route == R_ALL ? nworkers : 1;
-	for (int i = 0; i < n; i++) {
+	int first = c->nparts, remote = 0, n = 0;
+	int owners[MAX_WORKERS] = {0}; /* R_MULTI: keys per owner */
+	if (cmd->route == R_MULTI) {
+		if (grow((void **)&c->args, &c->capargs, c->nargs + argc + nworkers,
+		         sizeof(*c->args)) < 0)
+			return;
+		argv = c->args + argi; /* it may have moved */
+		for (int k = 1; k < argc; k += cmd->step)
+			owners[key_owner(key_hash(argv[k].ptr, argv[k].len))]++;
+	}
+	int nparts = cmd->route == R_KEY ? 1 : nworkers;
+	for (int i = 0; i < nparts; i++) {
+		if (cmd->route == R_MULTI && !owners[i])
+			continue;
 		struct part *p = new_part(c);
 		if (!p) {
 			c->nparts = first;
 			return;
 		}
+		n++;
 		p->cmd = cmd;
 		p->argi = argi;
 		p->argc = argc;
 		if (cmd->route == R_MULTI) {
-			p->sub[0] = argv[0];
-			for (int k = 0; k < cmd->step; k++)
-				p->sub[1 + k] = argv[1 + i * cmd->step + k];
-			p->argc = 1 + cmd->step;
-			p->argv = p->sub;
-			p->owner = key_owner(key_hash(p->sub[1].ptr, p->sub[1].len));
+			p->owner = i;
+			p->argi = c->nargs;
+			c->args[c->nargs++] = argv[0];
+			for (int k = 1; k < argc; k += cmd->step)
+				if (key_owner(key_hash(argv[k].ptr, argv[k].len)) == i)
+					for (int j = 0; j < cmd->step; j++)
+						c->args[c->nargs++] = argv[k + j];
+			p->argc = c->nargs - p->argi;
 		} else {
 			p->owner =
 			    cmd->route == R_ALL ? i : key_owner(key_hash(argv[1].ptr, argv[1].len));
 		}
 		if (p->owner == self) {
-			if (cmd->route != R_MULTI)
-				p->argv = argv;
+			p->argv = c->args + p->argi;
 			shards[self].local_parts++;
 			run_local(c, p);
 		} else {
@@ -180,7 +195,7 @@ static void dispatch(struct conn *c, int argi, int argc, bool *deferring)
 			remote++;
 		}
 	}
-	c->reqs[c->nreqs++] = (struct dreq){cmd, first, n};
+	c->reqs[c->nreqs++] = (struct dreq){cmd, first, n, argi, argc};
 	if (remote)
 		*deferring = true;
 	else if (!*deferring) {
@@ -201,12 +216,26 @@ static long long reply_int(const char *p, size_t n)
 	return neg ? -v : v;
 }
 
+/* The length of the reply at p: a bulk string, nil, an integer, a simple string or an
+ * error (what an MGET part's elements are). */
+static size_t elem_len(const char *p, size_t n)
+{
+	const char *cr = memchr(p, '\r', n);
+	if (!cr)
+		return n;
+	size_t head = (size_t)(cr - p) + 2;
+	if (p[0] != '$' || p[1] == '-')
+		return head;
+	size_t len = (size_t)reply_int(p, head);
+	return head + len + 2 <= n ? head + len + 2 : n;
+}
+
 static void merge_reply(struct conn *c, const struct dreq *r, struct rotor_resp_out *o)
 {
 	const struct part *p = &c->parts[r->first];
 	enum merge m = r->cmd ? r->cmd->merge : M_NONE;
 	for (int i = 0; i < r->n; i++)
-		if (p[i].len == 0 || (m != M_ARRAY && c->dout.buf[p[i].off] == '-')) {
+		if (p[i].len == 0 || c->dout.buf[p[i].off] == '-') {
 			if (p[i].len == 0)
 				rotor_resp_put_error(o, "ERR out of memory");
 			else
@@ -217,11 +246,24 @@ static void merge_reply(struct conn *c, const struct dreq *r, struct rotor_resp_
 	case M_NONE:
 		rotor_resp_put_raw(o, c->dout.buf + p->off, p->len);
 		break;
-	case M_ARRAY:
-		rotor_resp_put_array(o, r->n);
-		for (int i = 0; i < r->n; i++)
-			rotor_resp_put_raw(o, c->dout.buf + p[i].off, p[i].len);
+	case M_ARRAY: {
+		/* Each owner's part holds its keys' values in request order: take them back
+		 * in the order of the request's keys. */
+		size_t at[MAX_WORKERS], end[MAX_WORKERS];
+		for (int i = 0; i < r->n; i++) {
+			at[p[i].owner] = p[i].off;
+			end[p[i].owner] = p[i].off + p[i].len;
+		}
+		const struct rotor_resp_arg *argv = c->args + r->argi;
+		rotor_resp_put_array(o, r->argc - 1);
+		for (int k = 1; k < r->argc; k++) {
+			int w = key_owner(key_hash(argv[k].ptr, argv[k].len));
+			size_t n = elem_len(c->dout.buf + at[w], end[w] - at[w]);
+			rotor_resp_put_raw(o, c->dout.buf + at[w], n);
+			at[w] += n;
+		}
 		break;
+	}
 	case M_SUM: {
 		long long sum = 0;
 		for (int i = 0; i < r->n; i++)
@@ -242,8 +284,7 @@ static void finish_round(struct conn *c)
 		struct part *p = &c->parts[i];
 		if (p->argi >= 0)
 			continue;
-		/* Both arrays may have moved while the round was parsed. */
-		p->argv = p->cmd->route == R_MULTI ? p->sub : c->args + (-1 - p->argi);
+		p->argv = c->args + (-1 - p->argi); /* it may have moved while parsing */
 		c->pending++;
 		fwd_add(p);
 	}

@@ -20,19 +20,20 @@ struct part {
 	struct part *next; /* in its batch */
 	struct conn *conn;
 	const struct cmd *cmd;
-	const struct rotor_resp_arg *argv; /* the request's, or sub */
+	const struct rotor_resp_arg *argv; /* in conn->args: the request's, or built for it */
 	int argc;
 	int owner;
-	int argi;          /* while parsing: the request's first argument in conn->args */
+	int argi;          /* while parsing: its first argument in conn->args (-1 - it: remote) */
 	size_t off, len;   /* its reply, in conn->dout */
 	size_t roff, rlen; /* a remote part's reply, in its batch's out */
-	struct rotor_resp_arg sub[3]; /* an R_MULTI part: the command, its key (and value) */
 };
 
-/* A request whose reply waits for the round's end: its parts are first..first+n-1. */
+/* A request whose reply waits for the round's end: its parts are first..first+n-1, its
+ * arguments argc from argi in conn->args. */
 struct dreq {
 	const struct cmd *cmd;
 	int first, n;
+	int argi, argc;
 };
 
 /* A request of the round, parsed, not yet run: its arguments in conn->args, its key's hash. */
