@@ -59,13 +59,20 @@ static void run_local(struct conn *c, struct part *p)
 	p->len = c->dout.len - p->off;
 }
 
+/* No memory for a request's bookkeeping: it cannot be answered in its place, so the
+ * connection ends after the replies before it (a close, never replies out of order). */
+static void fail(struct conn *c)
+{
+	c->ctx.quit = true;
+}
+
 /* A request answered with a fixed reply (an error), in its place among the deferred. */
 static void defer_reply(struct conn *c, const char *err)
 {
 	struct part *p;
 	if (grow((void **)&c->reqs, &c->capreqs, c->nreqs + 1, sizeof(*c->reqs)) < 0 ||
 	    !(p = new_part(c)))
-		return;
+		return fail(c);
 	c->reqs[c->nreqs++] = (struct dreq){NULL, c->nparts - 1, 1, 0, 0};
 	p->owner = rotor_worker_id();
 	p->off = c->dout.len;
@@ -130,7 +137,7 @@ static void dispatch(struct conn *c, int argi, int argc, bool *deferring)
 		int first = c->nparts;
 		struct part *p = new_part(c);
 		if (!p || grow((void **)&c->reqs, &c->capreqs, c->nreqs + 1, sizeof(*c->reqs)) < 0)
-			return;
+			return fail(c);
 		p->owner = self;
 		p->off = c->dout.len;
 		cmd->conn(&c->ctx, argc, argv, &c->dout);
@@ -149,16 +156,19 @@ static void dispatch(struct conn *c, int argi, int argc, bool *deferring)
 	 * An R_MULTI part's arguments are the command and that owner's keys (with their
 	 * values), in request order, appended to the round's arguments. */
 	if (grow((void **)&c->reqs, &c->capreqs, c->nreqs + 1, sizeof(*c->reqs)) < 0)
-		return;
+		return fail(c);
 	int first = c->nparts, remote = 0, n = 0;
 	int owners[MAX_WORKERS] = {0}; /* R_MULTI: keys per owner */
 	if (cmd->route == R_MULTI) {
 		if (grow((void **)&c->args, &c->capargs, c->nargs + argc + nworkers,
-		         sizeof(*c->args)) < 0)
-			return;
+		         sizeof(*c->args)) < 0 ||
+		    grow((void **)&c->kown, &c->capkown, argc, sizeof(*c->kown)) < 0)
+			return fail(c);
 		argv = c->args + argi; /* it may have moved */
-		for (int k = 1; k < argc; k += cmd->step)
-			owners[key_owner(key_hash(argv[k].ptr, argv[k].len))]++;
+		for (int k = 1; k < argc; k += cmd->step) {
+			c->kown[k] = key_owner(key_hash(argv[k].ptr, argv[k].len));
+			owners[c->kown[k]]++;
+		}
 	}
 	int nparts = cmd->route == R_KEY ? 1 : nworkers;
 	for (int i = 0; i < nparts; i++) {
@@ -167,7 +177,7 @@ static void dispatch(struct conn *c, int argi, int argc, bool *deferring)
 		struct part *p = new_part(c);
 		if (!p) {
 			c->nparts = first;
-			return;
+			return fail(c);
 		}
 		n++;
 		p->cmd = cmd;
@@ -177,8 +187,8 @@ static void dispatch(struct conn *c, int argi, int argc, bool *deferring)
 			p->owner = i;
 			p->argi = c->nargs;
 			c->args[c->nargs++] = argv[0];
-			for (int k = 1; k < argc; k += cmd->step)
-				if (key_owner(key_hash(argv[k].ptr, argv[k].len)) == i)
+			for (int k = 1; k < argc && owners[i]; k += cmd->step)
+				if (c->kown[k] == i)
 					for (int j = 0; j < cmd->step; j++)
 						c->args[c->nargs++] = argv[k + j];
 			p->argc = c->nargs - p->argi;
@@ -539,6 +549,7 @@ void conn_close(struct rotor_server_conn *sc, void *arg)
 	free(c->parts);
 	free(c->reqs);
 	free(c->pre);
+	free(c->kown);
 	free(c->scratch);
 	free(c->in);
 }

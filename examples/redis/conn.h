@@ -66,6 +66,8 @@ struct conn {
 	int nreqs, capreqs;
 	struct preq *pre;
 	int cappre;
+	int *kown; /* an R_MULTI request's owner of each key, by argument index */
+	int capkown;
 	struct rotor_resp_out dout; /* replies of deferred requests' parts */
 	int pending;                /* parts away on other workers */
 	struct rotor_event done;    /* set when pending reaches 0 */
