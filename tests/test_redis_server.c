@@ -6,7 +6,8 @@
  * sets: Redis's hashtable order is its own) and SPOP's choice. Short expiries are absolute
  * (PXAT, PEXPIREAT) and fall on 100 ms boundaries that no pipeline straddles, so both
  * servers always agree whether a key has expired. Also: redis-cli and redis-benchmark
- * against it, protocol errors, the limits, the stop, and the forwarding counters.
+ * against it, multi-key commands of thousands of keys, protocol errors, hostile requests,
+ * the limits, the stop, and the forwarding counters.
  *
  * ROTOR_REDIS_DIFF_PIPELINES (default 250 per seed) and ROTOR_REDIS_DIFF_SEED (default: three
  * fixed seeds) make longer runs. Skipped when redis-server is not installed.
@@ -933,6 +934,72 @@ Test(redis_server, redis_cli_and_redis_benchmark_complete_against_it, .timeout =
 	cr_assert_null(strstr(out, "ERR"), "%s", out);
 	cr_assert_null(strstr(out, "rror"), "%s", out);
 	cr_assert_not_null(strstr(out, "MSET (10 keys)"), "the whole default run: %s", out);
+	stop(&p);
+	fclose(p.out);
+}
+
+/* Multi-key commands with thousands of keys, duplicates among them, across both owners:
+ * the same bytes as redis-server's. */
+Test(redis_server, many_key_commands_equal_redis_servers)
+{
+	struct peer red, rot;
+	start_redis(&red);
+	start_rotor(&rot, 2);
+	struct wire wr, wo;
+	wire_open(&wr, red.port);
+	wire_open(&wo, rot.port);
+	struct cmdbuf b = {0};
+	static char keys[3000][16];
+	char *argv[6001];
+	for (int i = 0; i < 3000; i++)
+		snprintf(keys[i], sizeof(keys[i]), "key%d", (i * 7) % 2000); /* duplicates */
+	int n = 0;
+	argv[n++] = "MSET";
+	for (int i = 0; i < 3000; i++)
+		argv[n++] = keys[i], argv[n++] = keys[(i + 1) % 3000];
+	encode(&b, n, argv);
+	const char *verbs[] = {"MGET", "EXISTS", "DEL", "MGET", "EXISTS"};
+	for (int v = 0; v < 5; v++) {
+		n = 0;
+		argv[n++] = (char *)verbs[v];
+		for (int i = 0; i < 3000; i++)
+			argv[n++] = keys[i];
+		encode(&b, n, argv);
+	}
+	send_all(wr.fd, b.p, b.len);
+	send_all(wo.fd, b.p, b.len);
+	for (int i = 0; i < 6; i++) {
+		char *x, *y;
+		cr_assert_gt(next_reply(&wr, &x), 0);
+		cr_assert_gt(next_reply(&wo, &y), 0);
+		cr_assert_str_eq(x, y, "reply %d differs", i);
+		free(x);
+		free(y);
+	}
+	free(b.p);
+	wire_close(&wr);
+	wire_close(&wo);
+	kill(red.pid, SIGKILL);
+	waitpid(red.pid, NULL, 0);
+	stop(&rot);
+	fclose(rot.out);
+}
+
+/* A request that announces millions of arguments and never sends them, then closes: no
+ * reply, no crash, and the server serves others meanwhile. */
+Test(redis_server, a_request_announcing_millions_of_arguments_costs_nothing_until_sent)
+{
+	struct peer p;
+	start_rotor(&p, 2);
+	struct wire bad, good;
+	wire_open(&bad, p.port);
+	wire_open(&good, p.port);
+	const char *req = "*2000000000\r\n$3\r\nGET\r\n$100000000\r\nabc";
+	send_all(bad.fd, req, strlen(req));
+	EXPECT(&good, "PING\r\n", "+PONG\r\n");
+	wire_close(&bad);
+	EXPECT(&good, "SET k v\r\n", "+OK\r\n");
+	wire_close(&good);
 	stop(&p);
 	fclose(p.out);
 }
