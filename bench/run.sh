@@ -29,6 +29,7 @@ declare -A typical=(
 	[spawn]="1 5" [post]="1 9" [submit]="3 22"
 	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
 	[http]="1 330" [http_post]="1 100" [echo]="4 125" [fileread]="3 100" [resolve]="2 9" [https]="1 100"
+	[redis]="1 300"
 )
 typical_other="5 30"
 
@@ -97,6 +98,9 @@ if [ -n "$do_build" ] && [ -f "$build/CMakeCache.txt" ]; then
 	# bench_http and bench_https are scripts; the server they measure is the HTTP example.
 	{ want http || want https || want http_post; } && cmake --build "$build" --target help 2>/dev/null | grep -q 'http_server' &&
 		targets+=(http_server)
+	# bench_redis is a script; the server it measures is the Redis example.
+	want redis && cmake --build "$build" --target help 2>/dev/null | grep -q 'redis_server' &&
+		targets+=(redis_server)
 	if [ ${#targets[@]} -gt 0 ] &&
 		! cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >"$out/build.log" 2>&1; then
 		echo "build failed (see $out/build.log):" >&2

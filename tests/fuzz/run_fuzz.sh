@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Build a libFuzzer target of tests/fuzz (+ASan, UBSan) with the HTTP framing module's source
-# (lib/service/http_parse.c: pure functions, so no librotor is needed) and run it on its corpus
-# for SECONDS (default 20). TARGET: fuzz_http (requests, corpus_http) or fuzz_http_response
-# (responses, corpus_http_response); without one, both, SECONDS split between them. Exit 77
-# (CTest: skipped) without clang's fuzzer runtime. Usage: run_fuzz.sh BUILD_DIR [SECONDS [TARGET]]
+# Build a libFuzzer target of tests/fuzz (+ASan, UBSan) with the source of the pure module it
+# drives (no librotor is needed) and run it on its corpus for SECONDS (default 20). TARGET:
+# fuzz_http (HTTP requests: lib/service/http_parse.c, corpus_http), fuzz_http_response
+# (responses, corpus_http_response) or fuzz_resp (RESP2 requests: lib/service/resp.c,
+# corpus_resp); without one, the two HTTP ones, SECONDS split between them. Exit 77 (CTest:
+# skipped) without clang's fuzzer runtime. Usage: run_fuzz.sh BUILD_DIR [SECONDS [TARGET...]]
 set -eu
 build=$1 # a failing input is written here (TARGET-crash-...); the targets need no librotor
 secs=${2:-20}
@@ -18,13 +19,14 @@ n=$(wc -w <<<"$targets")
 per=$(( secs / n > 0 ? secs / n : 1 ))
 for t in $targets; do
 	case $t in
-	fuzz_http) corpus=corpus_http ;;
-	fuzz_http_response) corpus=corpus_http_response ;;
+	fuzz_http) corpus=corpus_http module=lib/service/http_parse.c ;;
+	fuzz_http_response) corpus=corpus_http_response module=lib/service/http_parse.c ;;
+	fuzz_resp) corpus=corpus_resp module=lib/service/resp.c ;;
 	*) echo "unknown target $t"; exit 1 ;;
 	esac
 	if ! "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -I"$src/lib/service" "$src/tests/fuzz/$t.c" \
-		"$src/lib/service/http_parse.c" -o "$out/$t" 2>"$out/build.log"; then
+		-D_GNU_SOURCE -I"$src/lib/service" -I"$src/include" "$src/tests/fuzz/$t.c" \
+		"$src/$module" -o "$out/$t" 2>"$out/build.log"; then
 		if grep -q "fuzzer" "$out/build.log"; then
 			echo "skipped: clang has no libFuzzer runtime"; cat "$out/build.log"; exit 77
 		fi
