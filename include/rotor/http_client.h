@@ -114,7 +114,7 @@ struct rotor_http_client_stats {
 };
 
 /* rotor_http_client_stats - c's counters on the calling worker into *out. Returns 0, or
- * -EINVAL (NULL arguments), -EPERM (off a worker). Thread: worker. Suspends: no. */
+ * -EINVAL (NULL arguments), -EPERM (off a task). Thread: task. Suspends: no. */
 ROTOR_API int rotor_http_client_stats(struct rotor_http_client *c,
                                       struct rotor_http_client_stats *out);
 
