@@ -3,15 +3,17 @@
 # to the second allowed CPU; GET /plaintext, "Hello, World!"), 100 requests in flight over 100
 # keep-alive connections, each client pinned to the first allowed CPU: rotor's
 # rotor_http_client (http_client_load, one worker), Go's net/http client (peers/go/httpclient,
-# GOMAXPROCS 1), Python's aiohttp (peers/aiohttp_client.py) and wrk itself (-t1 -c100), the
-# floor: a load generator that parses as little as a client can. Over http:// and https://
+# GOMAXPROCS 1), Python's aiohttp (peers/aiohttp_client.py), libcurl's multi-socket API on
+# epoll (load/curl_multi_load.c: the design rotor's client was chosen against) and wrk itself
+# (-t1 -c100), the floor: a load generator that parses as little as a client can. Over http:// and https://
 # (TLS 1.3, nginx's certificate trusted as the CA by every client but wrk, which does not
 # verify). Figures: client CPU per request (user+sys of the client process and its threads,
 # from /proc/PID/stat of a shell that waited for it: cutime+cstime, divided by the requests
 # the client completed) and requests/s. Each repetition runs the clients in turn (rotor, go,
-# aiohttp, wrk), every run is printed; medians [min..max] and ratios rotor/baseline follow.
+# aiohttp, curl, wrk), every run is printed; medians [min..max] and ratios rotor/baseline follow.
 # Metrics: <scheme>_c100_cpu_per_req (us) and <scheme>_c100_rps (req/s), scheme http or https,
-# rotor's series once per baseline: go-nethttp-client, aiohttp-client, wrk (a missing one:
+# rotor's series once per baseline: go-nethttp-client, aiohttp-client, libcurl-multi-epoll,
+# wrk (a missing one:
 # "not measured"). Targets (issue #17): CPU per request <= 0.5x Go's and <= 1.3x wrk's over
 # http, <= 0.5x Go's over https.
 # Full runs only: --quick prints a note and exits. A missing client is skipped with a message;
@@ -50,12 +52,14 @@ done
 read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
 	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
 [ -n "$cpu_b" ] || { note "bench_http_client: skipped: needs two CPUs"; exit 0; }
-declare -A baseline=([go]=go-nethttp-client [aiohttp]=aiohttp-client [wrk]=wrk)
+declare -A baseline=([go]=go-nethttp-client [aiohttp]=aiohttp-client [wrk]=wrk [curl]=libcurl-multi-epoll)
 clients=(rotor)
 if [ -x "$peers/httpclient" ]; then clients+=(go); else
 	note "bench_http_client: go-nethttp-client baseline skipped: $peers/httpclient not built (run.sh builds the Go peers)"; fi
 if "$python" -c 'import aiohttp' 2>/dev/null; then clients+=(aiohttp); else
 	note "bench_http_client: aiohttp-client baseline skipped: aiohttp not installed (apt-get install python3-aiohttp)"; fi
+if [ -x "$here/curl_multi_load" ]; then clients+=(curl); else
+	note "bench_http_client: libcurl-multi-epoll baseline skipped: $here/curl_multi_load not built (libcurl4-openssl-dev)"; fi
 if command -v wrk >/dev/null; then clients+=(wrk); else
 	note "bench_http_client: wrk baseline skipped: wrk not installed"; fi
 runs=$((reps * 2 * ${#clients[@]}))
@@ -142,6 +146,7 @@ one_run() {
 	rotor) cmd=("$here/http_client_load" --url "$url" --conns 100 --seconds "$seconds" --ca "$tmp/cert.pem") ;;
 	go) cmd=("$peers/httpclient" -url "$url" -conns 100 -seconds "$seconds" -ca "$tmp/cert.pem" -procs 1) ;;
 	aiohttp) cmd=("$python" "$here/aiohttp_client.py" --url "$url" --conns 100 --seconds "$seconds" --ca "$tmp/cert.pem") ;;
+	curl) cmd=("$here/curl_multi_load" --url "$url" --conns 100 --seconds "$seconds" --ca "$tmp/cert.pem") ;;
 	wrk) cmd=(wrk -t1 -c100 -d"${seconds}s" "$url") ;;
 	esac
 	out=$tmp/$1.out
@@ -194,7 +199,7 @@ emit() {
 	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
 	[ -n "$r" ] || return
 	[ $json = 1 ] || printf '  %-26s %-5s rotor              %10s [%s..%s]\n' "$1" "$2" "$r" "$rl" "$rh"
-	for s in go aiohttp wrk; do
+	for s in go aiohttp curl wrk; do
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$s.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
