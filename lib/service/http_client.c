@@ -41,8 +41,8 @@ struct response {
 	struct rotor__http_chunked ch;
 	bool keep_alive;
 	bool done;
-	int err; /* sticky */
-	char *head;
+	int err;    /* sticky */
+	char *head; /* the head's copy, in the same allocation as hdrs, after it */
 	struct rotor_http_client_header *hdrs;
 	char *body;
 };
@@ -251,15 +251,21 @@ static int build_head(const struct rotor_http_client_request *req, const struct 
 	err |= puts_(h, u->target);
 	err |= put(h, " HTTP/1.1\r\n", 11);
 	if (!has_host) {
-		char host[300];
 		bool v6 = strchr(u->host, ':') != NULL;
-		bool dflt = u->port == (u->https ? 443 : 80);
-		int n =
-		    dflt ? snprintf(host, sizeof(host), v6 ? "Host: [%s]\r\n" : "Host: %s\r\n",
-		                    u->host)
-		         : snprintf(host, sizeof(host),
-		                    v6 ? "Host: [%s]:%d\r\n" : "Host: %s:%d\r\n", u->host, u->port);
-		err |= put(h, host, (size_t)n);
+		err |= put(h, v6 ? "Host: [" : "Host: ", v6 ? 7 : 6);
+		err |= puts_(h, u->host);
+		if (v6)
+			err |= put(h, "]", 1);
+		if (u->port != (u->https ? 443 : 80)) {
+			char port[8];
+			int n = 7;
+			port[n] = '\0';
+			for (int p = u->port; p; p /= 10)
+				port[--n] = (char)('0' + p % 10);
+			port[--n] = ':';
+			err |= puts_(h, port + n);
+		}
+		err |= put(h, "\r\n", 2);
 	}
 	for (size_t i = 0; i < req->nheaders; i++) {
 		err |= puts_(h, req->headers[i].name);
@@ -379,10 +385,10 @@ static int read_head(struct response *r, struct rotor_http_client *c, bool head_
 		if (h.status >= 100 && h.status < 200 && h.status != 101)
 			continue;
 		/* Copy the head and turn its fields into NUL-terminated strings in the copy. */
-		r->head = malloc((size_t)n + 1);
-		r->hdrs = malloc(sizeof(*r->hdrs) * (h.nfields ? h.nfields : 1));
-		if (!r->head || !r->hdrs)
+		r->hdrs = malloc(sizeof(*r->hdrs) * h.nfields + (size_t)n + 1);
+		if (!r->hdrs)
 			return -ENOMEM;
+		r->head = (char *)(r->hdrs + h.nfields);
 		memcpy(r->head, line, (size_t)n);
 		r->head[n] = '\0';
 		const char *base = line;
@@ -456,9 +462,7 @@ int rotor_http_client_send(struct rotor_http_client *c, const struct rotor_http_
 	const char *method = req->method ? req->method : "GET";
 	if (!token(method))
 		return -EINVAL;
-	struct rotor_http_url *u = malloc(sizeof(*u));
-	if (!u)
-		return -ENOMEM;
+	struct rotor_http_url url, *u = &url;
 	int err = rotor_http_url_parse(req->url, u);
 	char stack[HEAD_STACK];
 	struct head h = {stack, 0, sizeof(stack)};
@@ -489,9 +493,7 @@ int rotor_http_client_send(struct rotor_http_client *c, const struct rotor_http_
 		if (err == 0)
 			break;
 		release(r, false);
-		free(r->head);
 		free(r->hdrs);
-		r->head = NULL;
 		r->hdrs = NULL;
 		if (stale && reused && retry) {
 			retry = false;
@@ -518,13 +520,11 @@ int rotor_http_client_send(struct rotor_http_client *c, const struct rotor_http_
 out:
 	if (r) {
 		release(r, false);
-		free(r->head);
 		free(r->hdrs);
 		free(r);
 	}
 	if (h.cap > HEAD_STACK)
 		free(h.buf);
-	free(u);
 	return err;
 }
 
@@ -677,8 +677,7 @@ int rotor_http_response_destroy(struct rotor_http_response *pub)
 	if (r->k && (!self || rotor_task_worker(self) != r->worker))
 		return -EPERM;
 	release(r, false);
-	free(r->head);
-	free(r->hdrs);
+	free(r->hdrs); /* and the head after it */
 	free(r->body);
 	free(r);
 	return 0;
