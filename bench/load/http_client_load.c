@@ -22,6 +22,8 @@ static struct rotor_http_client *client;
 static int64_t end;
 static long requests, errors;
 static int first_error;
+static int64_t worst; /* the slowest request, ns */
+static long slow;     /* requests over 100 ms */
 
 static void *load(void *arg)
 {
@@ -29,7 +31,8 @@ static void *load(void *arg)
 	char buf[16384];
 	struct rotor_http_client_request q = {.url = url};
 	while (rotor_now() < end) {
-		q.deadline = rotor_now() + 10LL * 1000000000;
+		int64_t t0 = rotor_now();
+		q.deadline = t0 + 10LL * 1000000000;
 		struct rotor_http_response *r;
 		int err = rotor_http_client_send(client, &q, &r);
 		ssize_t n = 0;
@@ -48,6 +51,10 @@ static void *load(void *arg)
 			continue;
 		}
 		requests++;
+		int64_t took = rotor_now() - t0;
+		if (took > worst)
+			worst = took;
+		slow += took > 100000000;
 	}
 	return NULL;
 }
@@ -71,7 +78,8 @@ static void *main_task(void *arg)
 		if (t[i])
 			rotor_join(t[i], NULL);
 	double took = (double)(rotor_now() - t0) / 1e9;
-	printf("requests %ld seconds %.3f errors %ld\n", requests, took, errors);
+	printf("requests %ld seconds %.3f errors %ld slowest_ms %.1f over_100ms %ld\n", requests,
+	       took, errors, (double)worst / 1e6, slow);
 	if (first_error)
 		fprintf(stderr, "http_client_load: first error: %s\n", strerror(-first_error));
 	free(t);

@@ -144,6 +144,7 @@ int rotor_http_client_create(const struct rotor_http_client_config *cfg,
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->dead, false);
 	atomic_init(&c->tls, cfg->tls);
+	rotor_mutex_init(&c->tls_lock);
 	c->own_tls = !cfg->tls;
 	if (c->own_tls && cfg->ca_file) {
 		/* Checked now, so that a wrong path is the create's error, not the first request's.

@@ -251,20 +251,23 @@ static int tls_of(struct rotor_http_client *c, struct rotor_tls_ctx **out)
 {
 	struct rotor_tls_ctx *x = atomic_load(&c->tls);
 	if (!x) {
-		struct make_tls m = {.ca_file = c->ca_file};
-		int err = rotor_offload(make_tls, &m, NULL);
-		if (err == 0)
-			err = m.err;
-		if (err < 0) {
-			if (m.ctx)
-				rotor_tls_ctx_destroy(m.ctx);
+		int err = rotor_mutex_lock_until(&c->tls_lock, ROTOR_FOREVER);
+		if (err < 0)
 			return err;
+		x = atomic_load(&c->tls);
+		if (!x) {
+			struct make_tls m = {.ca_file = c->ca_file};
+			err = rotor_offload(make_tls, &m, NULL);
+			if (err == 0)
+				err = m.err;
+			if (err == 0)
+				atomic_store(&c->tls, x = m.ctx);
+			else if (m.ctx)
+				rotor_tls_ctx_destroy(m.ctx);
 		}
-		/* Another task may have made one meanwhile: the first kept wins. */
-		if (!atomic_compare_exchange_strong(&c->tls, &x, m.ctx))
-			rotor_tls_ctx_destroy(m.ctx);
-		else
-			x = m.ctx;
+		rotor_mutex_unlock(&c->tls_lock);
+		if (err < 0)
+			return err;
 	}
 	*out = x;
 	return 0;

@@ -7,6 +7,7 @@
 #define ROTOR_SERVICE_HTTP_POOL_H
 
 #include <rotor/http_client.h>
+#include <rotor/sync.h>
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -22,6 +23,7 @@ struct rotor_http_client {
 	struct rotor_tls_ctx *_Atomic tls;
 	bool own_tls;
 	char *ca_file;
+	struct rotor_mutex tls_lock; /* one task makes the context, the others wait for it */
 	unsigned max_per_origin;
 	int64_t idle_timeout; /* < 0: nothing pooled */
 	size_t max_head;
