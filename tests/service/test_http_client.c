@@ -716,6 +716,7 @@ struct raw {
 	int per_conn;
 	atomic_int requests, conns;
 	char last_method[16];
+	char last_head[1024]; /* the last request's head, NUL-terminated */
 	pthread_t thread;
 };
 
@@ -740,6 +741,9 @@ static void *raw_thread(void *arg)
 			}
 			size_t used = (size_t)(end + 4 - buf);
 			sscanf(buf, "%15s", s->last_method);
+			size_t keep = used < sizeof(s->last_head) ? used : sizeof(s->last_head) - 1;
+			memcpy(s->last_head, buf, keep);
+			s->last_head[keep] = '\0';
 			memmove(buf, buf + used, have - used);
 			have -= used;
 			atomic_fetch_add(&s->requests, 1);
@@ -937,4 +941,68 @@ static void *stale_main(void *arg)
 Test(http_client, retries_an_idempotent_request_once_on_a_stale_connection, .timeout = 30)
 {
 	run_checked(1, stale_main, NULL);
+}
+
+static void *request_main(void *arg)
+{
+	(void)arg;
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct raw s;
+	raw_start(&s, ok, sizeof(ok) - 1, 100);
+	struct rotor_http_client *c = NULL;
+	CHECK_EQ(rotor_http_client_create(NULL, &c), 0);
+	char u[96], want[256];
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d/a/b?c=d#frag", s.port);
+	static const struct rotor_http_client_header hs[] = {{"X-One", "1"}, {"Accept", "*/*"}};
+	struct rotor_http_client_request q = {
+	    .method = "OPTIONS", .url = u, .headers = hs, .nheaders = 2};
+	struct rotor_http_response *r = NULL;
+	CHECK_EQ(rotor_http_client_fetch(c, &q, 0, &r), 0);
+	rotor_http_response_destroy(r);
+	snprintf(
+	    want, sizeof(want),
+	    "OPTIONS /a/b?c=d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-One: 1\r\nAccept: */*\r\n\r\n",
+	    s.port);
+	CHECK(!strcmp(s.last_head, want));
+	/* The caller's Host replaces rotor's; POST without a body says Content-Length: 0. */
+	static const struct rotor_http_client_header host[] = {{"host", "example.com"}};
+	struct rotor_http_client_request p = {
+	    .method = "POST", .url = u, .headers = host, .nheaders = 1};
+	CHECK_EQ(rotor_http_client_fetch(c, &p, 0, &r), 0);
+	rotor_http_response_destroy(r);
+	CHECK(!strcmp(s.last_head, "POST /a/b?c=d HTTP/1.1\r\nhost: example.com\r\n"
+	                           "Content-Length: 0\r\n\r\n"));
+	rotor_http_client_destroy(c);
+	raw_stop(&s);
+	/* An IPv6 literal goes into Host in brackets (a server on ::1, if the machine has it). */
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t alen = sizeof(a6);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a6, sizeof(a6)) == 0 && listen(fd, 4) == 0) {
+		getsockname(fd, (struct sockaddr *)&a6, &alen);
+		int port = ntohs(a6.sin6_port);
+		snprintf(u, sizeof(u), "http://[::1]:%d/", port);
+		struct raw s6 = {.fd = fd,
+		                 .port = port,
+		                 .reply = ok,
+		                 .reply_len = sizeof(ok) - 1,
+		                 .per_conn = 1};
+		pthread_create(&s6.thread, NULL, raw_thread, &s6);
+		CHECK_EQ(rotor_http_client_create(NULL, &c), 0);
+		struct rotor_http_client_request g = {.url = u};
+		CHECK_EQ(rotor_http_client_fetch(c, &g, 0, &r), 0);
+		rotor_http_response_destroy(r);
+		snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: [::1]:%d\r\n\r\n", port);
+		CHECK(!strcmp(s6.last_head, want));
+		rotor_http_client_destroy(c);
+		raw_stop(&s6);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	return NULL;
+}
+
+Test(http_client, writes_the_request_line_host_and_headers_as_given, .timeout = 30)
+{
+	run_checked(1, request_main, NULL);
 }
