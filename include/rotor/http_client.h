@@ -159,7 +159,8 @@ struct rotor_http_response {
 	const char *reason; /* the reason phrase, maybe "" */
 	const struct rotor_http_client_header *headers;
 	size_t nheaders;
-	int64_t content_length; /* the declared length, or -1 (chunked, to the close) */
+	int64_t content_length; /* the body's length as declared, 0 when there is none (HEAD,
+	                           1xx, 204, 304), -1 when not known (chunked, to the close) */
 	const char *body;       /* rotor_http_client_fetch: the whole body (NUL after it);
 	                           rotor_http_client_send: NULL */
 	size_t body_len;

@@ -409,7 +409,8 @@ static int read_head(struct response *r, struct rotor_http_client *c, bool head_
 		r->pub.headers = r->hdrs;
 		r->pub.nheaders = h.nfields;
 		r->kind = h.body;
-		r->keep_alive = h.keep_alive;
+		/* After a 101 the connection speaks another protocol: never pooled. */
+		r->keep_alive = h.keep_alive && h.status != 101;
 		r->pub.content_length = h.body == ROTOR__HTTP_BODY_LENGTH
 		                            ? (int64_t)h.content_length
 		                        : h.body == ROTOR__HTTP_BODY_NONE ? 0

@@ -335,13 +335,13 @@ int rotor__http_conn_get(struct rotor_http_client *c, const struct rotor_http_ur
 	if (err < 0)
 		goto out;
 	int64_t now = rotor_now();
-	while (o->idle) {
+	while (o->idle && !fresh) {
 		struct rotor__http_conn *k = o->idle;
 		o->idle = k->next;
 		o->nidle--;
 		p->st.idle--;
 		k->next = NULL;
-		if (fresh || !usable(k, now, c->idle_timeout)) {
+		if (!usable(k, now, c->idle_timeout)) {
 			close_conn(k);
 			continue;
 		}

@@ -45,8 +45,9 @@ struct rotor__http_conn {
 /*
  * rotor__http_conn_get - a connection to u's origin in c's pool on the calling worker,
  * waiting (FIFO) by deadline while the origin has max_per_origin of them busy: an idle one
- * (newest first, unless fresh; one idle past the timeout, or with bytes or an end already
- * received, is closed instead), or a new one dialed and, for https, handshaken. Returns 0
+ * (newest first; one idle past the timeout, or with bytes or an end already received, is
+ * closed instead), or, when there is none or fresh (a retry), a new one dialed and, for
+ * https, handshaken. Returns 0
  * and *out, or the errors of rotor_tcp_dial, rotor_tls_connect, the semaphore's.
  */
 int rotor__http_conn_get(struct rotor_http_client *c, const struct rotor_http_url *u, bool fresh,
