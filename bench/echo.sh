@@ -17,22 +17,14 @@
 # --quick: one 1-second run of each server, pinned, 100 connections. A peer not built is
 # skipped with a message; other options (run.sh passes --instructions) are ignored.
 set -u
-json=0 quick=0 reps=5 seconds=3
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--json) json=1 ;;
-	--quick) quick=1 ;;
-	--reps) reps=$2; shift ;;
-	--seconds) seconds=$2; shift ;;
-	*) ;;
-	esac
-	shift
-done
-note() { if [ $json = 1 ]; then echo "$*" >&2; else echo "$*"; fi; }
+json=0 quick=0 reps=5 seconds=3 peers='' bench=bench_echo
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_options "$@"
 if [ $quick = 1 ]; then
 	reps=1 seconds=1
 fi
-here=$(cd "$(dirname "$0")" && pwd)
 load=$here/echo_load
 declare -A bin=([rotor]=$here/../examples/echo_server [epoll]=$here/epoll_echo [libuv]=$here/uv_echo
 	[nosteer]=$here/../examples/echo_server [floor]=$here/uring_floor)
@@ -44,10 +36,7 @@ for b in "$load" "${bin[rotor]}"; do
 	[ -x "$b" ] || { note "bench_echo: skipped: $b not built"; exit 0; }
 done
 command -v taskset >/dev/null || { note "bench_echo: skipped: taskset not installed (util-linux)"; exit 0; }
-# The first two CPUs this process may use ("0-1", "0,2-5", ...): client and server.
-read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
-	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
-[ -n "$cpu_b" ] || { note "bench_echo: skipped: needs two CPUs"; exit 0; }
+bench_cpus # the client on cpu_a, the server on cpu_b
 servers=(rotor)
 floor=0
 for s in epoll libuv floor; do
@@ -76,14 +65,6 @@ estimate=$(awk -v r=$runs -v s="$seconds" 'BEGIN { printf "%.0f", r * (s + 0.15)
 note "bench_echo: about $estimate s: $runs runs of $seconds s (servers: ${servers[*]}; pinned: echo_load on CPU $cpu_a, one-worker servers on CPU $cpu_b$([ $quick = 0 ] && echo "; shared: two-worker servers, two-thread echo_load, unpinned"))"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-hz=$(getconf CLK_TCK)
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
-# alive PID: running, not a zombie waiting to be reaped (kill -0 cannot tell).
-alive() {
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
 # key PLACEMENT CONNS: c100, c400, c100_shared (also the metric's suffix).
 key() { if [ "$1" = shared ]; then echo "c${2}_shared"; else echo "c$2"; fi; }
 declare -A pid port v
@@ -115,25 +96,6 @@ start() {
 	port[$1]=$p
 }
 
-# stop NAME: SIGTERM, then up to 5 s for a clean exit.
-stop() {
-	local k rc
-	[ -n "${pid[$1]:-}" ] || return 0
-	kill -TERM "${pid[$1]}" 2>/dev/null
-	for ((k = 0; k < 100; k++)); do
-		alive "${pid[$1]}" || break
-		sleep 0.05
-	done
-	if alive "${pid[$1]}"; then
-		note "bench_echo: $1 ignored SIGTERM for 5 s: killed"
-		kill -KILL "${pid[$1]}"
-	fi
-	wait "${pid[$1]}"
-	rc=$?
-	[ $rc = 0 ] || note "bench_echo: $1 exited with status $rc after SIGTERM"
-	pid[$1]=
-}
-
 # one_run NAME CONNS THREADS [CPU]: prints "rate cpu_us_per_roundtrip", or "fail".
 one_run() {
 	local t0 t1 out rate all
@@ -149,8 +111,7 @@ one_run() {
 		echo fail
 		return
 	fi
-	echo "$rate $(awk -v a="$t0" -v b="$t1" -v n="$all" -v hz="$hz" \
-		'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
+	echo "$rate $(per_op "$t0" "$t1" "$all")"
 }
 
 placement=
@@ -193,7 +154,6 @@ for c in "${configs[@]}"; do
 done
 for s in "${servers[@]}" nosteer; do stop "$s"; done
 
-stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
 # emit METRIC UNIT KEY KIND: rotor's series against each baseline, one JSON line each.
 emit() {
 	local r rl rh rn b n nl nh nn human
@@ -205,14 +165,10 @@ emit() {
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$b.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
-			awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" -v b="${baseline[$b]}" \
-				-v n="${n:-null}" -v nl="${nl:-null}" -v nh="${nh:-null}" -v nn="${nn:-0}" 'BEGIN {
-				printf "{\"bench\":\"echo\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, b, n, nl, nh, nn
-				if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n
-				else printf "\"ratio\":null}\n" }'
+			json_line "$1" "$2" "$r $rl $rh $rn" "${baseline[$b]}" "$n $nl $nh $nn"
 		elif [ -n "$n" ]; then
 			human+=$(printf '  %s %s [%s..%s] ratio %s' "${baseline[$b]}" "$n" "$nl" "$nh" \
-				"$(awk -v r="$r" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? r / n : 0) }')")
+				"$(ratio "$r" "$n")")
 		else
 			human+="  ${baseline[$b]} not measured"
 		fi

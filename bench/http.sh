@@ -21,52 +21,53 @@
 # or pipelined16, with the suffix _shared in the shared placement (plaintext_c400_rps_shared);
 # rotor's series once per baseline: epoll, nginx, go-nethttp (a missing one: "not measured"),
 # uring-floor in the pinned placement and rotor-unsteered in the shared one.
+# POST mode (--post, or run as bench_http_post, run.sh --only http_post): POST /post with a
+# 4 KiB body (a wrk Lua script, Content-Length), 100 keep-alive connections, pinned and
+# shared, rotor against epoll_http (which reads the body into its input buffer) and nginx
+# (`return 200` in location /post: nginx reads the body off the socket and discards it, its
+# client_body_buffer_size 16k so that a body would never go to a file); every server must
+# answer 200 to the POST before it is measured and during every run (a non-2xx response makes
+# the run a failure), else its row is not measured. Metrics post4k_c100_cpu_per_req and
+# post4k_c100_rps, _shared in the shared placement.
 # Full runs only: --quick prints a note and exits (CI has neither wrk nor nginx). A missing
 # server is skipped with a message; exit status 1 when rotor did not start or one of its runs
 # failed.
-#   bench_http [--json] [--quick] [--reps N] [--seconds S] [--peers DIR]
+#   bench_http [--json] [--quick] [--reps N] [--seconds S] [--peers DIR] [--post]
 set -u
-json=0 quick=0 reps=5 seconds=3 peers=
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--json) json=1 ;;
-	--quick) quick=1 ;;
-	--reps) reps=$2; shift ;;
-	--seconds) seconds=$2; shift ;;
-	--peers) peers=$2; shift ;;
-	*) ;; # run.sh passes --instructions: not counted here
-	esac
-	shift
-done
-note() { if [ $json = 1 ]; then echo "$*" >&2; else echo "$*"; fi; }
+json=0 quick=0 reps=5 seconds=3 peers='' post=0 bench=bench_http
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_options "$@"
+[[ $0 != *bench_http_post && " ${bench_rest[*]} " != *" --post "* ]] || post=1
+[ $post = 0 ] || bench=bench_http_post
 if [ $quick = 1 ]; then
-	note "bench_http: skipped in --quick (needs wrk and nginx; full runs only)"
+	note "$bench: skipped in --quick (needs wrk and nginx; full runs only)"
 	exit 0
 fi
 [[ $reps =~ ^[1-9][0-9]*$ && $seconds =~ ^[1-9][0-9]*$ ]] ||
-	{ note "bench_http: --reps and --seconds take whole numbers from 1"; exit 2; }
-here=$(cd "$(dirname "$0")" && pwd)
+	{ note "$bench: --reps and --seconds take whole numbers from 1"; exit 2; }
 peers=${peers:-$here/peers}
 declare -A bin=([rotor]=$here/../examples/http_server [epoll]=$here/epoll_http
 	[go]=$peers/nethttp [nginx]=$(command -v nginx) [floor]=$here/uring_floor)
 declare -A baseline=([epoll]=epoll [nginx]=nginx [go]=go-nethttp [floor]=uring-floor
 	[nosteer]=rotor-unsteered)
 for t in wrk taskset; do
-	command -v $t >/dev/null || { note "bench_http: skipped: $t not installed (apt-get install wrk util-linux)"; exit 0; }
+	command -v $t >/dev/null || { note "$bench: skipped: $t not installed (apt-get install wrk util-linux)"; exit 0; }
 done
-[ -x "${bin[rotor]}" ] || { note "bench_http: skipped: ${bin[rotor]} not built"; exit 0; }
-# The first two CPUs this process may use ("0-1", "0,2-5", ...): wrk and the server.
-read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
-	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
-[ -n "$cpu_b" ] || { note "bench_http: skipped: needs two CPUs"; exit 0; }
+[ -x "${bin[rotor]}" ] || { note "$bench: skipped: ${bin[rotor]} not built"; exit 0; }
+bench_cpus # wrk on cpu_a, the server on cpu_b
 servers=(rotor)
+# POST mode: against epoll_http and nginx only.
+others=(epoll nginx go floor)
+[ $post = 0 ] || others=(epoll nginx)
 declare -A why=([epoll]="${bin[epoll]} not built" [nginx]="nginx not installed (apt-get install nginx-light)"
 	[go]="${bin[go]} not built (run.sh builds the Go peers)" [floor]="${bin[floor]} not built")
-for s in epoll nginx go floor; do
+for s in "${others[@]}"; do
 	if [ -n "${bin[$s]}" ] && [ -x "${bin[$s]}" ]; then
 		servers+=("$s")
 	else
-		note "bench_http: ${baseline[$s]} baseline skipped: ${why[$s]}"
+		note "$bench: ${baseline[$s]} baseline skipped: ${why[$s]}"
 	fi
 done
 # placement conns lua-or-"-" metric-name
@@ -76,10 +77,16 @@ configs=("pinned 100 - plaintext_c100" "pinned 400 - plaintext_c400"
 # The two shared configurations run rotor-unsteered and not uring-floor (one worker only).
 runs=$((reps * (${#configs[@]} * ${#servers[@]} + 2)))
 [ -z "${bin[floor]}" ] || [ ! -x "${bin[floor]}" ] || runs=$((runs - 2 * reps))
+path=/plaintext
+if [ $post = 1 ]; then
+	configs=("pinned 100 post post4k_c100" "shared 100 post post4k_c100_shared")
+	runs=$((reps * ${#configs[@]} * ${#servers[@]}))
+	path=/post
+fi
 # Each run costs its seconds plus about 0.15 s (wrk start and exit, /proc reads); each
 # placement about 1.5 s to start and stop the servers.
 estimate=$(awk -v r=$runs -v s="$seconds" 'BEGIN { t = r * (s + 0.15) + 3; printf "%dm%02ds", t / 60, t % 60 }')
-note "bench_http: about $estimate: $runs runs of $seconds s (servers: ${servers[*]}; pinned: wrk -t1 on CPU $cpu_a, one-worker servers on CPU $cpu_b; shared: wrk -t2 on CPUs $cpu_a,$cpu_b, two-worker servers)"
+note "$bench: about $estimate: $runs runs of $seconds s (servers: ${servers[*]}; pinned: wrk -t1 on CPU $cpu_a, one-worker servers on CPU $cpu_b; shared: wrk -t2 on CPUs $cpu_a,$cpu_b, two-worker servers)"
 
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -91,46 +98,27 @@ init = function(args)
 end
 request = function() return req end
 LUA
-hz=$(getconf CLK_TCK)
+# 4096 bytes of body; wrk.format adds its Content-Length.
+cat >"$tmp/post.lua" <<'LUA'
+init = function(args)
+	req = wrk.format("POST", "/post", { ["Content-Type"] = "application/octet-stream" },
+		string.rep("x", 4096))
+end
+request = function() return req end
+LUA
 declare -A pid port cpupids v
 failed=0
 
-# alive PID: running, not a zombie waiting to be reaped (kill -0 cannot tell).
-alive() {
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-# ticks PID...: user+sys clock ticks of these processes, every thread of each.
-ticks() {
-	local p t=0 s
-	for p in "$@"; do
-		s=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || return 1
-		t=$((t + s))
-	done
-	echo $t
-}
-# A port no socket uses, below the ephemeral range (where a client's connection could take it
-# between this check and nginx's bind): nginx needs one up front; the others take port 0.
-free_port() {
-	local p k lo
-	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
-	[ "${lo:-0}" -gt 12000 ] || lo=61000
-	for ((k = 0; k < 50; k++)); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		if command -v ss >/dev/null; then
-			[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && break
-		else
-			(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
-		fi
-	done
-	echo $p
-}
-# answers PORT: GET /plaintext gets a 200.
+# answers PORT: GET /plaintext gets a 200 (POST mode: POST /post with a 4 KiB body does).
 answers() {
 	(
 		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf 'GET /plaintext HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
+		if [ $post = 1 ]; then
+			printf 'POST /post HTTP/1.1\r\nHost: bench\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n%s' \
+				"$(head -c 4096 /dev/zero | tr '\0' x)" >&3
+		else
+			printf 'GET /plaintext HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
+		fi
 		read -r -t 2 line <&3
 		[[ $line == "HTTP/1.1 200"* ]]
 	) 2>/dev/null
@@ -148,6 +136,13 @@ http {
 	server {
 		listen 127.0.0.1:$2 reuseport;
 		location /plaintext { default_type text/plain; return 200 "Hello, World!"; }
+		# return discards the body: nginx reads it off the socket, as it must to keep the
+		# connection; a buffer larger than the body keeps it off disk if it were read.
+		location = /post {
+			client_body_buffer_size 16k;
+			default_type text/plain;
+			return 200 "received 4096 bytes\n";
+		}
 	}
 }
 CONF
@@ -189,15 +184,8 @@ launch() {
 	fi
 	port[$1]=$p
 	cpupids[$1]=${pid[$1]}
-	# nginx: the master and all its worker processes (the first may answer before the last
-	# is forked).
-	if [ "$1" = nginx ]; then
-		for ((k = 0; k < 20; k++)); do
-			[ "$(pgrep -c -P "${pid[$1]}")" -ge "$2" ] && break
-			sleep 0.05
-		done
-		cpupids[$1]+=" $(pgrep -P "${pid[$1]}" | tr '\n' ' ')"
-	fi
+	# nginx: the master and all its worker processes.
+	[ "$1" != nginx ] || nginx_workers "$1" "$2"
 	return 0
 }
 
@@ -208,27 +196,10 @@ start() {
 		launch "$@" && return 0
 		[ "$1" = nginx ] || break
 	done
-	note "bench_http: $1 did not start: $(head -c 300 "$tmp/$1.out" | tr '\n' ' ')"
+	local what="did not start"
+	[ $post = 0 ] || what="did not start or did not answer POST /post with 200"
+	note "$bench: $1 $what: $(head -c 300 "$tmp/$1.out" | tr '\n' ' ')"
 	return 1
-}
-
-# stop NAME: SIGTERM, then up to 5 s for a clean exit.
-stop() {
-	local k rc
-	[ -n "${pid[$1]:-}" ] || return 0
-	kill -TERM "${pid[$1]}" 2>/dev/null
-	for ((k = 0; k < 100; k++)); do
-		alive "${pid[$1]}" || break
-		sleep 0.05
-	done
-	if alive "${pid[$1]}"; then
-		note "bench_http: $1 ignored SIGTERM for 5 s: killed"
-		kill -KILL "${pid[$1]}"
-	fi
-	wait "${pid[$1]}"
-	rc=$?
-	[ $rc = 0 ] || note "bench_http: $1 exited with status $rc after SIGTERM"
-	pid[$1]=
 }
 
 # one_run NAME CONNS THREADS CPUS [LUA]: prints "rps cpu_us_per_request", or "fail".
@@ -237,7 +208,7 @@ one_run() {
 	# shellcheck disable=SC2086 # cpupids is a list
 	t0=$(ticks ${cpupids[$1]})
 	out=$(taskset -c "$4" wrk -t"$3" -c"$2" -d"${seconds}s" ${5:+-s "$5"} \
-		"http://127.0.0.1:${port[$1]}/plaintext" 2>&1)
+		"http://127.0.0.1:${port[$1]}$path" 2>&1)
 	rc=$?
 	# shellcheck disable=SC2086
 	t1=$(ticks ${cpupids[$1]})
@@ -245,13 +216,18 @@ one_run() {
 	rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
 	errs=$(echo "$out" | grep -E 'Socket errors|Non-2xx' | tr -s ' \n' ' ')
 	if [ $rc != 0 ] || [ -z "$rps" ] || [ -z "$t0" ] || [ -z "$t1" ] || [ "${req:-0}" = 0 ]; then
-		echo "bench_http: $1 run failed (status $rc): $(echo "$out" | tr '\n' ' ' | head -c 300)" >&2
+		echo "$bench: $1 run failed (status $rc): $(echo "$out" | tr '\n' ' ' | head -c 300)" >&2
 		echo fail
 		return
 	fi
-	[ -z "$errs" ] || echo "bench_http: $1, $2 connections: wrk reports$errs" >&2
-	echo "$rps $(awk -v a="$t0" -v b="$t1" -v n="$req" -v hz="$hz" \
-		'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
+	[ -z "$errs" ] || echo "$bench: $1, $2 connections: wrk reports$errs" >&2
+	# POST: a run where a request was not answered 200 measured something else.
+	if [ $post = 1 ] && [[ $errs == *Non-2xx* ]]; then
+		echo "$bench: $1 run failed: not every POST was answered 200" >&2
+		echo fail
+		return
+	fi
+	echo "$rps $(per_op "$t0" "$t1" "$req")"
 }
 
 placement=
@@ -268,8 +244,8 @@ for c in "${configs[@]}"; do
 				start "$s" 2 && up+=("$s")
 			fi
 		done
-		# Steering needs several workers: the shared placement only.
-		[ "$where" = pinned ] || { start nosteer 2 && up+=(nosteer); }
+		# Steering needs several workers: the shared placement only (not in POST mode).
+		[ "$where" = pinned ] || [ $post = 1 ] || { start nosteer 2 && up+=(nosteer); }
 		[ -n "${pid[rotor]:-}" ] || failed=1
 	fi
 	if [ "$where" = pinned ]; then threads=1 wcpus=$cpu_a; else threads=2 wcpus=$cpu_a,$cpu_b; fi
@@ -292,34 +268,28 @@ for c in "${configs[@]}"; do
 done
 for s in "${servers[@]}" nosteer; do stop "$s"; done
 
-stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
 # emit METRIC UNIT KEY KIND: rotor's series against each baseline, one JSON line each.
 emit() {
 	local r rl rh rn s n nl nh nn
 	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
 	[ -n "$r" ] || return
 	[ $json = 1 ] || printf '  %-34s %-5s rotor      %10s [%s..%s]\n' "$1" "$2" "$r" "$rl" "$rh"
-	for s in epoll nginx go floor nosteer; do
+	for s in "${others[@]}" nosteer; do
 		[[ $s != @(floor|nosteer) ]] || [ -n "${v[$3.$s.$4]:-}" ] || continue
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$s.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
-			awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" \
-				-v b="${baseline[$s]}" -v n="${n:-null}" -v nl="${nl:-null}" -v nh="${nh:-null}" \
-				-v nn="${nn:-0}" 'BEGIN {
-				printf "{\"bench\":\"http\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, b, n, nl, nh, nn
-				if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n
-				else printf "\"ratio\":null}\n" }'
+			json_line "$1" "$2" "$r $rl $rh $rn" "${baseline[$s]}" "$n $nl $nh $nn"
 		elif [ -n "$n" ]; then
 			printf '  %-40s %-10s %10s [%s..%s]  ratio %s\n' "" "${baseline[$s]}" "$n" "$nl" "$nh" \
-				"$(awk -v r="$r" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? r / n : 0) }')"
+				"$(ratio "$r" "$n")"
 		else
 			printf '  %-40s %-10s not measured\n' "" "${baseline[$s]}"
 		fi
 	done
 }
 nver=$(nginx -v 2>&1 | sed -n 's/.*nginx\///p')
-note "bench_http: nginx ${nver:-not installed}; $seconds s per run; medians [min..max], ratio rotor/baseline"
+note "$bench: nginx ${nver:-not installed}; $seconds s per run; medians [min..max], ratio rotor/baseline"
 for c in "${configs[@]}"; do
 	read -r _ _ _ key <<<"$c"
 	metric=${key%_shared}
@@ -332,7 +302,7 @@ for c in "${configs[@]}"; do
 	read -r where _ _ key <<<"$c"
 	[ "$where" = pinned ] && [ -n "${v[$key.floor.cpu]:-}" ] || continue
 	read -r f _ <<<"$(echo "${v[$key.floor.cpu]}" | stats)"
-	line="bench_http: ${key}_cpu_per_req: uring-floor $f us"
+	line="$bench: ${key}_cpu_per_req: uring-floor $f us"
 	for s in epoll nginx; do
 		[ -n "${v[$key.$s.cpu]:-}" ] || continue
 		read -r n _ <<<"$(echo "${v[$key.$s.cpu]}" | stats)"

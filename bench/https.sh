@@ -14,23 +14,15 @@
 # jobs may share its two CPUs). Full runs only: --quick prints a note and exits.
 #   bench_https [--json] [--quick] [--reps N] [--seconds S]
 set -u
-json=0 quick=0 reps=3 seconds=3
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--json) json=1 ;;
-	--quick) quick=1 ;;
-	--reps) reps=$2; shift ;;
-	--seconds) seconds=$2; shift ;;
-	*) ;;
-	esac
-	shift
-done
-note() { if [ $json = 1 ]; then echo "$*" >&2; else echo "$*"; fi; }
+json=0 quick=0 reps=3 seconds=3 peers='' bench=bench_https
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_options "$@"
 if [ $quick = 1 ]; then
 	note "bench_https: skipped in --quick (needs wrk, nginx and openssl; full runs only)"
 	exit 0
 fi
-here=$(cd "$(dirname "$0")" && pwd)
 rotor=$here/../examples/http_server
 nginx=$(command -v nginx)
 for t in wrk taskset openssl curl; do
@@ -39,9 +31,7 @@ done
 [ -x "$rotor" ] || { note "bench_https: skipped: $rotor not built"; exit 0; }
 "$rotor" --tls-cert /nonexistent --tls-key /nonexistent 2>&1 | grep -q "without OpenSSL" &&
 	{ note "bench_https: skipped: rotor built without OpenSSL"; exit 0; }
-read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
-	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
-[ -n "$cpu_b" ] || { note "bench_https: skipped: needs two CPUs"; exit 0; }
+bench_cpus
 servers=(rotor)
 [ -n "$nginx" ] && servers+=(nginx) || note "bench_https: nginx baseline skipped: not installed"
 
@@ -58,27 +48,6 @@ chmod 644 "$tmp/www/big.bin" "$tmp/cert.pem"
 hz=$(getconf CLK_TCK)
 declare -A pid port cpupids v
 failed=0
-alive() {
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-ticks() {
-	local p t=0 s
-	for p in "$@"; do
-		s=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || return 1
-		t=$((t + s))
-	done
-	echo $t
-}
-free_port() {
-	local p k
-	for ((k = 0; k < 50; k++)); do
-		p=$((10000 + RANDOM % 20000))
-		[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && break
-	done
-	echo $p
-}
 answers() { curl -s -k -o /dev/null -w '%{http_code}' --max-time 2 "https://127.0.0.1:$1/plaintext" | grep -q 200; }
 nginx_conf() { # WORKERS PORT
 	cat <<CONF
@@ -133,28 +102,8 @@ launch() { # NAME WORKERS [CPU]
 	fi
 	port[$1]=$p
 	cpupids[$1]=${pid[$1]}
-	if [ "$1" = nginx ]; then
-		for ((k = 0; k < 20; k++)); do
-			[ "$(pgrep -c -P "${pid[$1]}")" -ge "$2" ] && break
-			sleep 0.05
-		done
-		cpupids[$1]+=" $(pgrep -P "${pid[$1]}" | tr '\n' ' ')"
-	fi
+	[ "$1" != nginx ] || nginx_workers "$1" "$2"
 }
-stop() {
-	local k
-	[ -n "${pid[$1]:-}" ] || return 0
-	kill -TERM "${pid[$1]}" 2>/dev/null
-	for ((k = 0; k < 100; k++)); do
-		alive "${pid[$1]}" || break
-		sleep 0.05
-	done
-	alive "${pid[$1]}" && kill -KILL "${pid[$1]}"
-	wait "${pid[$1]}" 2>/dev/null
-	pid[$1]=
-}
-# per_op T0 T1 N: server CPU in us per operation
-per_op() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }'; }
 
 keepalive() { # NAME THREADS CPUS -> "rps cpu_us"
 	local t0 t1 out req rps
@@ -232,7 +181,6 @@ for where in pinned shared; do
 	for s in "${servers[@]}"; do stop "$s"; done
 done
 
-stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
 emit() { # METRIC UNIT KEY KIND
 	local r rl rh rn n nl nh nn
 	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
@@ -240,14 +188,10 @@ emit() { # METRIC UNIT KEY KIND
 	n="" nl="" nh="" nn=0
 	read -r n nl nh nn <<<"$(echo "${v[$3.nginx.$4]:-}" | stats)"
 	if [ $json = 1 ]; then
-		awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" -v n="${n:-null}" \
-			-v nl="${nl:-null}" -v nh="${nh:-null}" -v nn="${nn:-0}" 'BEGIN {
-			printf "{\"bench\":\"https\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"nginx\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, n, nl, nh, nn
-			if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n; else printf "\"ratio\":null}\n" }'
+		json_line "$1" "$2" "$r $rl $rh $rn" nginx "$n $nl $nh $nn"
 	else
 		printf '  %-34s %-8s rotor %10s [%s..%s]  nginx %10s [%s..%s]  ratio %s\n' "$1" "$2" \
-			"$r" "$rl" "$rh" "${n:-n/a}" "${nl:-}" "${nh:-}" \
-			"$(awk -v r="$r" -v n="${n:-0}" 'BEGIN { printf "%.3f", (n > 0 ? r / n : 0) }')"
+			"$r" "$rl" "$rh" "${n:-n/a}" "${nl:-}" "${nh:-}" "$(ratio "$r" "${n:-0}")"
 	fi
 }
 note "bench_https: medians [min..max], ratio rotor/nginx"

@@ -28,7 +28,7 @@ programs=(spawn post submit million sync ctx_switch timers http echo fileread)
 declare -A typical=(
 	[spawn]="1 5" [post]="1 9" [submit]="3 22"
 	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
-	[http]="1 330" [echo]="4 125" [fileread]="3 100" [resolve]="2 9" [https]="1 100"
+	[http]="1 330" [http_post]="1 100" [echo]="4 125" [fileread]="3 100" [resolve]="2 9" [https]="1 100"
 	[http_client]="1 90"
 )
 typical_other="5 30"
@@ -96,7 +96,7 @@ if [ -n "$do_build" ] && [ -f "$build/CMakeCache.txt" ]; then
 		[ -z "$only" ] || [ "$t" = "bench_$only" ] && targets+=("$t")
 	done
 	# bench_http and bench_https are scripts; the server they measure is the HTTP example.
-	{ want http || want https; } && cmake --build "$build" --target help 2>/dev/null | grep -q 'http_server' &&
+	{ want http || want https || want http_post; } && cmake --build "$build" --target help 2>/dev/null | grep -q 'http_server' &&
 		targets+=(http_server)
 	if [ ${#targets[@]} -gt 0 ] &&
 		! cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >"$out/build.log" 2>&1; then

@@ -9,6 +9,8 @@
  *   epoll_http [--port N] [--workers N] [--host ADDR]
  *
  *   GET /plaintext          200 "Hello, World!" (text/plain); HEAD gets the head alone
+ *   POST /post              reads the whole body (Content-Length, up to what the input buffer
+ *                           holds beside the head), 200 "received N bytes" as the HTTP example
  *   any other path          404; another method 405; a malformed request 400 and a close
  *
  * The responses carry the header set of examples/http_server (no Date), byte for byte but for
@@ -61,6 +63,8 @@ static const char plaintext_200[] = "HTTP/1.1 200 OK\r\n"
 
 struct request {
 	bool head; /* HEAD: the response without its body */
+	bool post; /* POST: its body is body_len bytes after the head */
+	size_t body_len;
 	bool keep; /* the connection stays open after the response */
 	int minor; /* HTTP/1.minor */
 	const char *target;
@@ -103,7 +107,7 @@ static bool value_is(const char *v, size_t n, const char *lit)
 /*
  * parse_request - parse the request at the start of buf[0..len). Returns its length (head and
  * body), 0 when it is not complete yet, or minus the status of a refusal: -400 malformed, -405
- * a method other than GET and HEAD, -413 a body that does not fit, -431 a head that does not
+ * a method other than GET, HEAD and POST, -413 a body that does not fit, -431 a head that does not
  * fit, -501 a Transfer-Encoding. The Connection value is read as one option (close or
  * keep-alive), not as a list.
  */
@@ -128,10 +132,13 @@ static int parse_request(const char *buf, size_t len, struct request *req)
 	req->minor = sp2[8] - '0';
 	req->target = t;
 	req->target_len = (size_t)(sp2 - t);
+	req->head = req->post = false;
 	if (sp1 - buf == 3 && !memcmp(buf, "GET", 3))
-		req->head = false;
+		;
 	else if (sp1 - buf == 4 && !memcmp(buf, "HEAD", 4))
 		req->head = true;
+	else if (sp1 - buf == 4 && !memcmp(buf, "POST", 4))
+		req->post = true;
 	else
 		return -405;
 
@@ -174,6 +181,7 @@ static int parse_request(const char *buf, size_t len, struct request *req)
 	if (head + length > len)
 		return 0;
 	req->keep = req->minor ? !close : keep_alive;
+	req->body_len = length;
 	return (int)(head + length);
 }
 
@@ -213,7 +221,7 @@ static size_t respond_status(char *o, int status, bool keep, int minor, bool hea
 	                 "HTTP/1.1 %d %s\r\nServer: epoll\r\nContent-Type: text/plain\r\n"
 	                 "Content-Length: %zu\r\n%s%s\r\n%s%s",
 	                 status, reason(status), strlen(body) + nl, connection,
-	                 status == 405 ? "Allow: GET, HEAD\r\n" : "", head ? "" : body,
+	                 status == 405 ? "Allow: GET, HEAD, POST\r\n" : "", head ? "" : body,
 	                 head || !nl ? "" : "\n");
 	return n < RESP_MAX ? (size_t)n : RESP_MAX - 1;
 }
@@ -223,6 +231,22 @@ static size_t respond(char *o, const struct request *req)
 	size_t n = 0;
 	while (n < req->target_len && req->target[n] != '?')
 		n++;
+	if (req->post) {
+		if (n != 5 || memcmp(req->target, "/post", 5))
+			return respond_status(o, 404, req->keep, req->minor, false);
+		/* The body is in the input buffer, whole: the answer says how long it was. */
+		char body[48];
+		int b = snprintf(body, sizeof(body), "received %zu bytes\n", req->body_len);
+		int k = snprintf(o, RESP_MAX,
+		                 "HTTP/1.1 200 OK\r\nServer: epoll\r\nContent-Type: text/plain\r\n"
+		                 "Content-Length: %d\r\n%s\r\n%s",
+		                 b,
+		                 !req->keep        ? "Connection: close\r\n"
+		                 : req->minor == 0 ? "Connection: keep-alive\r\n"
+		                                   : "",
+		                 body);
+		return k < RESP_MAX ? (size_t)k : RESP_MAX - 1;
+	}
 	bool plaintext = n == 10 && !memcmp(req->target, "/plaintext", 10);
 	if (plaintext && req->keep && req->minor == 1 && !req->head) {
 		memcpy(o, plaintext_200, sizeof(plaintext_200) - 1);
