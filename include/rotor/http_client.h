@@ -6,8 +6,9 @@
  * per origin (scheme, host, port): a cap per origin beyond which requests wait, an idle
  * timeout, and a pooled connection the server closed while idle retried once on a new
  * connection when the method is idempotent. One absolute deadline per request covers
- * resolution, connection, handshake, sending and receiving the whole response. Redirects
- * are not followed: a 3xx is a response like any other.
+ * resolution, connection, handshake, sending and receiving the whole response, redirects
+ * included. Redirects are off by default (a 3xx is a response like any other) and followed
+ * up to max_redirects when that is set.
  *
  * Errors are negative errnos:
  *   -EINVAL        a bad argument, a URL that is not http:// or https:// with a host, a
@@ -22,6 +23,7 @@
  *   -ECONNRESET    the server closed or reset the connection before any byte of its
  *                  response (after the retry, for an idempotent request on a pooled one)
  *   -EFBIG         rotor_http_client_fetch: the body is longer than max_body
+ *   -ELOOP         more redirects than max_redirects
  *   -ETIMEDOUT     the request's deadline passed
  *   -ECANCELED     the calling task was cancelled
  *   -EKEYREJECTED  https: the server's certificate was refused (rotor/tls.h)
@@ -81,6 +83,9 @@ struct rotor_http_client_config {
 	size_t max_head;           /* bytes of a response head at most (-EMSGSIZE); 0: 64 KiB */
 	size_t max_body;           /* rotor_http_client_fetch's limit on a body (-EFBIG);
 	                              0: 64 MiB */
+	unsigned max_redirects;    /* 301, 302, 303, 307 and 308 with a Location followed at
+	                              most this many times (-ELOOP past it); 0: none, a 3xx is
+	                              the response */
 };
 
 /*
@@ -173,9 +178,13 @@ struct rotor_http_response {
  * rotor_http_response_read. A pooled connection found closed by the server before any
  * byte of the response (end of stream or a reset on sending or on the first read) is
  * replaced by a new one once, for an idempotent method (GET, HEAD, PUT, DELETE, OPTIONS,
- * TRACE) without body_fn; otherwise that is -ECONNRESET. Returns 0, or an error of the
- * list at the top of this header; *out is untouched on failure. Thread: task.
- * Suspends: yes.
+ * TRACE) without body_fn; otherwise that is -ECONNRESET. With max_redirects, a 301, 302,
+ * 303, 307 or 308 with a Location (absolute, or relative to the request's URL) is followed:
+ * its body read and dropped (up to 64 KiB, so that the connection is reused), the same
+ * request sent to the new URL, as GET without a body after a 303 or after a 301 or 302 to a
+ * POST, and without Authorization, Proxy-Authorization and Cookie headers to another origin;
+ * a 307 or 308 to a request with body_fn is the response. Returns 0, or an error of the list
+ * at the top of this header; *out is untouched on failure. Thread: task. Suspends: yes.
  */
 ROTOR_API int rotor_http_client_send(struct rotor_http_client *c,
                                      const struct rotor_http_client_request *req,

@@ -141,6 +141,7 @@ int rotor_http_client_create(const struct rotor_http_client_config *cfg,
 	c->idle_timeout = cfg->idle_timeout ? cfg->idle_timeout : DEFAULT_IDLE;
 	c->max_head = cfg->max_head ? cfg->max_head : DEFAULT_HEAD;
 	c->max_body = cfg->max_body ? cfg->max_body : DEFAULT_BODY;
+	c->max_redirects = cfg->max_redirects;
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->dead, false);
 	atomic_init(&c->tls, cfg->tls);
@@ -453,8 +454,8 @@ static ssize_t finish(struct response *r, ssize_t n)
 	return n;
 }
 
-int rotor_http_client_send(struct rotor_http_client *c, const struct rotor_http_client_request *req,
-                           struct rotor_http_response **out)
+static int send_once(struct rotor_http_client *c, const struct rotor_http_client_request *req,
+                     struct rotor_http_response **out)
 {
 	if (!c || !req || !req->url || !out || (req->body_len && !req->body && !req->body_fn))
 		return -EINVAL;
@@ -527,6 +528,138 @@ out:
 	}
 	if (h.cap > HEAD_STACK)
 		free(h.buf);
+	return err;
+}
+
+/* ---- Redirects ------------------------------------------------------------------------ */
+
+/* Location resolved against base (RFC 3986 section 5.2, for the forms servers send: an
+ * absolute URL, "//authority/path", "/path", or a path relative to base's directory), in
+ * new memory; NULL for no memory or a base that is no URL. */
+static char *resolve_location(const char *base, const char *loc)
+{
+	const char *auth = strstr(base, "://");
+	if (!auth)
+		return NULL;
+	auth += 3;
+	const char *path = auth + strcspn(auth, "/?#");
+	size_t keep;
+	if (!strncasecmp(loc, "http://", 7) || !strncasecmp(loc, "https://", 8))
+		keep = 0;
+	else if (loc[0] == '/' && loc[1] == '/')
+		keep = (size_t)(auth - 2 - base); /* "http:" */
+	else if (loc[0] == '/')
+		keep = (size_t)(path - base);
+	else {
+		const char *end = path + strcspn(path, "?#");
+		const char *slash = end;
+		while (slash > path && slash[-1] != '/')
+			slash--;
+		keep = (size_t)(slash - base);
+		if (slash == path) { /* no path: "/" before the reference */
+			char *u = malloc(keep + 1 + strlen(loc) + 1);
+			if (u) {
+				memcpy(u, base, keep);
+				u[keep] = '/';
+				strcpy(u + keep + 1, loc);
+			}
+			return u;
+		}
+	}
+	char *u = malloc(keep + strlen(loc) + 1);
+	if (u) {
+		memcpy(u, base, keep);
+		strcpy(u + keep, loc);
+	}
+	return u;
+}
+
+static bool same_origin(const char *a, const char *b)
+{
+	struct rotor_http_url x, y;
+	return rotor_http_url_parse(a, &x) == 0 && rotor_http_url_parse(b, &y) == 0 &&
+	       x.https == y.https && x.port == y.port && !strcasecmp(x.host, y.host);
+}
+
+/* Read and drop what is left of a redirect's body, up to 64 KiB, so that its connection may
+ * carry the next request; a longer one is closed instead. */
+static void drain(struct rotor_http_response *r)
+{
+	char buf[4096];
+	for (size_t got = 0; got < 65536;) {
+		ssize_t n = rotor_http_response_read(r, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	rotor_http_response_destroy(r);
+}
+
+int rotor_http_client_send(struct rotor_http_client *c, const struct rotor_http_client_request *req,
+                           struct rotor_http_response **out)
+{
+	struct rotor_http_response *r;
+	int err = send_once(c, req, &r);
+	if (err < 0 || !c->max_redirects) {
+		if (err == 0)
+			*out = r;
+		return err;
+	}
+	struct rotor_http_client_request q = *req;
+	char *url = NULL;
+	struct rotor_http_client_header *hs = NULL;
+	for (unsigned n = 0;; n++) {
+		int st = r->status;
+		const char *loc = rotor_http_response_header(r, "location");
+		bool keep = st == 307 || st == 308;
+		if ((st != 301 && st != 302 && st != 303 && !keep) || !loc || !*loc ||
+		    (keep && q.body_fn))
+			break; /* the response itself (a streamed body cannot be sent again) */
+		if (n == c->max_redirects) {
+			rotor_http_response_destroy(r);
+			err = -ELOOP;
+			break;
+		}
+		char *next = resolve_location(q.url, loc);
+		drain(r);
+		if (!next) {
+			err = -ENOMEM;
+			break;
+		}
+		const char *m = q.method ? q.method : "GET";
+		if (!keep && (st == 303 ? strcmp(m, "HEAD") != 0 : !strcmp(m, "POST"))) {
+			q.method = "GET"; /* RFC 9110 15.4: 303 always, 301 and 302 as agents do */
+			q.body = NULL;
+			q.body_len = 0;
+			q.body_fn = NULL;
+		}
+		if (!hs && q.nheaders && !same_origin(q.url, next)) {
+			/* Credentials meant for one origin are not handed to another. */
+			hs = malloc(sizeof(*hs) * q.nheaders);
+			if (!hs) {
+				free(next);
+				err = -ENOMEM;
+				break;
+			}
+			size_t k = 0;
+			for (size_t i = 0; i < q.nheaders; i++)
+				if (strcasecmp(q.headers[i].name, "authorization") &&
+				    strcasecmp(q.headers[i].name, "cookie") &&
+				    strcasecmp(q.headers[i].name, "proxy-authorization"))
+					hs[k++] = q.headers[i];
+			q.headers = hs;
+			q.nheaders = k;
+		}
+		free(url);
+		q.url = url = next;
+		err = send_once(c, &q, &r);
+		if (err < 0)
+			break;
+	}
+	free(url);
+	free(hs);
+	if (err == 0)
+		*out = r;
 	return err;
 }
 

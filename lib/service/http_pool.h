@@ -28,6 +28,7 @@ struct rotor_http_client {
 	int64_t idle_timeout; /* < 0: nothing pooled */
 	size_t max_head;
 	size_t max_body;
+	unsigned max_redirects;
 	atomic_int refs;  /* the caller's hold and one per worker pool of the client */
 	atomic_bool dead; /* rotor_http_client_destroy was called */
 };

@@ -153,10 +153,15 @@ static void start_nginx(void)
 		    "  location /sub.txt { sub_filter MARK mark!; sub_filter_once off;\n"
 		    "                      sub_filter_types *; }\n"
 		    "  location /slow { alias %s/www/large; limit_rate 200k; }\n"
+		    "  absolute_redirect off;\n"
+		    "  location = /r302 { return 302 /small; }\n"
+		    "  location = /r303 { return 303 /one; }\n"
+		    "  location = /r301 { return 301 http://127.0.0.1:%d/one; }\n"
+		    "  location = /loop { return 302 /loop; }\n"
 		    " }\n"
 		    "}\n",
 		    dir, dir, dir, dir, dir, dir, dir, dir, nginx_port, nginx_tls_port, dir, dir,
-		    dir, dir);
+		    dir, dir, nginx_port);
 		fclose(f);
 		char *argv[] = {"nginx", "-p", dir, "-c", conf, NULL};
 		nginx_pid = fork();
@@ -705,6 +710,65 @@ Test(http_client, verifies_https_servers_by_default, .init = start_nginx, .fini 
 	run_checked(1, tls_main, NULL);
 }
 
+static void *redirect_main(void *arg)
+{
+	(void)arg;
+	struct rotor_http_client *c = NULL;
+	CHECK_EQ(rotor_http_client_create(NULL, &c), 0);
+	/* Off by default: the 302 is the response. */
+	struct rotor_http_client_request q = {.url = url(0, "/r302")};
+	struct rotor_http_response *r = NULL;
+	CHECK_EQ(rotor_http_client_fetch(c, &q, 0, &r), 0);
+	if (r) {
+		CHECK_EQ(r->status, 302);
+		const char *loc = rotor_http_response_header(r, "location");
+		CHECK(loc && !strcmp(loc, "/small"));
+		rotor_http_response_destroy(r);
+	}
+	rotor_http_client_destroy(c);
+	struct rotor_http_client_config cfg = {.max_redirects = 3};
+	CHECK_EQ(rotor_http_client_create(&cfg, &c), 0);
+	r = NULL;
+	CHECK_EQ(rotor_http_client_fetch(c, &q, 0, &r), 0);
+	if (r) {
+		CHECK_EQ(r->status, 200);
+		CHECK_EQ(r->body_len, 10000);
+		CHECK(is_pattern(r->body, r->body_len));
+		rotor_http_response_destroy(r);
+	}
+	/* An absolute Location; a 303 to a POST becomes a GET without the body. */
+	q.url = url(0, "/r301");
+	r = NULL;
+	CHECK_EQ(rotor_http_client_fetch(c, &q, 0, &r), 0);
+	if (r) {
+		CHECK(r->status == 200 && r->body_len == 1);
+		rotor_http_response_destroy(r);
+	}
+	struct rotor_http_client_request p = {
+	    .method = "POST", .url = url(0, "/r303"), .body = "x=1", .body_len = 3};
+	r = NULL;
+	CHECK_EQ(rotor_http_client_fetch(c, &p, 0, &r), 0);
+	if (r) {
+		CHECK(r->status == 200 && r->body_len == 1);
+		rotor_http_response_destroy(r);
+	}
+	/* A loop ends after max_redirects. */
+	q.url = url(0, "/loop");
+	CHECK_EQ(rotor_http_client_fetch(c, &q, 0, &r), -ELOOP);
+	struct rotor_http_client_stats st;
+	rotor_http_client_stats(c, &st);
+	CHECK_EQ(st.connects, 1); /* every hop on the one keep-alive connection */
+	rotor_http_client_destroy(c);
+	return NULL;
+}
+
+Test(http_client, follows_redirects_only_when_asked, .init = start_nginx, .fini = stop_nginx,
+     .timeout = 30)
+{
+	run_checked(1, redirect_main, NULL);
+	cr_assert_eq(nginx_connections(), 2);
+}
+
 /* ---- Against a server of the test's own ---------------------------------------------- */
 
 /* A blocking server in a thread: for each connection, reads requests (heads; a body only
@@ -1000,6 +1064,39 @@ static void *request_main(void *arg)
 		close(fd);
 	}
 	return NULL;
+}
+
+static void *relative_main(void *arg)
+{
+	(void)arg;
+	static const char moved[] = "HTTP/1.1 302 Found\r\nLocation: two?x\r\nContent-Length: 4\r\n"
+	                            "\r\nbody";
+	struct raw s;
+	raw_start(&s, moved, sizeof(moved) - 1, 100);
+	struct rotor_http_client_config cfg = {.max_redirects = 2};
+	struct rotor_http_client *c = NULL;
+	CHECK_EQ(rotor_http_client_create(&cfg, &c), 0);
+	char u[96];
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d/a/one", s.port);
+	static const struct rotor_http_client_header hs[] = {{"Cookie", "secret"}};
+	struct rotor_http_client_request q = {.url = u, .headers = hs, .nheaders = 1};
+	struct rotor_http_response *r = NULL;
+	CHECK_EQ(rotor_http_client_fetch(c, &q, 0, &r), -ELOOP);
+	CHECK_EQ(atomic_load(&s.requests), 3);
+	CHECK_EQ(atomic_load(&s.conns), 1);
+	/* Same origin: the Cookie goes along. */
+	char want[256];
+	snprintf(want, sizeof(want),
+	         "GET /a/two?x HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: secret\r\n\r\n", s.port);
+	CHECK(!strcmp(s.last_head, want));
+	rotor_http_client_destroy(c);
+	raw_stop(&s);
+	return NULL;
+}
+
+Test(http_client, resolves_a_relative_location, .timeout = 30)
+{
+	run_checked(1, relative_main, NULL);
 }
 
 Test(http_client, writes_the_request_line_host_and_headers_as_given, .timeout = 30)
