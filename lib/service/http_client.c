@@ -1,11 +1,12 @@
 /*
  * The HTTP/1.1 client's requests and responses (include/rotor/http_client.h), on a stream
  * from the pool (http_pool.c) and the framing of http_parse.c. A request is written whole
- * into the stream's output buffer and sent with one flush (a streamed body with one flush per
- * piece); the response head is read with one read_until and copied, so that its fields
- * outlive the stream's buffers; the body is read from the stream as its framing says. A
- * response owns its connection until the body ends (back to the pool if keep-alive allows)
- * or an error breaks it (closed).
+ * into the stream's output buffer and sent with one flush (a streamed body through the same
+ * buffer, flushed at its end); the response head is read with one read_until and copied, so
+ * that its fields outlive the stream's buffers; the body is read from the stream as its
+ * framing says. A response owns its connection until the body ends (back to the pool if
+ * keep-alive allows) or an error breaks it (closed). Redirects, when asked for, loop over
+ * single exchanges.
  */
 #include "http_parse.h"
 #include "http_pool.h"
@@ -46,83 +47,6 @@ struct response {
 	struct rotor_http_client_header *hdrs;
 	char *body;
 };
-
-/* ---- URLs ----------------------------------------------------------------------------- */
-
-int rotor_http_url_parse(const char *url, struct rotor_http_url *out)
-{
-	if (!url || !out)
-		return -EINVAL;
-	for (const char *p = url; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return -EINVAL;
-	int https;
-	const char *p;
-	if (!strncasecmp(url, "http://", 7)) {
-		https = 0;
-		p = url + 7;
-	} else if (!strncasecmp(url, "https://", 8)) {
-		https = 1;
-		p = url + 8;
-	} else {
-		return -EINVAL;
-	}
-	size_t auth = strcspn(p, "/?#");
-	const char *end = p + auth;
-	const char *at = memchr(p, '@', auth);
-	if (at) /* userinfo: not sent (no Authorization from a URL) */
-		p = at + 1;
-	const char *host = p, *host_end, *colon = NULL;
-	if (*p == '[') {
-		const char *rb = memchr(p, ']', (size_t)(end - p));
-		if (!rb)
-			return -EINVAL;
-		host = p + 1;
-		host_end = rb;
-		if (rb + 1 < end) {
-			if (rb[1] != ':')
-				return -EINVAL;
-			colon = rb + 1;
-		}
-		for (const char *q = host; q < host_end; q++)
-			if (!strchr("0123456789abcdefABCDEF:.%", *q) && !(q > host && q[-1] == '%'))
-				if (!memchr(host, '%', (size_t)(q - host)))
-					return -EINVAL;
-	} else {
-		colon = memchr(p, ':', (size_t)(end - p));
-		host_end = colon ? colon : end;
-		for (const char *q = host; q < host_end; q++)
-			if (strchr("[]<>\"\\^`{|}", *q))
-				return -EINVAL;
-	}
-	size_t hlen = (size_t)(host_end - host);
-	if (hlen == 0 || hlen >= sizeof(out->host))
-		return -EINVAL;
-	int port = https ? 443 : 80;
-	if (colon && colon + 1 < end) {
-		port = 0;
-		for (const char *q = colon + 1; q < end; q++) {
-			if (*q < '0' || *q > '9' || port > 65535)
-				return -EINVAL;
-			port = port * 10 + (*q - '0');
-		}
-		if (port < 1 || port > 65535)
-			return -EINVAL;
-	}
-	size_t tlen = strcspn(end, "#");
-	if (tlen + 2 > sizeof(out->target))
-		return -EINVAL;
-	out->https = https;
-	out->port = port;
-	memcpy(out->host, host, hlen);
-	out->host[hlen] = '\0';
-	size_t off = 0;
-	if (tlen == 0 || end[0] == '?')
-		out->target[off++] = '/';
-	memcpy(out->target + off, end, tlen);
-	out->target[off + tlen] = '\0';
-	return 0;
-}
 
 /* ---- Clients -------------------------------------------------------------------------- */
 
@@ -533,54 +457,6 @@ out:
 
 /* ---- Redirects ------------------------------------------------------------------------ */
 
-/* Location resolved against base (RFC 3986 section 5.2, for the forms servers send: an
- * absolute URL, "//authority/path", "/path", or a path relative to base's directory), in
- * new memory; NULL for no memory or a base that is no URL. */
-static char *resolve_location(const char *base, const char *loc)
-{
-	const char *auth = strstr(base, "://");
-	if (!auth)
-		return NULL;
-	auth += 3;
-	const char *path = auth + strcspn(auth, "/?#");
-	size_t keep;
-	if (!strncasecmp(loc, "http://", 7) || !strncasecmp(loc, "https://", 8))
-		keep = 0;
-	else if (loc[0] == '/' && loc[1] == '/')
-		keep = (size_t)(auth - 2 - base); /* "http:" */
-	else if (loc[0] == '/')
-		keep = (size_t)(path - base);
-	else {
-		const char *end = path + strcspn(path, "?#");
-		const char *slash = end;
-		while (slash > path && slash[-1] != '/')
-			slash--;
-		keep = (size_t)(slash - base);
-		if (slash == path) { /* no path: "/" before the reference */
-			char *u = malloc(keep + 1 + strlen(loc) + 1);
-			if (u) {
-				memcpy(u, base, keep);
-				u[keep] = '/';
-				strcpy(u + keep + 1, loc);
-			}
-			return u;
-		}
-	}
-	char *u = malloc(keep + strlen(loc) + 1);
-	if (u) {
-		memcpy(u, base, keep);
-		strcpy(u + keep, loc);
-	}
-	return u;
-}
-
-static bool same_origin(const char *a, const char *b)
-{
-	struct rotor_http_url x, y;
-	return rotor_http_url_parse(a, &x) == 0 && rotor_http_url_parse(b, &y) == 0 &&
-	       x.https == y.https && x.port == y.port && !strcasecmp(x.host, y.host);
-}
-
 /* Read and drop what is left of a redirect's body, up to 64 KiB, so that its connection may
  * carry the next request; a longer one is closed instead. */
 static void drain(struct rotor_http_response *r)
@@ -620,7 +496,7 @@ int rotor_http_client_send(struct rotor_http_client *c, const struct rotor_http_
 			err = -ELOOP;
 			break;
 		}
-		char *next = resolve_location(q.url, loc);
+		char *next = rotor__http_resolve_location(q.url, loc);
 		drain(r);
 		if (!next) {
 			err = -ENOMEM;
@@ -633,7 +509,7 @@ int rotor_http_client_send(struct rotor_http_client *c, const struct rotor_http_
 			q.body_len = 0;
 			q.body_fn = NULL;
 		}
-		if (!hs && q.nheaders && !same_origin(q.url, next)) {
+		if (!hs && q.nheaders && !rotor__http_same_origin(q.url, next)) {
 			/* Credentials meant for one origin are not handed to another. */
 			hs = malloc(sizeof(*hs) * q.nheaders);
 			if (!hs) {

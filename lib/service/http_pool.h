@@ -1,7 +1,8 @@
 /*
  * http_pool.h: the HTTP client's connections (http_pool.c) as the request code
- * (http_client.c) sees them: a client's shared settings, and per worker and per origin a
- * pool that hands out a connection (pooled or new) within a cap and takes it back.
+ * (http_client.c) sees them, and its URL helpers (http_url.c): a client's shared settings, and per
+ * worker and per origin a pool that hands out a connection (pooled or new) within a cap and takes
+ * it back.
  */
 #ifndef ROTOR_SERVICE_HTTP_POOL_H
 #define ROTOR_SERVICE_HTTP_POOL_H
@@ -67,5 +68,10 @@ void rotor__http_pool_close(struct rotor_http_client *c);
 
 /* rotor__http_client_unref - drop one hold on c, freeing it with the last. */
 void rotor__http_client_unref(struct rotor_http_client *c);
+
+/* http_url.c: a redirect's Location resolved against the URL of the request (new memory, or
+ * NULL), and whether two URLs have one origin (scheme, host, port). */
+char *rotor__http_resolve_location(const char *base, const char *loc);
+bool rotor__http_same_origin(const char *a, const char *b);
 
 #endif /* ROTOR_SERVICE_HTTP_POOL_H */
