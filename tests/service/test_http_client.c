@@ -664,6 +664,83 @@ Test(http_client, ends_a_request_at_its_deadline_mid_body, .init = start_nginx, 
 	run_checked(1, deadline_main, NULL);
 }
 
+static struct rotor_http_client *shared_client;
+
+static void *worker_task(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 20; i++) {
+		struct rotor_http_client_request q = {.url = url(0, "/one"),
+		                                      .deadline = rotor_now() + 10 * SEC};
+		struct rotor_http_response *r = NULL;
+		CHECK_EQ(rotor_http_client_fetch(shared_client, &q, 0, &r), 0);
+		rotor_http_response_destroy(r);
+	}
+	struct rotor_http_client_stats st;
+	rotor_http_client_stats(shared_client, &st);
+	CHECK_EQ(st.requests, 20); /* this worker's pool only */
+	CHECK_EQ(st.connects, 1);
+	CHECK_EQ(st.idle, 1);
+	/* Closed on this worker now, on the other by its runtime's stop. */
+	return NULL;
+}
+
+static void *workers_main(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(rotor_http_client_create(NULL, &shared_client), 0);
+	struct rotor_task *a = spawn_on(0, worker_task, NULL);
+	struct rotor_task *b = spawn_on(1, worker_task, NULL);
+	rotor_join(a, NULL);
+	rotor_join(b, NULL);
+	CHECK_EQ(rotor_http_client_destroy(shared_client), 0);
+	return NULL;
+}
+
+Test(http_client, keeps_a_pool_per_worker, .init = start_nginx, .fini = stop_nginx, .timeout = 30)
+{
+	run_checked(2, workers_main, NULL);
+	cr_assert_eq(nginx_connections(), 2);
+}
+
+static void *slow_fetch(void *arg)
+{
+	struct rotor_http_client_request q = {.url = url(0, "/slow")};
+	struct rotor_http_response *r = NULL;
+	int err = rotor_http_client_fetch(arg, &q, 0, &r);
+	CHECK_EQ(err, -ECANCELED);
+	return NULL;
+}
+
+static void *cancel_main(void *arg)
+{
+	(void)arg;
+	struct rotor_http_client *c = NULL;
+	CHECK_EQ(rotor_http_client_create(NULL, &c), 0);
+	struct rotor_task *t = NULL;
+	CHECK_EQ(rotor_spawn(slow_fetch, c, &t), 0);
+	rotor_sleep(200 * MS); /* mid-body: /slow sends 200 KB/s of 5 MB */
+	CHECK_EQ(rotor_cancel(t), 0);
+	CHECK_EQ(rotor_join(t, NULL), -ECANCELED);
+	struct rotor_http_client_stats st;
+	rotor_http_client_stats(c, &st);
+	CHECK_EQ(st.busy, 0); /* the broken connection was closed, not pooled */
+	CHECK_EQ(st.idle, 0);
+	/* The slot came back: a request still gets through. */
+	struct rotor_http_client_request q = {.url = url(0, "/one")};
+	struct rotor_http_response *r = NULL;
+	CHECK_EQ(rotor_http_client_fetch(c, &q, 0, &r), 0);
+	rotor_http_response_destroy(r);
+	rotor_http_client_destroy(c);
+	return NULL;
+}
+
+Test(http_client, cancels_a_request_mid_body_without_pooling_its_connection, .init = start_nginx,
+     .fini = stop_nginx, .timeout = 30)
+{
+	run_checked(1, cancel_main, NULL);
+}
+
 static void *tls_main(void *arg)
 {
 	(void)arg;
