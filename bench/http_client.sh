@@ -6,8 +6,8 @@
 # GOMAXPROCS 1), Python's aiohttp (peers/aiohttp_client.py), libcurl's multi-socket API on
 # epoll (load/curl_multi_load.c: the design rotor's client was chosen against) and wrk itself
 # (-t1 -c100), the floor: a load generator that parses as little as a client can. Over http:// and https://
-# (TLS 1.3, nginx's certificate trusted as the CA by every client but wrk, which does not
-# verify). Figures: client CPU per request (user+sys of the client process and its threads,
+# (TLS 1.3 with TLS_AES_128_GCM_SHA256 for every client, nginx's certificate trusted as the
+# CA by every client but wrk, which does not verify). Figures: client CPU per request (user+sys of the client process and its threads,
 # from /proc/PID/stat of a shell that waited for it: cutime+cstime, divided by the requests
 # the client completed) and requests/s. Each repetition runs the clients in turn (rotor, go,
 # aiohttp, curl, wrk), every run is printed; medians [min..max] and ratios rotor/baseline follow.
@@ -114,6 +114,8 @@ http {
 	access_log off;
 	keepalive_requests 100000000;
 	ssl_protocols TLSv1.3;
+	# One suite for every client: Go prefers AES-128-GCM, OpenSSL's clients AES-256-GCM.
+	ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
 	server {
 		listen 127.0.0.1:$port reuseport;
 		listen 127.0.0.1:$tport ssl reuseport;
