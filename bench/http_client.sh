@@ -161,7 +161,7 @@ one_run() {
 		secs=$(awk '/requests in/ { sub(/s,$/, "", $4); print $4 }' "$out")
 		grep -qE 'Socket errors|Non-2xx' "$out" && echo "bench_http_client: wrk $2: $(grep -E 'Socket errors|Non-2xx' "$out")" >&2
 	else
-		read -r _ req _ secs _ errs <<<"$(grep '^requests' "$out")"
+		read -r _ req _ secs _ errs _ <<<"$(grep '^requests' "$out")"
 		[ "${errs:-0}" = 0 ] || echo "bench_http_client: $1 $2: $errs errors: $(grep -m1 'first error' "$out")" >&2
 	fi
 	if [ -z "${req:-}" ] || [ "${req:-0}" = 0 ] || [ -z "$ticks" ] || ! echo "$st" | grep -q '^rc 0'; then

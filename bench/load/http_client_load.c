@@ -2,7 +2,8 @@
  * http_client_load: bench_http_client's rotor client. --conns tasks on one worker, each
  * sending GET url again and again on rotor_http_client's keep-alive pool (the cap per origin
  * is --conns, so each task keeps one connection) for --seconds, reading every body whole
- * with rotor_http_response_read. Prints "requests N seconds S errors E". The script measures
+ * with rotor_http_response_read. Prints "requests N seconds S errors E slowest_ms M
+ * over_100ms K", then the pool's counters (connects, reused, retries). The script measures
  * this process's CPU; nothing here times itself beyond the wall clock of the run.
  *   http_client_load --url URL [--conns N] [--seconds S] [--ca FILE]
  */
@@ -80,6 +81,10 @@ static void *main_task(void *arg)
 	double took = (double)(rotor_now() - t0) / 1e9;
 	printf("requests %ld seconds %.3f errors %ld slowest_ms %.1f over_100ms %ld\n", requests,
 	       took, errors, (double)worst / 1e6, slow);
+	struct rotor_http_client_stats st;
+	if (rotor_http_client_stats(client, &st) == 0)
+		printf("connects %llu reused %llu retries %llu\n", (unsigned long long)st.connects,
+		       (unsigned long long)st.reused, (unsigned long long)st.retries);
 	if (first_error)
 		fprintf(stderr, "http_client_load: first error: %s\n", strerror(-first_error));
 	free(t);
