@@ -784,6 +784,9 @@ static void *tls_main(void *arg)
 Test(http_client, verifies_https_servers_by_default, .init = start_nginx, .fini = stop_nginx,
      .timeout = 30)
 {
+#ifndef ROTOR_HAVE_TLS
+	cr_skip_test("needs rotor built with OpenSSL (libssl-dev)");
+#endif
 	run_checked(1, tls_main, NULL);
 }
 
