@@ -30,6 +30,7 @@ declare -A typical=(
 	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
 	[http]="1 330" [http_post]="1 100" [echo]="4 125" [fileread]="3 100" [resolve]="2 9" [https]="1 100"
 	[redis]="1 300"
+	[http_client]="1 90"
 )
 typical_other="5 30"
 
@@ -374,6 +375,8 @@ function version(bl) {
 	if (bl ~ /^go/) return go
 	if (bl ~ /^tokio/) return tokio
 	if (bl == "asyncio") return py
+	if (bl == "aiohttp-client") return py ", aiohttp"
+	if (bl == "wrk") return "wrk"
 	if (bl == "uvloop") return "uvloop " uv
 	if (bl ~ /^boost/) return boost
 	if (bl ~ /^kernel/) return kernel
@@ -417,6 +420,9 @@ BEGIN {
 	target["https/https_c100_cpu_per_req_shared/nginx"] = "ratio<=0.8"
 	target["https/https_handshakes_per_cpu_s/nginx"] = "ratio>=1.0"
 	target["echo/echo_c100_cpu_per_rt/epoll"] = "ratio<=0.75"
+	target["http_client/http_c100_cpu_per_req/go-nethttp-client"] = "ratio<=0.5"
+	target["http_client/http_c100_cpu_per_req/wrk"] = "ratio<=1.3"
+	target["http_client/https_c100_cpu_per_req/go-nethttp-client"] = "ratio<=0.5"
 	target["echo/echo_c100_rt_per_s_shared/epoll"] = "ratio>=1.3"
 	target["fileread/randread4k_qd1_iops/fio-io_uring"] = "ratio>=0.95"
 	target["fileread/randread4k_qd32_iops/fio-io_uring"] = "ratio>=0.95"
