@@ -102,6 +102,28 @@ ROTOR_API int rotor_redis_command(struct rotor_redis *r, int argc, const char *c
                                   const size_t *lens, int64_t deadline,
                                   struct rotor_redis_reply **reply);
 
+/* One command of a pipeline: argc arguments, argv[i] being lens[i] bytes (lens NULL: C
+ * strings). */
+struct rotor_redis_cmd {
+	int argc;
+	const char *const *argv;
+	const size_t *lens;
+};
+
+#define ROTOR_REDIS_PIPELINE_MAX 65536 /* commands in one rotor_redis_pipeline */
+
+/*
+ * rotor_redis_pipeline - send the n (1 to ROTOR_REDIS_PIPELINE_MAX) commands of cmds at once,
+ * on one connection, in order, in the write of this loop turn, and wait for all their replies
+ * until the absolute deadline: replies[i] is the reply to cmds[i] (every one the caller's).
+ * All or nothing: on an error no reply is left in replies (every entry NULL), and the replies
+ * still to come are read and dropped. Returns 0, or the errors of rotor_redis_command (-EINVAL
+ * also for a command with argc < 1 or argv NULL, n out of range). Thread: task on r's worker.
+ * Suspends: yes.
+ */
+ROTOR_API int rotor_redis_pipeline(struct rotor_redis *r, int n, const struct rotor_redis_cmd *cmds,
+                                   int64_t deadline, struct rotor_redis_reply **replies);
+
 /*
  * rotor_redis_stats - r's counters into *out. Returns 0, -EINVAL (r or out NULL).
  * Thread: any task of r's worker (another thread reads them unlocked: a snapshot, maybe

@@ -34,12 +34,23 @@ struct result {
 	struct rotor_redis_reply *reply;
 };
 
+/* The commands of one rotor_redis_pipeline call: their task waits until left is 0, or is
+ * NULL once it gave up (the last slot frees the batch then). */
+struct batch {
+	struct rotor_task *task;
+	struct rotor_redis_reply **replies;
+	int left;
+	int err; /* the first error a command got */
+};
+
 /* A command sent and not yet answered: task waits for its reply into res, or is NULL when
- * the task gave up, and the reply is dropped. */
+ * the task gave up, and the reply is dropped. A command of a pipeline has batch instead. */
 struct slot {
 	struct slot *next;
 	struct rotor_task *task;
 	struct result *res;
+	struct batch *batch;
+	int idx; /* its place in the batch */
 };
 
 struct conn;
@@ -125,6 +136,25 @@ static void slot_cancel(struct rotor_task *t)
 	slot_abort(t, -ECANCELED);
 }
 
+static void batch_abort(struct rotor_task *t, int res)
+{
+	struct batch *b = rotor__task_wait_obj(t);
+	if (b->task != t)
+		return;
+	b->task = NULL;
+	rotor__task_end_wait(rotor__worker_self(), t, res);
+}
+
+static void batch_timeout(struct rotor_task *t)
+{
+	batch_abort(t, -ETIMEDOUT);
+}
+
+static void batch_cancel(struct rotor_task *t)
+{
+	batch_abort(t, -ECANCELED);
+}
+
 static void maybe_idle(struct rotor_redis *r)
 {
 	if (r->closing && (r->st.pending == 0 || (r->users == 0 && r->links == 0)))
@@ -142,7 +172,23 @@ static void slot_done(struct link *l, struct rotor_redis_reply *reply, int err)
 	l->pending--;
 	r->st.pending--;
 	struct rotor_task *t = s->task;
-	if (t) {
+	struct batch *b = s->batch;
+	if (b) {
+		if (b->task && reply)
+			b->replies[s->idx] = reply;
+		else if (b->task && !b->err)
+			b->err = err;
+		else if (reply) {
+			r->st.dropped++;
+			rotor_redis_reply_free(reply);
+		}
+		if (--b->left == 0) {
+			if (b->task)
+				rotor__task_end_wait(r->w, b->task, b->err);
+			else
+				free(b);
+		}
+	} else if (t) {
 		s->task = NULL;
 		if (reply)
 			s->res->reply = reply;
@@ -400,6 +446,20 @@ static int format_command(struct link *l, int argc, const char *const *argv, con
 	return 0;
 }
 
+/* Queue s behind the commands sent before it. */
+static void queue(struct link *l, struct slot *s)
+{
+	struct rotor_redis *r = l->c->r;
+	if (l->tail)
+		l->tail->next = s;
+	else
+		l->head = s;
+	l->tail = s;
+	l->pending++;
+	r->st.pending++;
+	r->st.commands++;
+}
+
 /* The connection with the fewest commands waiting (a down one counts none). */
 static struct conn *pick(struct rotor_redis *r)
 {
@@ -439,17 +499,8 @@ static int command(struct rotor_redis *r, int argc, const char *const *argv, con
 		return -ENOMEM;
 	}
 	struct result res = {NULL};
-	s->next = NULL;
-	s->task = t;
-	s->res = &res;
-	if (l->tail)
-		l->tail->next = s;
-	else
-		l->head = s;
-	l->tail = s;
-	l->pending++;
-	r->st.pending++;
-	r->st.commands++;
+	*s = (struct slot){.task = t, .res = &res};
+	queue(l, s);
 	writer_wake(l);
 	err = rotor__task_wait(r->w, s, slot_cancel, slot_timeout, deadline);
 	if (err < 0)
@@ -469,6 +520,86 @@ int rotor_redis_command(struct rotor_redis *r, int argc, const char *const *argv
 		return -ESHUTDOWN;
 	r->users++;
 	int err = command(r, argc, argv, lens, deadline, reply);
+	r->users--;
+	maybe_idle(r);
+	return err;
+}
+
+static int pipeline(struct rotor_redis *r, int n, const struct rotor_redis_cmd *cmds,
+                    int64_t deadline, struct rotor_redis_reply **replies)
+{
+	struct conn *c = pick(r);
+	int err;
+	if (!c->link && (err = conn_up(c, deadline)) < 0)
+		return err;
+	struct link *l = c->link;
+	if (!l)
+		return -ECONNRESET;
+	if (r->closing)
+		return -ESHUTDOWN;
+	struct rotor_task *t = rotor__wait_begin(&err);
+	if (!t)
+		return err;
+	struct batch *b = malloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	*b = (struct batch){.task = t, .replies = replies, .left = n};
+	/* Every slot first, then every command: nothing is queued unless all of it is. */
+	struct slot *first = NULL, **tail = &first;
+	size_t mark = l->out_len;
+	for (int i = 0; i < n; i++) {
+		struct slot *s = slot_get(r);
+		if (!s || format_command(l, cmds[i].argc, cmds[i].argv, cmds[i].lens) < 0) {
+			if (s)
+				slot_put(r, s);
+			while (first) {
+				struct slot *x = first;
+				first = x->next;
+				slot_put(r, x);
+			}
+			l->out_len = mark;
+			free(b);
+			return -ENOMEM;
+		}
+		*s = (struct slot){.batch = b, .idx = i};
+		*tail = s;
+		tail = &s->next;
+	}
+	while (first) {
+		struct slot *s = first;
+		first = s->next;
+		s->next = NULL;
+		queue(l, s);
+	}
+	writer_wake(l);
+	err = rotor__task_wait(r->w, b, batch_cancel, batch_timeout, deadline);
+	if (err < 0) {
+		for (int i = 0; i < n; i++) {
+			rotor_redis_reply_free(replies[i]);
+			replies[i] = NULL;
+		}
+	}
+	if (b->task) /* every reply came (or the link failed them all): the batch is ours */
+		free(b);
+	return err;
+}
+
+int rotor_redis_pipeline(struct rotor_redis *r, int n, const struct rotor_redis_cmd *cmds,
+                         int64_t deadline, struct rotor_redis_reply **replies)
+{
+	if (!r || !cmds || !replies || n < 1 || n > ROTOR_REDIS_PIPELINE_MAX)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		if (!cmds[i].argv || cmds[i].argc < 1)
+			return -EINVAL;
+		replies[i] = NULL;
+	}
+	if (rotor__worker_self() != r->w || !rotor__task_self())
+		return -EPERM;
+	if (r->closing)
+		return -ESHUTDOWN;
+	r->users++;
+	int err = pipeline(r, n, cmds, deadline, replies);
 	r->users--;
 	maybe_idle(r);
 	return err;

@@ -291,6 +291,61 @@ Test(redis, a_blocking_command_holds_one_connection_of_the_pool, .init = start_p
 	run_checked(1, blocking_main, NULL);
 }
 
+static void *pipeline_main(void *arg)
+{
+	(void)arg;
+	struct rotor_redis *r = connect_n(1);
+	struct rotor_redis_cmd cmds[16];
+	const char *argv[16][3];
+	char keys[16][16], vals[16][16];
+	struct rotor_redis_reply *replies[16];
+	struct rotor_redis_stats before, after;
+	for (int i = 0; i < 16; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "p%d", i / 2);
+		snprintf(vals[i], sizeof(vals[i]), "v%d", i / 2);
+		argv[i][0] = i % 2 ? "GET" : "SET";
+		argv[i][1] = keys[i];
+		argv[i][2] = vals[i];
+		cmds[i] = (struct rotor_redis_cmd){.argc = i % 2 ? 2 : 3, .argv = argv[i]};
+	}
+	rotor_redis_stats(r, &before);
+	CHECK_EQ(rotor_redis_pipeline(r, 16, cmds, rotor_now() + 5 * SEC, replies), 0);
+	rotor_redis_stats(r, &after);
+	CHECK_EQ(after.writes - before.writes, 1);
+	CHECK_EQ(after.commands - before.commands, 16);
+	for (int i = 0; i < 16; i++) {
+		if (i % 2)
+			check_str(replies[i], ROTOR_REDIS_STRING, vals[i]);
+		else
+			check_str(replies[i], ROTOR_REDIS_STATUS, "OK");
+		rotor_redis_reply_free(replies[i]);
+	}
+	/* All or nothing: a pipeline cut by its deadline leaves no reply, and the connection in
+	 * step. */
+	redis_peer_signal(&peer, SIGSTOP);
+	CHECK_EQ(rotor_redis_pipeline(r, 16, cmds, rotor_now() + 100 * MS, replies), -ETIMEDOUT);
+	for (int i = 0; i < 16; i++)
+		CHECK(replies[i] == NULL);
+	redis_peer_signal(&peer, SIGCONT);
+	struct rotor_redis_reply *x = cmd(r, NULL, 2, "ECHO", "in step");
+	check_str(x, ROTOR_REDIS_STRING, "in step");
+	rotor_redis_reply_free(x);
+	rotor_redis_stats(r, &after);
+	CHECK_EQ(after.dropped, 16);
+	struct rotor_redis_cmd bad = {.argc = 0, .argv = argv[0]};
+	CHECK_EQ(rotor_redis_pipeline(r, 1, &bad, F, replies), -EINVAL);
+	CHECK_EQ(rotor_redis_pipeline(r, 0, cmds, F, replies), -EINVAL);
+	CHECK_EQ(rotor_redis_pipeline(r, 1, cmds, F, NULL), -EINVAL);
+	CHECK_EQ(rotor_redis_close(r, rotor_now() + SEC), 0);
+	return NULL;
+}
+
+Test(redis, a_pipeline_of_one_task_goes_out_in_one_write_and_is_all_or_nothing, .init = start_peer,
+     .fini = stop_peer, .timeout = 30)
+{
+	run_checked(1, pipeline_main, NULL);
+}
+
 /* ---- failures --------------------------------------------------------------------------- */
 
 static atomic_int reset_seen;
