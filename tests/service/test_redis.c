@@ -195,6 +195,9 @@ struct many {
 	int i;
 };
 
+/* The fewest writes any task had seen when its first reply came: the first turn's. */
+static uint64_t writes_at_first_reply, writes_before;
+
 static void *echo_task(void *arg)
 {
 	struct many *m = arg;
@@ -204,6 +207,10 @@ static void *echo_task(void *arg)
 	/* Both in the same turn: the ECHO and the RPUSH follow each other. */
 	int err;
 	struct rotor_redis_reply *x = cmd(m->r, &err, 2, "ECHO", payload);
+	struct rotor_redis_stats st;
+	rotor_redis_stats(m->r, &st);
+	if (st.writes - writes_before < writes_at_first_reply)
+		writes_at_first_reply = st.writes - writes_before;
 	CHECK_EQ(err, 0);
 	check_str(x, ROTOR_REDIS_STRING, payload);
 	rotor_redis_reply_free(x);
@@ -222,6 +229,8 @@ static void *many_main(void *arg)
 	struct rotor_task *t[TASKS];
 	rotor_redis_reply_free(cmd(r, NULL, 2, "DEL", "order"));
 	rotor_redis_stats(r, &before);
+	writes_before = before.writes;
+	writes_at_first_reply = UINT64_MAX;
 	for (int i = 0; i < TASKS; i++) {
 		m[i] = (struct many){r, i};
 		CHECK_EQ(rotor_spawn(echo_task, &m[i], &t[i]), 0);
@@ -231,9 +240,12 @@ static void *many_main(void *arg)
 	rotor_redis_stats(r, &after);
 	CHECK_EQ(after.commands - before.commands, 2 * TASKS);
 	CHECK_EQ(after.replies - before.replies, 2 * TASKS);
-	/* The ECHOs of one turn in one write per connection, then the RPUSHes of the next
-	 * (the tasks their replies woke) in one more each. */
-	CHECK_EQ(after.writes - before.writes, 2 * conns);
+	/* The ECHOs of one turn in one write per connection. The RPUSHes follow in a write
+	 * per turn in which replies woke tasks: one, or a few when the replies arrive in
+	 * pieces (always so for a pool, whose connections answer in different turns). */
+	CHECK_EQ(writes_at_first_reply, conns);
+	CHECK(after.writes - before.writes >= (uint64_t)(2 * conns));
+	CHECK(after.writes - before.writes <= (uint64_t)(conns + TASKS / 10));
 	CHECK_EQ(after.pending, 0);
 	if (conns == 1) { /* one connection: the RPUSHes landed in the order they were issued */
 		struct rotor_redis_reply *x = cmd(r, NULL, 4, "LRANGE", "order", "0", "-1");
