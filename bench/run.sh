@@ -29,6 +29,7 @@ declare -A typical=(
 	[spawn]="1 5" [post]="1 9" [submit]="3 22"
 	[million]="3 22" [ctx_switch]="1 7" [timers]="4 9"
 	[http]="1 330" [echo]="4 125" [fileread]="3 100" [resolve]="2 9" [https]="1 100"
+	[redis_client]="1 170"
 )
 typical_other="5 30"
 
@@ -381,6 +382,14 @@ BEGIN {
 	target["https/https_c100_cpu_per_req/nginx"] = "ratio<=0.8"
 	target["https/https_c100_cpu_per_req_shared/nginx"] = "ratio<=0.8"
 	target["https/https_handshakes_per_cpu_s/nginx"] = "ratio>=1.0"
+	target["redis_client/redis_c50_get_ops/redis-benchmark"] = "ratio>=1.0"
+	target["redis_client/redis_c50_set_ops/redis-benchmark"] = "ratio>=1.0"
+	target["redis_client/redis_p16_get_ops/redis-benchmark"] = "ratio>=1.0"
+	target["redis_client/redis_p16_set_ops/redis-benchmark"] = "ratio>=1.0"
+	target["redis_client/redis_c50_get_cpu_per_op/redis-benchmark"] = "ratio<=1.0"
+	target["redis_client/redis_c50_set_cpu_per_op/redis-benchmark"] = "ratio<=1.0"
+	target["redis_client/redis_p16_get_cpu_per_op/redis-benchmark"] = "ratio<=1.0"
+	target["redis_client/redis_p16_set_cpu_per_op/redis-benchmark"] = "ratio<=1.0"
 	target["echo/echo_c100_cpu_per_rt/epoll"] = "ratio<=0.75"
 	target["echo/echo_c100_rt_per_s_shared/epoll"] = "ratio>=1.3"
 	target["fileread/randread4k_qd1_iops/fio-io_uring"] = "ratio>=0.95"

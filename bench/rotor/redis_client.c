@@ -60,11 +60,12 @@ static void *one_at_a_time(void *arg)
 static void *pipelined(void *arg)
 {
 	struct loader *l = arg;
-	char keys[1024][24];
-	const char *argv[1024][3];
-	size_t lens[1024][3];
-	struct rotor_redis_cmd cmds[1024];
-	struct rotor_redis_reply *replies[1024];
+	/* On the heap: a task's stack is 64 KiB. */
+	char(*keys)[24] = malloc(sizeof(*keys) * (size_t)pipe_n);
+	const char *(*argv)[3] = malloc(sizeof(*argv) * (size_t)pipe_n);
+	size_t(*lens)[3] = malloc(sizeof(*lens) * (size_t)pipe_n);
+	struct rotor_redis_cmd *cmds = malloc(sizeof(*cmds) * (size_t)pipe_n);
+	struct rotor_redis_reply **replies = malloc(sizeof(*replies) * (size_t)pipe_n);
 	while (!stop && rotor_now() < l->end) {
 		for (int i = 0; i < pipe_n; i++) {
 			key_of(l, keys[i]);
@@ -89,6 +90,11 @@ static void *pipelined(void *arg)
 			rotor_redis_reply_free(replies[i]);
 		}
 	}
+	free(keys);
+	free(argv);
+	free(lens);
+	free(cmds);
+	free(replies);
 	return NULL;
 }
 
