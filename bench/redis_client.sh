@@ -13,15 +13,16 @@
 # utime+stime from /proc/PID/stat over it, server CPU the same for redis-server. Every run is
 # printed; medians [min..max] and ratios rotor/baseline at the end. Targets: ops/s >= 1.0x
 # redis-benchmark's, client CPU per op <= 1.0x its. Full runs only (--quick: a note).
-#   bench_redis_client [--json] [--quick] [--reps N] [--seconds S]
+#   bench_redis_client [--json] [--quick] [--reps N] [--seconds S] [--modes "c50 p16"]
 set -u
-json=0 quick=0 reps=3 seconds=3 warm=1
+json=0 quick=0 reps=3 seconds=3 warm=1 modes="c50 p16"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--json) json=1 ;;
 	--quick) quick=1 ;;
 	--reps) reps=$2; shift ;;
 	--seconds) seconds=$2; shift ;;
+	--modes) modes=$2; shift ;;
 	*) ;;
 	esac
 	shift
@@ -43,7 +44,9 @@ done
 read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
 	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
 [ -n "$cpu_b" ] || { note "bench_redis_client: skipped: needs two CPUs"; exit 0; }
-clients=(rotor redis-benchmark)
+# rotor twice: as it comes (the idle worker polls its ring a while before it sleeps: less
+# latency, more CPU) and with ROTOR_NO_SPIN (--no-spin).
+clients=(rotor rotor-nospin redis-benchmark)
 if "$python" -c 'import redis.asyncio' 2>/dev/null; then
 	clients+=(redis-py)
 else
@@ -80,6 +83,8 @@ cmdline() {
 	case "$c.$mode" in
 	rotor.c50) echo "$load --port $port --tasks 50 --cmd $cmd" ;;
 	rotor.p16) echo "$load --port $port --pipeline 16 --cmd $cmd" ;;
+	rotor-nospin.c50) echo "$load --port $port --tasks 50 --cmd $cmd --no-spin" ;;
+	rotor-nospin.p16) echo "$load --port $port --pipeline 16 --cmd $cmd --no-spin" ;;
 	redis-benchmark.c50) echo "redis-benchmark -p $port -c 50 -P 1 -n 2000000000 -r 100000 -d 16 -t $cmd -q" ;;
 	redis-benchmark.p16) echo "redis-benchmark -p $port -c 1 -P 16 -n 2000000000 -r 100000 -d 16 -t $cmd -q" ;;
 	redis-py.c50) echo "$python $pyclient --port $port --tasks 50 --cmd $cmd" ;;
@@ -109,7 +114,7 @@ run() {
 declare -A v
 failed=0
 note "bench_redis_client: redis-server on CPU $cpu_a, clients on CPU $cpu_b; ${seconds}s windows after ${warm}s of warm-up; CPU from /proc/PID/stat (${hz} Hz ticks)"
-for mode in c50 p16; do
+for mode in $modes; do
 	for cmd in get set; do
 		for ((i = 1; i <= reps; i++)); do
 			line="  $mode $cmd rep $i:"
@@ -117,7 +122,7 @@ for mode in c50 p16; do
 				read -r ops cpu scpu <<<"$(run "$c" "$mode" "$cmd")"
 				if [ "$ops" = fail ]; then
 					line+=" $c FAILED;"
-					[ "$c" = rotor ] && failed=1
+					[ "${c%-nospin}" = rotor ] && failed=1
 					continue
 				fi
 				v[$mode.$cmd.$c.ops]+="$ops " v[$mode.$cmd.$c.cpu]+="$cpu " v[$mode.$cmd.$c.scpu]+="$scpu "
@@ -129,9 +134,9 @@ for mode in c50 p16; do
 done
 
 stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
-emit() { # METRIC UNIT KEY KIND BASELINE
-	local r rl rh rn n nl nh nn
-	read -r r rl rh rn <<<"$(echo "${v[$3.rotor.$4]:-}" | stats)"
+emit() { # METRIC UNIT KEY KIND BASELINE [SUBJECT]
+	local r rl rh rn n nl nh nn who=${6:-rotor}
+	read -r r rl rh rn <<<"$(echo "${v[$3.$who.$4]:-}" | stats)"
 	[ -n "$r" ] || return
 	n="" nl="" nh="" nn=0
 	read -r n nl nh nn <<<"$(echo "${v[$3.$5.$4]:-}" | stats)"
@@ -141,19 +146,21 @@ emit() { # METRIC UNIT KEY KIND BASELINE
 			printf "{\"bench\":\"redis_client\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, b, n, nl, nh, nn
 			if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n; else printf "\"ratio\":null}\n" }'
 	else
-		printf '  %-26s %-6s rotor %10s [%s..%s]  %-15s %10s [%s..%s]  ratio %s\n' "$1" "$2" \
+		printf '  %-34s %-6s %-12s %10s [%s..%s]  %-15s %10s [%s..%s]  ratio %s\n' "$1" "$2" "$who" \
 			"$r" "$rl" "$rh" "$5" "${n:-n/a}" "${nl:-}" "${nh:-}" \
 			"$(awk -v r="$r" -v n="${n:-0}" 'BEGIN { printf "%.3f", (n > 0 ? r / n : 0) }')"
 	fi
 }
 note "bench_redis_client: medians [min..max], ratio rotor/baseline"
-for mode in c50 p16; do
+for mode in $modes; do
 	for cmd in get set; do
 		for b in redis-benchmark redis-py; do
 			emit "redis_${mode}_${cmd}_ops" ops/s "$mode.$cmd" ops "$b"
 			emit "redis_${mode}_${cmd}_cpu_per_op" us "$mode.$cmd" cpu "$b"
 			emit "redis_${mode}_${cmd}_server_cpu_per_op" us "$mode.$cmd" scpu "$b"
 		done
+		emit "redis_${mode}_${cmd}_ops_nospin" ops/s "$mode.$cmd" ops redis-benchmark rotor-nospin
+		emit "redis_${mode}_${cmd}_cpu_per_op_nospin" us "$mode.$cmd" cpu redis-benchmark rotor-nospin
 	done
 done
 exit $failed

@@ -7,7 +7,9 @@
  * measures the window itself (its CPU from /proc, the server's command count); this program
  * only prints its own totals at the end.
  *   redis_client_load --port P [--tasks N | --pipeline N] [--cmd get|set] [--keyspace K]
- *                     [--datasize D] [--seconds S] [--connections C]
+ *                     [--datasize D] [--seconds S] [--connections C] [--no-spin]
+ * --no-spin: the worker sleeps at once when idle (ROTOR_NO_SPIN) instead of polling its ring
+ * for a while first, which trades latency for CPU.
  */
 #include <rotor.h>
 #include <rotor/redis.h>
@@ -19,7 +21,7 @@
 #include <string.h>
 
 static int port, tasks = 50, pipe_n, connections = 1, keyspace = 100000, datasize = 16;
-static int is_set;
+static int is_set, no_spin;
 static double seconds = 3600;
 static volatile sig_atomic_t stop;
 static long long done, errors;
@@ -148,6 +150,7 @@ int main(int argc, char **argv)
 	    {"datasize", required_argument, NULL, 'd'},
 	    {"seconds", required_argument, NULL, 's'},
 	    {"connections", required_argument, NULL, 'n'},
+	    {"no-spin", no_argument, NULL, 'S'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -177,6 +180,9 @@ int main(int argc, char **argv)
 		case 'n':
 			connections = atoi(optarg);
 			break;
+		case 'S':
+			no_spin = 1;
+			break;
 		default:
 			return 2;
 		}
@@ -190,7 +196,7 @@ int main(int argc, char **argv)
 	memset(value, 'x', sizeof(value));
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
-	struct rotor_config cfg = {.workers = 1};
+	struct rotor_config cfg = {.workers = 1, .flags = no_spin ? ROTOR_NO_SPIN : 0};
 	void *res = NULL;
 	int err = rotor_run(&cfg, main_task, NULL, &res);
 	if (err < 0) {

@@ -18,7 +18,6 @@
 #include <rotor/stream.h>
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -424,6 +423,23 @@ static int out_reserve(struct link *l, size_t n)
 	return 0;
 }
 
+/* "<c><n>\r\n" at p (a RESP header); the end. By hand: sprintf was 10% of a pipelining
+ * client's CPU in perf. */
+static char *header(char *p, char c, size_t n)
+{
+	char digits[24];
+	int k = 0;
+	*p++ = c;
+	do
+		digits[k++] = (char)('0' + n % 10);
+	while ((n /= 10) != 0);
+	while (k > 0)
+		*p++ = digits[--k];
+	*p++ = '\r';
+	*p++ = '\n';
+	return p;
+}
+
 /* The command in RESP (an array of bulk strings) at the end of l->out; nothing on -ENOMEM. */
 static int format_command(struct link *l, int argc, const char *const *argv, const size_t *lens)
 {
@@ -432,11 +448,10 @@ static int format_command(struct link *l, int argc, const char *const *argv, con
 		need += 24 + (lens ? lens[i] : strlen(argv[i]));
 	if (out_reserve(l, need) < 0)
 		return -ENOMEM;
-	char *p = l->out + l->out_len;
-	p += sprintf(p, "*%d\r\n", argc);
+	char *p = header(l->out + l->out_len, '*', (size_t)argc);
 	for (int i = 0; i < argc; i++) {
 		size_t n = lens ? lens[i] : strlen(argv[i]);
-		p += sprintf(p, "$%zu\r\n", n);
+		p = header(p, '$', n);
 		memcpy(p, argv[i], n);
 		p += n;
 		*p++ = '\r';
