@@ -173,6 +173,14 @@ static void *keeper_main(void *arg)
 	return NULL;
 }
 
+/* A stop that cancels the keeper before it ever ran: nobody will close what opens from now
+ * on, so refuse it (an object opened already stays open: the gap the architecture notes). */
+static void keeper_discarded(void *arg)
+{
+	struct table *t = arg;
+	t->closing = true;
+}
+
 static void *table_new(void *arg)
 {
 	(void)arg;
@@ -213,7 +221,7 @@ static int entry_get(struct table *t, struct rotor_session *s, struct entry **ou
 		return 0;
 	}
 	if (!t->list) {
-		struct rotor_task_attr ka = {.name = "session keeper"};
+		struct rotor_task_attr ka = {.name = "session keeper", .discard = keeper_discarded};
 		int err = rotor_spawn_attr(&ka, keeper_main, t, NULL);
 		if (err < 0)
 			return err;
