@@ -349,6 +349,7 @@ function spread(v, lo, hi, who,    s) {
 function version(bl) {
 	if (bl ~ /^go/) return go
 	if (bl == "asyncio") return py
+	if (bl == "redis-py") return py ", redis.asyncio"
 	if (bl == "uvloop") return "uvloop " uv
 	if (bl ~ /^boost/) return boost
 	if (bl ~ /^kernel/) return kernel
