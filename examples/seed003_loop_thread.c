@@ -506,6 +506,9 @@ int main(int argc, char **argv)
 	return ex_exit_code();
 #else
 	(void)host;
+	(void)requests;
+	(void)threads;
+	(void)batch;
 	printf("fetcher: skipped (rotor was built without the Redis client: libhiredis-dev)\n");
 	return ex_failures ? EX_FAILED : EX_NO_URING;
 #endif
