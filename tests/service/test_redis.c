@@ -5,7 +5,8 @@
  * and their commands in one write, a pool spreading commands (a blocking command does not
  * hold the others), reconnection after CLIENT KILL with -ECONNRESET to every task that waited,
  * a server that stops answering (SIGSTOP; a socket that never reads) cut by the deadline
- * without losing step, close waiting for replies in flight or cutting them, and misuse.
+ * without losing step, a server gone (every task gets the reconnection's refusal), pipelines
+ * of one task in one write, close waiting for replies in flight or cutting them, and misuse.
  */
 #include <criterion/criterion.h>
 #include <rotor/redis.h>
@@ -410,6 +411,54 @@ Test(redis, client_kill_fails_every_waiting_task_and_the_next_command_reconnects
      .init = start_peer, .fini = stop_peer, .timeout = 30)
 {
 	run_checked(1, kill_main, NULL);
+}
+
+static atomic_int refused;
+
+static void *pinger(void *arg)
+{
+	int err;
+	cmd(arg, &err, 1, "PING");
+	if (err == -ECONNREFUSED)
+		atomic_fetch_add(&refused, 1);
+	return NULL;
+}
+
+static void *gone_main(void *arg)
+{
+	(void)arg;
+	struct rotor_redis *r = connect_n(1);
+	struct rotor_redis_reply *x = cmd(r, NULL, 1, "PING");
+	rotor_redis_reply_free(x);
+	redis_peer_stop(&peer); /* the server goes away: the link ends */
+	struct rotor_redis_stats st;
+	for (int i = 0; i < 200; i++) {
+		rotor_redis_stats(r, &st);
+		if (st.resets == 1)
+			break;
+		rotor_sleep(5 * MS);
+	}
+	CHECK_EQ(st.resets, 1);
+	/* Ten tasks at once: the first dials, the others of the turn wait for that dial; all get
+	 * its refusal, and nothing was sent. */
+	struct rotor_task *t[10];
+	atomic_store(&refused, 0);
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ(rotor_spawn(pinger, r, &t[i]), 0);
+	for (int i = 0; i < 10; i++)
+		rotor_join(t[i], NULL);
+	CHECK_EQ(atomic_load(&refused), 10);
+	rotor_redis_stats(r, &st);
+	CHECK_EQ(st.connects, 1);
+	CHECK_EQ(st.commands, 1);
+	CHECK_EQ(rotor_redis_close(r, rotor_now() + SEC), 0);
+	return NULL;
+}
+
+Test(redis, once_the_server_is_gone_every_task_gets_the_reconnections_refusal, .init = start_peer,
+     .fini = stop_peer, .timeout = 30)
+{
+	run_checked(1, gone_main, NULL);
 }
 
 static void *stopped_main(void *arg)
