@@ -31,6 +31,7 @@ declare -A typical=(
 	[http]="1 330" [http_post]="1 100" [echo]="4 125" [fileread]="3 100" [resolve]="2 9" [https]="1 100"
 	[redis]="1 300"
 	[http_client]="1 90"
+	[redis_client]="1 170"
 )
 typical_other="5 30"
 
@@ -377,6 +378,7 @@ function version(bl) {
 	if (bl == "asyncio") return py
 	if (bl == "aiohttp-client") return py ", aiohttp"
 	if (bl == "wrk") return "wrk"
+	if (bl == "redis-py") return py ", redis.asyncio"
 	if (bl == "uvloop") return "uvloop " uv
 	if (bl ~ /^boost/) return boost
 	if (bl ~ /^kernel/) return kernel
@@ -419,6 +421,14 @@ BEGIN {
 	target["https/https_c100_cpu_per_req/nginx"] = "ratio<=0.8"
 	target["https/https_c100_cpu_per_req_shared/nginx"] = "ratio<=0.8"
 	target["https/https_handshakes_per_cpu_s/nginx"] = "ratio>=1.0"
+	target["redis_client/redis_c50_get_ops/redis-benchmark"] = "ratio>=1.0"
+	target["redis_client/redis_c50_set_ops/redis-benchmark"] = "ratio>=1.0"
+	target["redis_client/redis_p16_get_ops/redis-benchmark"] = "ratio>=1.0"
+	target["redis_client/redis_p16_set_ops/redis-benchmark"] = "ratio>=1.0"
+	target["redis_client/redis_c50_get_cpu_per_op/redis-benchmark"] = "ratio<=1.0"
+	target["redis_client/redis_c50_set_cpu_per_op/redis-benchmark"] = "ratio<=1.0"
+	target["redis_client/redis_p16_get_cpu_per_op/redis-benchmark"] = "ratio<=1.0"
+	target["redis_client/redis_p16_set_cpu_per_op/redis-benchmark"] = "ratio<=1.0"
 	target["echo/echo_c100_cpu_per_rt/epoll"] = "ratio<=0.75"
 	target["http_client/http_c100_cpu_per_req/go-nethttp-client"] = "ratio<=0.5"
 	target["http_client/http_c100_cpu_per_req/wrk"] = "ratio<=1.3"

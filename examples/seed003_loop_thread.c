@@ -1,23 +1,30 @@
 /*
  * Seed 003, "Create a thread that runs asyncio event loop forever": an AsyncioEventLoopThread
  * object that code without an event loop (a synchronous web framework) uses to run
- * coroutines, and its FetcherThread variant that keeps one shared "session" per loop, set up
- * by a coroutine at start and closed by one at stop (the seed uses contextvars and an
- * aiohttp.ClientSession).
+ * coroutines, and its FetcherThread variant that keeps one shared session per loop, opened
+ * by a coroutine at start and closed by one at stop, "connecting Redis, making a lot of
+ * requests" (the seed uses contextvars and an aiohttp.ClientSession).
  *
  * In rotor the loop thread is a background runtime (rotor_runtime_create), run_coro is
  * rotor_call() (run_coroutine_threadsafe(...).result()), and stop posts a callback that
  * stops the runtime (call_soon_threadsafe(loop.stop)) and then joins its threads. A runtime
- * has one loop per worker, so the fetcher keeps one session per worker, reachable from every
- * task on that worker through rotor_worker_id(); only that worker's tasks touch it, so it
- * needs no lock. make_request() coroutines use their worker's session and return a value to
- * the main thread.
+ * has one loop per worker, so the fetcher keeps one session per worker: a rotor_session whose
+ * object is a Redis client (rotor/redis.h), opened by a coroutine on each worker at start
+ * (fetcher_start submits one per worker, and waiting for them is the seed's Event), shared
+ * by every make_request coroutine on that worker (their commands of one loop turn go out in
+ * one write), and closed by a coroutine on each worker when the runtime stops, before its
+ * workers exit (the session's keeper task: the seed's _close_session). make_request
+ * coroutines write and read Redis through it and return a value to the plain thread that
+ * called run_coro; several plain threads call it at once.
  *
- * Checks: run_coro returns each coroutine's value; every request was served by the session
- * of the worker it ran on; the sessions' request counts add up to the requests made; every
- * session was created once and closed once; a stopped loop refuses new work (-ESHUTDOWN).
+ * Checks: run_coro returns each coroutine's value; every value read back is the one written;
+ * the requests counter in Redis adds up to the requests made; the sessions were opened once
+ * per worker and closed once per worker, each making one connection; a stopped loop refuses
+ * new work (-ESHUTDOWN). With no --redis-port the fetcher is skipped (exit 77 after the loop
+ * thread's demo): its test (tests/test_examples.c) starts a redis-server for it.
  *
- *   seed003_loop_thread [--requests N] [--scale F] [--workers N]
+ *   seed003_loop_thread [--requests N] [--threads N] [--batch N] [--scale F] [--workers N]
+ *                       [--redis-host H] [--redis-port P]
  */
 #include "example.h"
 
@@ -114,198 +121,328 @@ static void demo_loop_thread(const struct rotor_config *cfg)
 
 /* ---- FetcherThread ---------------------------------------------------------------------- */
 
-#define MAX_WORKERS 1024
+#if ROTOR_HAVE_REDIS
+#include <pthread.h>
+#include <rotor/redis.h>
+#include <rotor/session.h>
 
-/* The per-loop shared object: stands in for the seed's aiohttp.ClientSession. */
-struct session {
-	int id;
-	int worker;
-	long requests;
-	bool closed;
-};
+#define MAX_WORKERS 1024
+#define DEADLINE    (5 * NS_PER_SEC) /* each request's budget */
 
 struct fetcher {
 	struct loop_thread base;
 	int workers;
-	/* One session per worker, indexed by rotor_worker_id(): what a contextvar gives each
-	 * coroutine of one loop in the seed. Each slot is written by one coroutine on its worker
-	 * and handed over through a future, so no lock. */
-	struct session *sessions[MAX_WORKERS];
-	atomic_int created, closed;
+	struct rotor_redis_config redis;
+	/* One Redis client per worker: what a contextvar gives each coroutine of one loop in
+	 * the seed. */
+	struct rotor_session *session;
+	atomic_int opened, closed;
+	atomic_llong connects, commands, writes;
 };
 
-static struct fetcher *the_fetcher;
+static struct fetcher the_fetcher;
 
-/* var_session.get() */
-static struct session *current_session(void)
+/* async def _create_session(self): self.session = aiohttp.ClientSession(), as the session's
+ * open: on the task that needs this worker's client first, and it may suspend. */
+static int open_client(void *arg, int64_t deadline, void **obj)
 {
-	int w = rotor_worker_id();
+	struct fetcher *f = arg;
+	int err = rotor_redis_connect(&f->redis, deadline, (struct rotor_redis **)obj);
 
-	return w >= 0 && w < the_fetcher->workers ? the_fetcher->sessions[w] : NULL;
+	if (err == 0)
+		atomic_fetch_add(&f->opened, 1);
+	return err;
 }
 
-/* async def _create_session(self): self.session = aiohttp.ClientSession() */
+/* async def _close_session(self): await self.session.close(), as the session's close: on a
+ * task of the client's worker when the runtime stops. */
+static void close_client(void *arg, void *obj)
+{
+	struct fetcher *f = arg;
+	struct rotor_redis_stats st;
+
+	rotor_redis_stats(obj, &st);
+	atomic_fetch_add(&f->connects, (long long)st.connects);
+	atomic_fetch_add(&f->commands, (long long)st.commands);
+	atomic_fetch_add(&f->writes, (long long)st.writes);
+	if (rotor_redis_close(obj, rotor_now() + NS_PER_SEC) == 0)
+		atomic_fetch_add(&f->closed, 1);
+}
+
+static const struct rotor_session_ops client_ops = {
+    .open = open_client, .close = close_client, .close_ns = 2 * NS_PER_SEC};
+
+/* fut = run_coroutine_threadsafe(self._create_session(), loop=self.loop): this worker's
+ * client, opened now rather than by the first request. */
 static void *create_session(void *arg)
 {
 	struct fetcher *f = arg;
-	int w = rotor_worker_id();
-	struct session *s = calloc(1, sizeof(*s));
+	void *r = NULL;
+	int err = rotor_session_get(f->session, rotor_now() + DEADLINE, &r);
 
-	if (!s || w < 0)
-		return NULL;
-	s->id = 100 + w;
-	s->worker = w;
-	f->sessions[w] = s;
-	atomic_fetch_add(&f->created, 1);
-	return s;
-}
-
-/* async def _close_session(self): await self.session.close() */
-static void *close_session(void *arg)
-{
-	struct fetcher *f = arg;
-	struct session *s = current_session();
-	long requests;
-
-	if (!s || s->closed)
-		return (void *)(intptr_t)-1;
-	rotor_sleep(ex_seconds(0.01)); /* closing a connection pool takes a moment */
-	s->closed = true;
-	requests = s->requests;
-	f->sessions[s->worker] = NULL;
-	free(s);
-	atomic_fetch_add(&f->closed, 1);
-	return (void *)(intptr_t)requests;
+	if (err < 0)
+		return (void *)(intptr_t)err;
+	rotor_session_put(f->session, r);
+	return NULL;
 }
 
 static void fetcher_start(struct fetcher *f, const struct rotor_config *cfg)
 {
 	struct rotor_future *futs[MAX_WORKERS];
 
+	EX_CHECK(rotor_session_create(&client_ops, f, &f->session));
 	loop_thread_start(&f->base, cfg);
 	f->workers = rotor_runtime_workers(f->base.rt);
 	if (f->workers > MAX_WORKERS) {
 		fprintf(stderr, "more than %d workers\n", MAX_WORKERS);
 		exit(EX_FAILED);
 	}
-	/* The seed submits _create_session at start and sets an Event when it is done; here
-	 * one per worker, and waiting on the futures is the Event. */
+	/* The seed sets an Event when _create_session is done; here one coroutine per worker,
+	 * and waiting on their futures is the Event. */
 	for (int w = 0; w < f->workers; w++)
 		EX_CHECK(rotor_submit(f->base.rt, w, create_session, f, &futs[w]));
 	for (int w = 0; w < f->workers; w++) {
-		void *s = NULL;
+		void *err = NULL;
 
-		EX_CHECK(rotor_future_wait(futs[w], ROTOR_FOREVER, &s));
+		EX_CHECK(rotor_future_wait(futs[w], ROTOR_FOREVER, &err));
 		rotor_future_destroy(futs[w]);
-		if (!s)
-			ex_fail("worker %d: no session", w);
+		EX_CHECK((int)(intptr_t)err);
 	}
 }
 
-/* def stop(self): self.run_coro(self._close_session()); super().stop() */
-static long fetcher_stop(struct fetcher *f)
+/* def stop(self): self.run_coro(self._close_session()); super().stop(). The close runs in
+ * the session's keeper task on each worker, which the stop cancels: shielded, it closes the
+ * client once the requests still holding it are done, and the workers exit after it. */
+static void fetcher_stop(struct fetcher *f)
 {
-	long requests = 0;
-
-	for (int w = 0; w < f->workers; w++) {
-		void *r = NULL;
-
-		EX_CHECK(rotor_call(f->base.rt, w, close_session, f, &r));
-		if ((intptr_t)r < 0)
-			ex_fail("worker %d: its session was missing or already closed", w);
-		else
-			requests += (long)(intptr_t)r;
-	}
 	loop_thread_stop(&f->base);
-	return requests;
+	EX_CHECK(rotor_session_destroy(f->session));
 }
 
 struct request {
 	long n;
-	char response[96];
+	int thread;
+	int err;
+	char value[64];   /* what make_request wrote */
+	char answer[64];  /* what it read back */
+	long long served; /* the requests counter after this one */
 };
+
+/* One command through this worker's client; -errno, or 0 and *reply. A client that lost its
+ * connection reconnects on the next command; a session whose client is broken for good would
+ * be replaced with rotor_session_replace. */
+static int redis_do(struct rotor_redis *r, int argc, const char **argv, const size_t *lens,
+                    struct rotor_redis_reply **reply)
+{
+	return rotor_redis_command(r, argc, argv, lens, rotor_now() + DEADLINE, reply);
+}
 
 /* async def make_request(): session = var_session.get(); ... return await resp.text() */
 static void *make_request(void *arg)
 {
 	struct request *req = arg;
-	struct session *s = current_session();
+	struct rotor_redis *r;
+	struct rotor_redis_reply *reply = NULL;
+	char key[48];
 
-	if (!s || s->closed || s->worker != rotor_worker_id())
-		return NULL;
-	rotor_sleep(ex_seconds(0.05)); /* the round trip */
-	s->requests++;
-	snprintf(req->response, sizeof(req->response),
-	         "<html>response %ld from session %d on worker %d</html>", req->n, s->id,
-	         s->worker);
-	return req->response;
+	req->err = rotor_session_get(the_fetcher.session, rotor_now() + DEADLINE, (void **)&r);
+	if (req->err < 0)
+		return req;
+	snprintf(key, sizeof(key), "seed003:%d:%ld", req->thread, req->n);
+	const char *set[] = {"SET", key, req->value};
+	const char *get[] = {"GET", key};
+	const char *incr[] = {"INCR", "seed003:requests"};
+
+	if ((req->err = redis_do(r, 3, set, NULL, &reply)) == 0 &&
+	    reply->type != ROTOR_REDIS_STATUS)
+		req->err = -EPROTO;
+	rotor_redis_reply_free(reply);
+	reply = NULL;
+	if (req->err == 0 && (req->err = redis_do(r, 2, get, NULL, &reply)) == 0) {
+		if (reply->type == ROTOR_REDIS_STRING && reply->len < sizeof(req->answer))
+			memcpy(req->answer, reply->str, reply->len + 1);
+		else
+			req->err = -EPROTO;
+	}
+	rotor_redis_reply_free(reply);
+	reply = NULL;
+	if (req->err == 0 && (req->err = redis_do(r, 2, incr, NULL, &reply)) == 0)
+		req->served = reply->type == ROTOR_REDIS_INTEGER ? reply->integer : -1;
+	rotor_redis_reply_free(reply);
+	/* Here, once rotor has an HTTP client, make_request also fetches a page over HTTPS
+	 * through a per-worker HTTP session of its own, as the seed's session.get(url) does. */
+	rotor_session_put(the_fetcher.session, r);
+	return req;
 }
 
-static void demo_fetcher(const struct rotor_config *cfg, long nrequests)
-{
-	static struct fetcher f;
-	struct request *reqs = calloc((size_t)nrequests, sizeof(*reqs));
-	struct rotor_future **futs = calloc((size_t)nrequests, sizeof(*futs));
-	long answered = 0, served_by_closed;
+struct caller {
+	pthread_t thread;
+	int id;
+	long first, count, batch;
+	struct request *reqs;
+	struct rotor_future **futs;
+	long answered;
+};
 
-	if (!reqs || !futs) {
+static void check_request(struct caller *c, struct request *req, void *result)
+{
+	static atomic_int reported;
+
+	if ((result != req || req->err != 0 || strcmp(req->answer, req->value) != 0 ||
+	     req->served < 1) &&
+	    atomic_fetch_add(&reported, 1) >= 5)
+		return; /* the first five failures say enough */
+	if (result != req || req->err != 0)
+		ex_fail("thread %d request %ld: %s", c->id, req->n,
+		        result != req ? "wrong result" : strerror(-req->err));
+	else if (strcmp(req->answer, req->value) != 0)
+		ex_fail("thread %d request %ld: wrote %s, read %s", c->id, req->n, req->value,
+		        req->answer);
+	else if (req->served < 1)
+		ex_fail("thread %d request %ld: counter %lld", c->id, req->n, req->served);
+	else
+		c->answered++;
+}
+
+/* A plain thread of the web framework: text = thr.run_coro(make_request()), one at a time
+ * first, then batch at a time in flight together. */
+static void *caller_main(void *arg)
+{
+	struct caller *c = arg;
+
+	for (long i = 0; i < c->count;) {
+		long n = i == 0 ? 1 : (c->count - i < c->batch ? c->count - i : c->batch);
+
+		for (long j = i; j < i + n; j++) {
+			struct request *req = &c->reqs[j];
+
+			req->n = c->first + j;
+			req->thread = c->id;
+			snprintf(req->value, sizeof(req->value), "value-%d-%ld", c->id, req->n);
+		}
+		if (n == 1) {
+			check_request(
+			    c, &c->reqs[i],
+			    loop_thread_run_coro(&the_fetcher.base, make_request, &c->reqs[i]));
+		} else {
+			for (long j = i; j < i + n; j++)
+				EX_CHECK(rotor_submit(the_fetcher.base.rt, ROTOR_WORKER_ANY,
+				                      make_request, &c->reqs[j], &c->futs[j]));
+			for (long j = i; j < i + n; j++) {
+				void *result = NULL;
+
+				EX_CHECK(rotor_future_wait(c->futs[j], ROTOR_FOREVER, &result));
+				rotor_future_destroy(c->futs[j]);
+				check_request(c, &c->reqs[j], result);
+			}
+		}
+		i += n;
+	}
+	return NULL;
+}
+
+static void *read_counter(void *arg)
+{
+	struct rotor_redis *r;
+	struct rotor_redis_reply *reply = NULL;
+	const char *get[] = {"GET", "seed003:requests"};
+	long long *v = arg;
+
+	if (rotor_session_get(the_fetcher.session, rotor_now() + DEADLINE, (void **)&r) < 0)
+		return NULL;
+	if (redis_do(r, 2, get, NULL, &reply) == 0 && reply->type == ROTOR_REDIS_STRING)
+		*v = atoll(reply->str);
+	rotor_redis_reply_free(reply);
+	rotor_session_put(the_fetcher.session, r);
+	return NULL;
+}
+
+static void *reset_counter(void *arg)
+{
+	struct rotor_redis *r;
+	struct rotor_redis_reply *reply = NULL;
+	const char *del[] = {"DEL", "seed003:requests"};
+
+	(void)arg;
+	if (rotor_session_get(the_fetcher.session, rotor_now() + DEADLINE, (void **)&r) < 0)
+		return NULL;
+	redis_do(r, 2, del, NULL, &reply);
+	rotor_redis_reply_free(reply);
+	rotor_session_put(the_fetcher.session, r);
+	return NULL;
+}
+
+static void demo_fetcher(const struct rotor_config *cfg, long nrequests, int nthreads, long batch)
+{
+	struct fetcher *f = &the_fetcher;
+	struct caller *callers = calloc((size_t)nthreads, sizeof(*callers));
+	long answered = 0, per = nrequests / nthreads;
+	long long counter = -1;
+
+	if (!callers) {
 		fprintf(stderr, "out of memory\n");
 		exit(EX_FAILED);
 	}
-	the_fetcher = &f;
-	fetcher_start(&f, cfg);
-	printf("fetcher: %d sessions created\n", atomic_load(&f.created));
+	fetcher_start(f, cfg);
+	printf("fetcher: %d sessions opened\n", atomic_load(&f->opened));
+	loop_thread_run_coro(&f->base, reset_counter, NULL);
+	for (int t = 0; t < nthreads; t++) {
+		struct caller *c = &callers[t];
 
-	/* text = thr.run_coro(make_request()); print(text), one at a time ... */
-	long half = nrequests / 2;
-	for (long i = 0; i < half; i++) {
-		reqs[i].n = i;
-		const char *text = loop_thread_run_coro(&f.base, make_request, &reqs[i]);
-
-		if (text)
-			answered++;
-		else
-			ex_fail("request %ld: no session on its worker", i);
-		if (i == 0)
-			printf("%s\n", text ? text : "(none)");
+		c->id = t;
+		c->first = t * per;
+		c->count = t == nthreads - 1 ? nrequests - c->first : per;
+		c->batch = batch;
+		c->reqs = calloc((size_t)c->count, sizeof(*c->reqs));
+		c->futs = calloc((size_t)c->count, sizeof(*c->futs));
+		if (!c->reqs || !c->futs || pthread_create(&c->thread, NULL, caller_main, c) != 0) {
+			fprintf(stderr, "out of memory or threads\n");
+			exit(EX_FAILED);
+		}
 	}
-	/* ... and the rest in flight together, from the same thread. */
-	for (long i = half; i < nrequests; i++) {
-		reqs[i].n = i;
-		EX_CHECK(
-		    rotor_submit(f.base.rt, ROTOR_WORKER_ANY, make_request, &reqs[i], &futs[i]));
+	for (int t = 0; t < nthreads; t++) {
+		pthread_join(callers[t].thread, NULL);
+		answered += callers[t].answered;
+		if (t == 0 && callers[t].count)
+			printf("thread 0 request 0: %s\n", callers[t].reqs[0].answer);
+		free(callers[t].reqs);
+		free(callers[t].futs);
 	}
-	for (long i = half; i < nrequests; i++) {
-		void *text = NULL;
-
-		EX_CHECK(rotor_future_wait(futs[i], ROTOR_FOREVER, &text));
-		rotor_future_destroy(futs[i]);
-		if (text == reqs[i].response)
-			answered++;
-		else
-			ex_fail("request %ld: no session on its worker", i);
-	}
-	served_by_closed = fetcher_stop(&f);
-	printf("fetcher: requests=%ld answered=%ld counted_by_sessions=%ld created=%d closed=%d\n",
-	       nrequests, answered, served_by_closed, atomic_load(&f.created),
-	       atomic_load(&f.closed));
-	if (answered != nrequests || served_by_closed != nrequests)
-		ex_fail("%ld requests, %ld answered, %ld counted by the sessions", nrequests,
-		        answered, served_by_closed);
-	if (atomic_load(&f.created) != f.workers || atomic_load(&f.closed) != f.workers)
-		ex_fail("%d workers, %d sessions created, %d closed", f.workers,
-		        atomic_load(&f.created), atomic_load(&f.closed));
-	free(reqs);
-	free(futs);
+	free(callers);
+	loop_thread_run_coro(&f->base, read_counter, &counter);
+	fetcher_stop(f);
+	printf("fetcher: requests=%ld threads=%d answered=%ld counter=%lld opened=%d closed=%d "
+	       "connects=%lld\n",
+	       nrequests, nthreads, answered, counter, atomic_load(&f->opened),
+	       atomic_load(&f->closed), atomic_load(&f->connects));
+	printf("fetcher: commands=%lld writes=%lld (%.1f commands per write)\n",
+	       atomic_load(&f->commands), atomic_load(&f->writes),
+	       atomic_load(&f->writes)
+	           ? (double)atomic_load(&f->commands) / (double)atomic_load(&f->writes)
+	           : 0.0);
+	if (answered != nrequests || counter != nrequests)
+		ex_fail("%ld requests, %ld answered, the counter says %lld", nrequests, answered,
+		        counter);
+	if (atomic_load(&f->opened) != f->workers || atomic_load(&f->closed) != f->workers ||
+	    atomic_load(&f->connects) != f->workers)
+		ex_fail("%d workers, %d sessions opened, %d closed, %lld connections", f->workers,
+		        atomic_load(&f->opened), atomic_load(&f->closed),
+		        atomic_load(&f->connects));
 }
+#endif
 
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-	        "usage: %s [--requests N] [--scale F] [--workers N]\n"
-	        "  --requests N  make_request calls through the fetcher (default 20)\n"
-	        "  --scale F     multiply every duration by F (default 1)\n"
-	        "  --workers N   workers (default: one per CPU)\n",
+	        "usage: %s [--requests N] [--threads N] [--batch N] [--scale F] [--workers N]\n"
+	        "          [--redis-host H] [--redis-port P]\n"
+	        "  --requests N    make_request calls through the fetcher (default 10000)\n"
+	        "  --threads N     plain threads calling run_coro at once (default 4)\n"
+	        "  --batch N       requests a thread has in flight together (default 50)\n"
+	        "  --scale F       multiply every duration by F (default 1)\n"
+	        "  --workers N     workers (default: one per CPU)\n"
+	        "  --redis-host H  the Redis server (default 127.0.0.1)\n"
+	        "  --redis-port P  its port; without it the fetcher is skipped (exit 77)\n",
 	        prog);
 	exit(EX_USAGE);
 }
@@ -314,13 +451,18 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"requests", required_argument, NULL, 'n'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"batch", required_argument, NULL, 'b'},
 	    {"scale", required_argument, NULL, 's'},
 	    {"workers", required_argument, NULL, 'w'},
+	    {"redis-host", required_argument, NULL, 'H'},
+	    {"redis-port", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct rotor_config cfg = {0};
-	long requests = 20;
+	long requests = 10000, threads = 4, batch = 50, port = 0;
+	const char *host = "127.0.0.1";
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -328,20 +470,46 @@ int main(int argc, char **argv)
 		case 'n':
 			requests = ex_parse_long("--requests", optarg, 1);
 			break;
+		case 't':
+			threads = ex_parse_long("--threads", optarg, 1);
+			break;
+		case 'b':
+			batch = ex_parse_long("--batch", optarg, 1);
+			break;
 		case 's':
 			ex_scale = ex_parse_double("--scale", optarg, 0.0);
 			break;
 		case 'w':
 			cfg.workers = (unsigned)ex_parse_long("--workers", optarg, 0);
 			break;
+		case 'H':
+			host = optarg;
+			break;
+		case 'p':
+			port = ex_parse_long("--redis-port", optarg, 1);
+			break;
 		default:
 			usage(argv[0]);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || threads > requests)
 		usage(argv[0]);
 	ex_init();
 	demo_loop_thread(&cfg);
-	demo_fetcher(&cfg, requests);
+	if (!port) {
+		printf("fetcher: skipped (no --redis-port)\n");
+		return ex_failures ? EX_FAILED : EX_NO_URING;
+	}
+#if ROTOR_HAVE_REDIS
+	the_fetcher.redis = (struct rotor_redis_config){.host = host, .port = (int)port};
+	demo_fetcher(&cfg, requests, (int)threads, batch);
 	return ex_exit_code();
+#else
+	(void)host;
+	(void)requests;
+	(void)threads;
+	(void)batch;
+	printf("fetcher: skipped (rotor was built without the Redis client: libhiredis-dev)\n");
+	return ex_failures ? EX_FAILED : EX_NO_URING;
+#endif
 }
