@@ -163,6 +163,38 @@ static void *coordination(void *arg)
 	return arg;
 }
 
+/* Tasks that hold their worker just past the stall threshold, so that the stall detector
+ * reports them by name around the time they end, each followed by enough short tasks on the
+ * same worker that its struct is reused: the detector's read of the name must not race
+ * (TSan) with that reuse. */
+static void *busy_unnamed(void *arg)
+{
+	int64_t until = rotor_now() + (int64_t)(uintptr_t)arg;
+	while (rotor_now() < until)
+		;
+	return arg;
+}
+
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+static void *stall_then_reuse(void *arg)
+{
+	struct rotor_task *t;
+	for (int k = 0; k < 8; k++) {
+		uintptr_t ns = (uintptr_t)(101 + 4 * k) * 1000000u;
+		CHECK(rotor_spawn(busy_unnamed, (void *)ns, &t) == 0);
+		CHECK(rotor_join(t, NULL) == 0);
+		for (int i = 0; i < 200; i++) {
+			CHECK(rotor_spawn(nothing, NULL, &t) == 0);
+			CHECK(rotor_join(t, NULL) == 0);
+		}
+	}
+	return arg;
+}
+
 int main(void)
 {
 	struct rotor_config cfg = {.workers = 2, .msg_inflight = 2};
@@ -180,6 +212,7 @@ int main(void)
 		rotor_future_destroy(f);
 	}
 	CHECK(rotor_call(rt, 0, coordination, NULL, NULL) == 0);
+	CHECK(rotor_call(rt, 1, stall_then_reuse, NULL, NULL) == 0);
 	CHECK(rotor_runtime_destroy(rt) == 0);
 	long expect = 3L * 50 * 20 * 64;
 	CHECK(atomic_load(&ran) == expect);

@@ -48,11 +48,24 @@
 #ifdef ROTOR__TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
 #define ROTOR__TSAN_RELEASE(p) __tsan_release(p)
 #define ROTOR__TSAN_ACQUIRE(p) __tsan_acquire(p)
+/* Around a read that races by design (a diagnostic reading type-stable memory that may
+ * have been reused: it may print a later object's name, never crash). */
+#define ROTOR__TSAN_IGNORE_BEGIN()                                                                 \
+	(AnnotateIgnoreReadsBegin(__FILE__, __LINE__),                                             \
+	 AnnotateIgnoreWritesBegin(__FILE__, __LINE__))
+#define ROTOR__TSAN_IGNORE_END()                                                                   \
+	(AnnotateIgnoreWritesEnd(__FILE__, __LINE__), AnnotateIgnoreReadsEnd(__FILE__, __LINE__))
 #else
-#define ROTOR__TSAN_RELEASE(p) ((void)0)
-#define ROTOR__TSAN_ACQUIRE(p) ((void)0)
+#define ROTOR__TSAN_RELEASE(p)     ((void)0)
+#define ROTOR__TSAN_ACQUIRE(p)     ((void)0)
+#define ROTOR__TSAN_IGNORE_BEGIN() ((void)0)
+#define ROTOR__TSAN_IGNORE_END()   ((void)0)
 #endif
 
 #endif

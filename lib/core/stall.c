@@ -83,6 +83,11 @@ static void on_stall_signal(int sig, siginfo_t *si, void *ctx)
 	struct rotor__worker *w = rotor__worker_self();
 	if (!w)
 		return;
+	/* Pairs with the monitor's store of 0 before it sent the signal: its reads of the last
+	 * report's frames happen before the writes below (TSan does not take the signal's
+	 * delivery as that order). */
+	if (atomic_load_explicit(&w->stall_captured, memory_order_acquire))
+		return;
 	/* The stack the code runs on bounds the walk. */
 	uintptr_t lo = w->stall_stack_lo, hi = w->stall_stack_hi;
 	uintptr_t pc, fp;
@@ -151,9 +156,13 @@ static void report(struct rotor_runtime *rt, struct rotor__worker *w, int64_t he
 	/* Task memory is type-stable: if the task ended meanwhile this still reads a name. */
 	struct rotor_task *t = atomic_load_explicit(&w->stall_task, memory_order_relaxed);
 	char name[64];
-	if (t)
+	if (t) {
+		/* The only read of another thread's task here: it races with the worker reusing
+		 * the struct, as said above, and is kept out of TSan's view for that. */
+		ROTOR__TSAN_IGNORE_BEGIN();
 		snprintf(name, sizeof(name), "task %s", rotor__task_name(t));
-	else
+		ROTOR__TSAN_IGNORE_END();
+	} else
 		snprintf(name, sizeof(name), "a callback");
 	/* One message, the backtrace's lines included, so that a log sink keeps them together. */
 	char bt[6144];
