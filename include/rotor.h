@@ -19,8 +19,14 @@
  *   rotor/chan.h     channels and rotor_chan_select
  *   rotor/offload.h  rotor_offload: blocking calls on a thread pool
  *   rotor/local.h    task-local and worker-local storage
+ *   rotor/session.h  per-worker sessions opened and closed by tasks
  *   rotor/io.h       files, sockets, TCP helpers, poll, splice, signals, registered
  *                    descriptors, multishot accept, receive streams, started sends
+ *   rotor/resolve.h  name resolution on the worker's ring, rotor_tcp_dial/listen
+ *
+ * The service modules are included one by one, as a program needs them: rotor/server.h (a
+ * listener per worker), stream.h (buffered streams), tls.h (OpenSSL), http.h (HTTP/1.1
+ * server), http_client.h, resp.h (RESP2 parser and writers), redis.h (Redis client).
  */
 #ifndef ROTOR_H
 #define ROTOR_H
@@ -34,6 +40,7 @@
 #include <rotor/chan.h>
 #include <rotor/offload.h>
 #include <rotor/local.h>
+#include <rotor/session.h>
 #include <rotor/io.h>
 #include <rotor/resolve.h>
 
