@@ -1003,3 +1003,30 @@ Test(redis_server, a_request_announcing_millions_of_arguments_costs_nothing_unti
 	stop(&p);
 	fclose(p.out);
 }
+
+/* Integer arguments at the ends of long long: SETRANGE's offset plus its value's length is
+ * checked without overflowing (Redis's checkStringLength), ZRANGE BYSCORE's LIMIT is walked
+ * without counting down from LLONG_MIN; the texts are redis-server 7.0's. */
+Test(redis_server, offsets_and_counts_at_the_ends_of_long_long_are_refused_not_overflowed)
+{
+	struct peer p;
+	start_rotor(&p, 1);
+	struct wire w;
+	wire_open(&w, p.port);
+	const char *too_big = "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n";
+	EXPECT(&w, "SETRANGE k 9223372036854775807 x\r\n", too_big);
+	EXPECT(&w, "SETRANGE k 9223372036854775000 xyz\r\n", too_big);
+	EXPECT(&w, "EXISTS k\r\n", ":0\r\n");
+	EXPECT(&w, "SET s hello\r\n", "+OK\r\n");
+	EXPECT(&w, "SETRANGE s 9223372036854775807 x\r\n", too_big);
+	EXPECT(&w, "GET s\r\n", "$5\r\nhello\r\n");
+	EXPECT(&w, "ZADD z 1 a 2 b\r\n", ":2\r\n");
+	EXPECT(&w, "ZRANGE z -inf +inf BYSCORE LIMIT -9223372036854775808 1\r\n", "*0\r\n");
+	EXPECT(&w, "ZRANGE z -inf +inf BYSCORE LIMIT 0 -9223372036854775808\r\n",
+	       "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+	EXPECT(&w, "ZRANGE z -inf +inf BYSCORE LIMIT 1 -1\r\n", "*1\r\n$1\r\nb\r\n");
+	EXPECT(&w, "PING\r\n", "+PONG\r\n");
+	wire_close(&w);
+	stop(&p);
+	fclose(p.out);
+}
