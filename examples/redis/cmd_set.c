@@ -313,8 +313,12 @@ static void run_zrange(struct shard *s, int argc, arg_t *argv, out_t *o)
 		long long n = 0;
 		struct znode *x =
 		    rev ? (e ? e->v.z->tail : NULL) : (e ? e->v.z->head->fwd[0] : NULL);
-		if (offset > 0 && offset >= len)
+		/* A negative offset walks past the end, as Redis's loop does (empty), and a
+		 * negative count is no limit: neither counted down from LLONG_MIN. */
+		if ((offset > 0 && offset >= len) || offset < 0)
 			x = NULL;
+		if (count < 0)
+			count = -1;
 		while (x && !(rev ? in_max(x->score, max, maxex) : in_min(x->score, min, minex)))
 			x = rev ? x->back : x->fwd[0];
 		while (x && offset--)

@@ -20,7 +20,9 @@ static uint64_t H(arg_t *k)
 
 static bool string_length_ok(struct rotor_resp_out *o, long long off, long long add)
 {
-	if (off + add > max_bulk) {
+	/* Redis's checkStringLength: off + add past the limit, or past LLONG_MAX (an offset near
+	 * it is a valid integer argument), is refused. */
+	if (add > max_bulk || off > max_bulk - add) {
 		put_err(o, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 		return false;
 	}

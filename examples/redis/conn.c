@@ -287,9 +287,23 @@ static void merge_reply(struct conn *c, const struct dreq *r, struct rotor_resp_
 	}
 }
 
-/* Send the parts away, wait for all of them, and write every deferred reply in order. */
-static void finish_round(struct conn *c)
+/* Whether every remote part not back yet is in a batch its owner could not post back. */
+static bool parts_lost(const struct conn *c)
 {
+	for (int i = 0; i < c->nparts; i++) {
+		const struct part *p = &c->parts[i];
+		if (p->batch && !p->back &&
+		    !atomic_load_explicit(&p->batch->lost, memory_order_acquire))
+			return false;
+	}
+	return true;
+}
+
+/* Send the parts away, wait for all of them, and write every deferred reply in order.
+ * Returns false when some never came back (the runtime stops): the connection ends. */
+static bool finish_round(struct conn *c)
+{
+	bool whole = true;
 	for (int i = 0; i < c->nparts; i++) {
 		struct part *p = &c->parts[i];
 		if (p->argi >= 0)
@@ -304,14 +318,20 @@ static void finish_round(struct conn *c)
 		bool shielded = rotor_shield_begin(rotor_now() + 60 * 1000000000LL) == 0;
 		while (c->pending) {
 			rotor_event_clear(&c->done);
-			if (c->pending)
-				rotor_event_wait(&c->done);
+			/* A wait cut short (the stop's deadline): the task cannot wait any more,
+			 * and leaves once every part still away is in a batch that will never come
+			 * back (else a reply on its way would land in a connection gone). */
+			if (c->pending && rotor_event_wait(&c->done) < 0 && parts_lost(c)) {
+				whole = false;
+				break;
+			}
 		}
 		if (shielded)
 			rotor_shield_end();
 	}
 	for (int i = 0; i < c->nreqs; i++)
 		merge_reply(c, &c->reqs[i], &c->out[c->cur]);
+	return whole;
 }
 
 /* Parse and answer every complete request at the front of buf (up to ROUND_MAX); returns
@@ -396,8 +416,8 @@ static size_t do_round(struct conn *c, const char *buf, size_t len, bool *close)
 		reply_error(c, deferring, err);
 		*close = true;
 	}
-	if (deferring)
-		finish_round(c);
+	if (deferring && !finish_round(c))
+		*close = true;
 	return off;
 }
 

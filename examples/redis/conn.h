@@ -14,6 +14,8 @@
 
 #include "redis.h"
 
+#include <stdatomic.h>
+
 struct conn;
 
 struct part {
@@ -23,9 +25,11 @@ struct part {
 	const struct rotor_resp_arg *argv; /* in conn->args: the request's, or built for it */
 	int argc;
 	int owner;
-	int argi;          /* while parsing: its first argument in conn->args (-1 - it: remote) */
-	size_t off, len;   /* its reply, in conn->dout */
-	size_t roff, rlen; /* a remote part's reply, in its batch's out */
+	int argi;            /* while parsing: its first argument in conn->args (-1 - it: remote) */
+	size_t off, len;     /* its reply, in conn->dout */
+	size_t roff, rlen;   /* a remote part's reply, in its batch's out */
+	struct batch *batch; /* a remote part's, once it has left */
+	bool back;           /* a remote part's reply is in conn->dout */
 };
 
 /* A request whose reply waits for the round's end: its parts are first..first+n-1, its
@@ -48,6 +52,9 @@ struct batch {
 	int n;
 	struct part *head, **tail;
 	struct rotor_resp_out out; /* the owner writes the parts' replies here */
+	/* Set by the owner, its last touch, when the batch cannot be posted back (the runtime
+	 * stops): its parts never come back, and their connections stop waiting for them. */
+	atomic_bool lost;
 };
 
 struct conn {

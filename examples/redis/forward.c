@@ -20,6 +20,7 @@ struct fwd_worker {
 } __attribute__((aligned(64)));
 
 static struct fwd_worker fw[MAX_WORKERS];
+static _Atomic(struct batch *) lost_batches; /* never back: kept reachable till the exit */
 
 void fwd_init(void)
 {
@@ -34,6 +35,7 @@ static void batch_done(void *arg)
 		struct conn *c = p->conn;
 		p->off = c->dout.len;
 		p->len = p->rlen;
+		p->back = true;
 		if (rotor_resp_put_raw(&c->dout, b->out.buf + p->roff, p->rlen) < 0)
 			p->len = 0; /* conn.c answers an empty reply with an error */
 		if (--c->pending == 0)
@@ -56,8 +58,15 @@ static void batch_run(void *arg)
 		p->cmd->run(s, p->argc, p->argv, &b->out);
 		p->rlen = b->out.len - p->roff;
 	}
-	/* Only fails while the runtime stops, when nobody waits for the replies any more. */
-	rotor_call_soon_threadsafe(runtime, b->from, batch_done, b);
+	/* Only fails while the runtime stops (a drain refuses new posts): the origin's
+	 * connections still wait, shielded, and read this flag once their wait is cut short. The
+	 * batch is not touched again here (it stays the origin's, never freed). */
+	if (rotor_call_soon_threadsafe(runtime, b->from, batch_done, b) < 0) {
+		b->next = atomic_load(&lost_batches);
+		while (!atomic_compare_exchange_weak(&lost_batches, &b->next, b))
+			;
+		atomic_store_explicit(&b->lost, true, memory_order_release);
+	}
 }
 
 static void flush(void *arg)
@@ -97,11 +106,13 @@ void fwd_add(struct part *p)
 			abort(); /* a few bytes; a connection cannot wait for a reply never sent */
 		b->from = self;
 		b->to = p->owner;
+		atomic_store_explicit(&b->lost, false, memory_order_relaxed);
 		b->head = NULL;
 		b->tail = &b->head;
 		w->open[p->owner] = b;
 	}
 	p->next = NULL;
+	p->batch = b;
 	*b->tail = p;
 	b->tail = &p->next;
 	b->n++;

@@ -194,7 +194,8 @@ ROTOR_API int rotor_http_header_add(struct rotor_http_response *res, const char 
  * rotor_http_respond - the whole response: status (100 to 599, not 1xx), Content-Type type
  * (NULL: none), and len bytes of body (none for HEAD, 204 and 304). Gathered with the
  * responses to the other requests of the same read, and sent before the connection waits.
- * Returns 0, -EINVAL (res NULL, status out of range, body NULL with len), -EALREADY (a
+ * Returns 0, -EINVAL (res NULL, status out of range, type over 128 bytes or holding CR or
+ * LF, body NULL with len: nothing is begun, the handler may respond again), -EALREADY (a
  * response has begun), or the send's error. Thread: the handler's task. Suspends: yes
  * (when the output buffer is full).
  */

@@ -246,9 +246,12 @@ static int put_head(struct rotor_http_response *res, int status, const char *typ
 	return 0;
 }
 
-static int check_begin(struct rotor_http_response *res, int status)
+/* A type is refused before anything is begun: over 128 bytes (put_head's room), or holding
+ * CR or LF, which would end the field and let the rest be a field (or a body) of its own. */
+static int check_begin(struct rotor_http_response *res, int status, const char *type)
 {
-	if (!res || status < 200 || status > 599)
+	if (!res || status < 200 || status > 599 ||
+	    (type && (strlen(type) > 128 || strpbrk(type, "\r\n"))))
 		return -EINVAL;
 	if (res->state != RES_NONE)
 		return -EALREADY;
@@ -260,7 +263,7 @@ static int check_begin(struct rotor_http_response *res, int status)
 int rotor_http_respond(struct rotor_http_response *res, int status, const char *type,
                        const void *body, size_t len)
 {
-	int r = check_begin(res, status);
+	int r = check_begin(res, status, type);
 	if (r < 0)
 		return r;
 	if (!body && len)
@@ -281,7 +284,7 @@ int rotor_http_respond(struct rotor_http_response *res, int status, const char *
 int rotor_http_respond_file(struct rotor_http_response *res, int status, const char *type, int fd,
                             int64_t offset, size_t len)
 {
-	int r = check_begin(res, status);
+	int r = check_begin(res, status, type);
 	if (r < 0)
 		return r;
 	if (fd < 0 || offset < 0)
@@ -309,7 +312,7 @@ int rotor_http_respond_file(struct rotor_http_response *res, int status, const c
 
 int rotor_http_stream_begin(struct rotor_http_response *res, int status, const char *type)
 {
-	int r = check_begin(res, status);
+	int r = check_begin(res, status, type);
 	if (r < 0)
 		return r;
 	struct rotor_http_conn *c = res->c;

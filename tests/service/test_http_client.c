@@ -636,9 +636,10 @@ static struct rotor_http_client *shared_client;
 
 static void *worker_task(void *arg)
 {
-	(void)arg;
+	/* Each worker its own buffer: both run at once, on two threads. */
+	int k = (int)(intptr_t)arg;
 	for (int i = 0; i < 20; i++) {
-		struct rotor_http_client_request q = {.url = url(0, "/one"),
+		struct rotor_http_client_request q = {.url = url(k, "/one"),
 		                                      .deadline = rotor_now() + 10 * SEC};
 		struct rotor_http_response *r = NULL;
 		CHECK_EQ(rotor_http_client_fetch(shared_client, &q, 0, &r), 0);
@@ -657,8 +658,8 @@ static void *workers_main(void *arg)
 {
 	(void)arg;
 	CHECK_EQ(rotor_http_client_create(NULL, &shared_client), 0);
-	struct rotor_task *a = spawn_on(0, worker_task, NULL);
-	struct rotor_task *b = spawn_on(1, worker_task, NULL);
+	struct rotor_task *a = spawn_on(0, worker_task, (void *)(intptr_t)6);
+	struct rotor_task *b = spawn_on(1, worker_task, (void *)(intptr_t)7);
 	rotor_join(a, NULL);
 	rotor_join(b, NULL);
 	CHECK_EQ(rotor_http_client_destroy(shared_client), 0);

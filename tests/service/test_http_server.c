@@ -79,6 +79,7 @@ static int h_late(struct rotor_http_request *req, struct rotor_http_response *re
 static int h_info(struct rotor_http_request *req, struct rotor_http_response *res, void *arg);
 static int h_name(struct rotor_http_request *req, struct rotor_http_response *res, void *arg);
 static int h_none(struct rotor_http_request *req, struct rotor_http_response *res, void *arg);
+static int h_badtype(struct rotor_http_request *req, struct rotor_http_response *res, void *arg);
 
 static const char FILE_TEXT[] = "a file, read through the ring\n";
 static char file_path[64];
@@ -126,6 +127,7 @@ static void srv_start_cfg(struct srv *v, struct rotor_http_config *cfg)
 	    {"BREW", "/coffee", 0, h_name, "brewed"},
 	    {NULL, "/any", 0, h_name, "any method"},
 	    {"GET", "/none", 0, h_none, NULL},
+	    {"GET", "/badtype", 0, h_badtype, NULL},
 	};
 	for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++)
 		cr_assert_eq(
@@ -276,6 +278,25 @@ static int h_none(struct rotor_http_request *req, struct rotor_http_response *re
 	(void)res;
 	(void)arg;
 	return 0; /* answers nothing: a 500 */
+}
+
+/* A Content-Type that would end its field (a response split) or overflow the head: refused
+ * before anything is begun, so a proper response can follow. What the calls returned, for
+ * the test to check. */
+static int badtype_rc[4];
+
+static int h_badtype(struct rotor_http_request *req, struct rotor_http_response *res, void *arg)
+{
+	(void)req;
+	(void)arg;
+	char longtype[200];
+	memset(longtype, 'a', sizeof(longtype) - 1);
+	longtype[sizeof(longtype) - 1] = 0;
+	badtype_rc[0] = rotor_http_respond(res, 200, "text/plain\r\nX-Injected: 1", "no", 2);
+	badtype_rc[1] = rotor_http_respond(res, 200, longtype, "no", 2);
+	badtype_rc[2] = rotor_http_stream_begin(res, 200, "a\nb");
+	badtype_rc[3] = rotor_http_respond(res, 200, "text/plain", "ok", 2);
+	return 0;
 }
 
 /* ---- The client -------------------------------------------------------------------------- */
@@ -1081,4 +1102,28 @@ Test(http_server, route_and_response_misuse)
 	cr_assert_eq(rotor_http_header_add(NULL, "a", "b"), -EINVAL);
 	cr_assert_eq(rotor_http_respond(NULL, 200, NULL, NULL, 0), -EINVAL);
 	cr_assert_eq(rotor_http_server_destroy(s), 0);
+}
+
+Test(http_server, a_content_type_with_cr_or_lf_or_too_long_is_refused_before_the_response)
+{
+	struct srv v;
+	srv_start(&v);
+	struct client *c = client_open(v.port);
+	send_str(c, "GET /badtype HTTP/1.1\r\nHost: x\r\n\r\n");
+	read_response(c, &R);
+	/* Keep-alive: the next request on the connection is still framed right. */
+	send_str(c, "GET /badtype HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	read_response(c, &R2);
+	client_close(c);
+	srv_stop(&v);
+	cr_assert_eq(badtype_rc[0], -EINVAL);
+	cr_assert_eq(badtype_rc[1], -EINVAL);
+	cr_assert_eq(badtype_rc[2], -EINVAL);
+	cr_assert_eq(badtype_rc[3], 0);
+	cr_assert_eq(R.status, 200);
+	cr_assert_null(strstr(R.head, "X-Injected"), "%s", R.head);
+	cr_assert_eq(R.body_len, 2);
+	cr_assert_eq(memcmp(R.body, "ok", 2), 0);
+	cr_assert_eq(R2.status, 200);
+	cr_assert_eq(R2.body_len, 2);
 }
