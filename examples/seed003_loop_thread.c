@@ -424,8 +424,8 @@ static void check_request(struct caller *c, struct request *req, void *result)
 	    atomic_fetch_add(&reported, 1) >= 5)
 		return; /* the first five failures say enough */
 	if (result != req || req->err != 0)
-		ex_fail("thread %d request %ld: %s", c->id, req->n,
-		        result != req ? "wrong result" : strerror(-req->err));
+		ex_fail("thread %d request %ld: %s (HTTPS status %d)", c->id, req->n,
+		        result != req ? "wrong result" : strerror(-req->err), req->status);
 	else if (strcmp(req->answer, req->value) != 0)
 		ex_fail("thread %d request %ld: wrote %s, read %s", c->id, req->n, req->value,
 		        req->answer);
