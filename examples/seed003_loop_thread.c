@@ -17,6 +17,26 @@
  * coroutines write and read Redis through it and return a value to the plain thread that
  * called run_coro; several plain threads call it at once.
  *
+ * The seed's second half, session.get("https://github.com"): with --https-url, one request in
+ * --fetch-every is a "fetch" that also gets that page over HTTPS through a second session of
+ * the same kind whose object is a rotor_http_client (rotor/http_client.h), verifying the
+ * server's certificate against --cacert (or the system's store). A client is made per worker
+ * by the session's open and destroyed per worker by its close, rather than one client made
+ * at start and shared, although the client keeps a pool per worker by itself: that is what
+ * the seed's FetcherThread does (aiohttp.ClientSession() in _create_session on the loop,
+ * await session.close() in _close_session on the loop at stop), and a shared client would
+ * need the same tasks anyway: it may be destroyed off a task only if it never connected,
+ * and its counters (rotor_http_client_stats) are the calling worker's, so closing it and
+ * reading what each worker did takes a task on each worker at stop, which is the session's
+ * close. (The connections themselves are closed at stop either way: the client's own pool
+ * reaper is cancelled by the stop and closes what is idle.) make_request checks the status
+ * (resp.raise_for_status(): not 200 is a failure) and returns the body's length and FNV-1a
+ * checksum (resp.text()) to the calling thread, which checks every one against the first.
+ * Each worker counts its fetches in flight at once: a pooled client needs at most that many
+ * connections on the worker, so connects <= the sum of the peaks; and after the stop the
+ * process has as many sockets open as before the fetcher started (the stop closed every
+ * Redis and HTTPS connection, not the exit).
+ *
  * Checks: run_coro returns each coroutine's value; every value read back is the one written;
  * the requests counter in Redis adds up to the requests made; the sessions were opened once
  * per worker and closed once per worker, each making one connection; a stopped loop refuses
@@ -25,6 +45,7 @@
  *
  *   seed003_loop_thread [--requests N] [--threads N] [--batch N] [--scale F] [--workers N]
  *                       [--redis-host H] [--redis-port P]
+ *                       [--https-url URL] [--cacert FILE] [--fetch-every N]
  */
 #include "example.h"
 
@@ -122,9 +143,14 @@ static void demo_loop_thread(const struct rotor_config *cfg)
 /* ---- FetcherThread ---------------------------------------------------------------------- */
 
 #if ROTOR_HAVE_REDIS
+#include <dirent.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <rotor/redis.h>
 #include <rotor/session.h>
+#if ROTOR_HAVE_TLS
+#include <rotor/http_client.h>
+#endif
 
 #define MAX_WORKERS 1024
 #define DEADLINE    (5 * NS_PER_SEC) /* each request's budget */
@@ -138,6 +164,13 @@ struct fetcher {
 	struct rotor_session *session;
 	atomic_int opened, closed;
 	atomic_llong connects, commands, writes;
+	/* The HTTPS half: one rotor_http_client per worker (var_session's aiohttp session). */
+	const char *https_url, *cacert;
+	long fetch_every;
+	struct rotor_session *http;
+	atomic_int http_opened, http_closed;
+	atomic_llong http_connects, http_reused, http_requests;
+	int in_flight[MAX_WORKERS], peak[MAX_WORKERS]; /* each touched by its own worker only */
 };
 
 static struct fetcher the_fetcher;
@@ -172,6 +205,45 @@ static void close_client(void *arg, void *obj)
 static const struct rotor_session_ops client_ops = {
     .open = open_client, .close = close_client, .close_ns = 2 * NS_PER_SEC};
 
+#if ROTOR_HAVE_TLS
+/* aiohttp.ClientSession(), on the worker that needs it first. */
+static int open_http(void *arg, int64_t deadline, void **obj)
+{
+	struct fetcher *f = arg;
+	struct rotor_http_client_config cfg = {.ca_file = f->cacert};
+	int err;
+
+	(void)deadline;
+	err = rotor_http_client_create(&cfg, (struct rotor_http_client **)obj);
+	if (err == 0)
+		atomic_fetch_add(&f->http_opened, 1);
+	return err;
+}
+
+/* await session.close(), on a task of the client's worker at stop: its pooled connections
+ * are closed now (or were, by the pool's own reaper, which the stop cancels too). None may
+ * be busy: every request is done. */
+static void close_http(void *arg, void *obj)
+{
+	struct fetcher *f = arg;
+	struct rotor_http_client_stats st;
+
+	if (rotor_http_client_stats(obj, &st) == 0) {
+		atomic_fetch_add(&f->http_connects, (long long)st.connects);
+		atomic_fetch_add(&f->http_reused, (long long)st.reused);
+		atomic_fetch_add(&f->http_requests, (long long)st.requests);
+		if (st.busy)
+			ex_fail("worker %d: %u HTTPS connections still busy at stop",
+			        rotor_worker_id(), st.busy);
+	}
+	if (rotor_http_client_destroy(obj) == 0)
+		atomic_fetch_add(&f->http_closed, 1);
+}
+
+static const struct rotor_session_ops http_ops = {
+    .open = open_http, .close = close_http, .close_ns = 2 * NS_PER_SEC};
+#endif
+
 /* fut = run_coroutine_threadsafe(self._create_session(), loop=self.loop): this worker's
  * client, opened now rather than by the first request. */
 static void *create_session(void *arg)
@@ -183,6 +255,11 @@ static void *create_session(void *arg)
 	if (err < 0)
 		return (void *)(intptr_t)err;
 	rotor_session_put(f->session, r);
+	if (f->http) {
+		if ((err = rotor_session_get(f->http, rotor_now() + DEADLINE, &r)) < 0)
+			return (void *)(intptr_t)err;
+		rotor_session_put(f->http, r);
+	}
 	return NULL;
 }
 
@@ -191,6 +268,10 @@ static void fetcher_start(struct fetcher *f, const struct rotor_config *cfg)
 	struct rotor_future *futs[MAX_WORKERS];
 
 	EX_CHECK(rotor_session_create(&client_ops, f, &f->session));
+#if ROTOR_HAVE_TLS
+	if (f->https_url)
+		EX_CHECK(rotor_session_create(&http_ops, f, &f->http));
+#endif
 	loop_thread_start(&f->base, cfg);
 	f->workers = rotor_runtime_workers(f->base.rt);
 	if (f->workers > MAX_WORKERS) {
@@ -217,16 +298,61 @@ static void fetcher_stop(struct fetcher *f)
 {
 	loop_thread_stop(&f->base);
 	EX_CHECK(rotor_session_destroy(f->session));
+	if (f->http)
+		EX_CHECK(rotor_session_destroy(f->http));
 }
 
 struct request {
 	long n;
 	int thread;
 	int err;
-	char value[64];   /* what make_request wrote */
-	char answer[64];  /* what it read back */
-	long long served; /* the requests counter after this one */
+	bool fetch;        /* also get the page over HTTPS */
+	int status;        /* its status */
+	size_t body_len;   /* its body's length */
+	uint64_t body_fnv; /* and FNV-1a 64 checksum */
+	char value[64];    /* what make_request wrote */
+	char answer[64];   /* what it read back */
+	long long served;  /* the requests counter after this one */
 };
+
+#if ROTOR_HAVE_TLS
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* async with session.get(url) as resp: resp.raise_for_status(); return await resp.text() */
+static int fetch_page(struct fetcher *f, struct request *req)
+{
+	struct rotor_http_client *c;
+	struct rotor_http_response *resp = NULL;
+	struct rotor_http_client_request hreq = {.url = f->https_url,
+	                                         .deadline = rotor_now() + DEADLINE};
+	int w = rotor_worker_id(), err;
+
+	err = rotor_session_get(f->http, hreq.deadline, (void **)&c);
+	if (err < 0)
+		return err;
+	if (++f->in_flight[w] > f->peak[w])
+		f->peak[w] = f->in_flight[w];
+	err = rotor_http_client_fetch(c, &hreq, 0, &resp);
+	f->in_flight[w]--;
+	if (err == 0) {
+		req->status = resp->status;
+		if (resp->status != 200)
+			err = -EPROTO; /* raise_for_status */
+		req->body_len = resp->body_len;
+		req->body_fnv = fnv1a(resp->body, resp->body_len);
+		rotor_http_response_destroy(resp);
+	}
+	rotor_session_put(f->http, c);
+	return err;
+}
+#endif
 
 /* One command through this worker's client; -errno, or 0 and *reply. A client that lost its
  * connection reconnects on the next command; a session whose client is broken for good would
@@ -269,9 +395,12 @@ static void *make_request(void *arg)
 	if (req->err == 0 && (req->err = redis_do(r, 2, incr, NULL, &reply)) == 0)
 		req->served = reply->type == ROTOR_REDIS_INTEGER ? reply->integer : -1;
 	rotor_redis_reply_free(reply);
-	/* Here, once rotor has an HTTP client, make_request also fetches a page over HTTPS
-	 * through a per-worker HTTP session of its own, as the seed's session.get(url) does. */
 	rotor_session_put(the_fetcher.session, r);
+#if ROTOR_HAVE_TLS
+	/* session.get("https://...") through this worker's HTTP session. */
+	if (req->err == 0 && req->fetch)
+		req->err = fetch_page(&the_fetcher, req);
+#endif
 	return req;
 }
 
@@ -281,7 +410,9 @@ struct caller {
 	long first, count, batch;
 	struct request *reqs;
 	struct rotor_future **futs;
-	long answered;
+	long answered, fetched;
+	size_t body_len; /* the first fetch's, which every other must match */
+	uint64_t body_fnv;
 };
 
 static void check_request(struct caller *c, struct request *req, void *result)
@@ -293,15 +424,26 @@ static void check_request(struct caller *c, struct request *req, void *result)
 	    atomic_fetch_add(&reported, 1) >= 5)
 		return; /* the first five failures say enough */
 	if (result != req || req->err != 0)
-		ex_fail("thread %d request %ld: %s", c->id, req->n,
-		        result != req ? "wrong result" : strerror(-req->err));
+		ex_fail("thread %d request %ld: %s (HTTPS status %d)", c->id, req->n,
+		        result != req ? "wrong result" : strerror(-req->err), req->status);
 	else if (strcmp(req->answer, req->value) != 0)
 		ex_fail("thread %d request %ld: wrote %s, read %s", c->id, req->n, req->value,
 		        req->answer);
 	else if (req->served < 1)
 		ex_fail("thread %d request %ld: counter %lld", c->id, req->n, req->served);
-	else
+	else if (req->fetch && c->fetched &&
+	         (req->body_len != c->body_len || req->body_fnv != c->body_fnv))
+		ex_fail(
+		    "thread %d request %ld: a body of %zu bytes (fnv1a %016llx), not %zu (%016llx)",
+		    c->id, req->n, req->body_len, (unsigned long long)req->body_fnv, c->body_len,
+		    (unsigned long long)c->body_fnv);
+	else {
 		c->answered++;
+		if (req->fetch && c->fetched++ == 0) {
+			c->body_len = req->body_len;
+			c->body_fnv = req->body_fnv;
+		}
+	}
 }
 
 /* A plain thread of the web framework: text = thr.run_coro(make_request()), one at a time
@@ -318,6 +460,7 @@ static void *caller_main(void *arg)
 
 			req->n = c->first + j;
 			req->thread = c->id;
+			req->fetch = the_fetcher.https_url && req->n % the_fetcher.fetch_every == 0;
 			snprintf(req->value, sizeof(req->value), "value-%d-%ld", c->id, req->n);
 		}
 		if (n == 1) {
@@ -372,17 +515,43 @@ static void *reset_counter(void *arg)
 	return NULL;
 }
 
+/* Sockets this process has open: the stop must close every connection the sessions made
+ * (Redis and HTTPS), not the process's exit. */
+static int open_sockets(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], link[64];
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		n += len > 7 && strncmp(link, "socket:", 7) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
 static void demo_fetcher(const struct rotor_config *cfg, long nrequests, int nthreads, long batch)
 {
 	struct fetcher *f = &the_fetcher;
 	struct caller *callers = calloc((size_t)nthreads, sizeof(*callers));
-	long answered = 0, per = nrequests / nthreads;
+	long answered = 0, fetched = 0, expect_fetched = 0, per = nrequests / nthreads;
+	size_t body_len = 0;
+	uint64_t body_fnv = 0;
 	long long counter = -1;
 
 	if (!callers) {
 		fprintf(stderr, "out of memory\n");
 		exit(EX_FAILED);
 	}
+	int sockets_before = open_sockets();
+
 	fetcher_start(f, cfg);
 	printf("fetcher: %d sessions opened\n", atomic_load(&f->opened));
 	loop_thread_run_coro(&f->base, reset_counter, NULL);
@@ -403,6 +572,18 @@ static void demo_fetcher(const struct rotor_config *cfg, long nrequests, int nth
 	for (int t = 0; t < nthreads; t++) {
 		pthread_join(callers[t].thread, NULL);
 		answered += callers[t].answered;
+		for (long j = 0; j < callers[t].count; j++)
+			expect_fetched += callers[t].reqs[j].fetch;
+		if (callers[t].fetched && fetched == 0) {
+			body_len = callers[t].body_len;
+			body_fnv = callers[t].body_fnv;
+		} else if (callers[t].fetched &&
+		           (callers[t].body_len != body_len || callers[t].body_fnv != body_fnv))
+			ex_fail("thread %d fetched a body of %zu bytes (%016llx), thread 0's %zu "
+			        "(%016llx)",
+			        t, callers[t].body_len, (unsigned long long)callers[t].body_fnv,
+			        body_len, (unsigned long long)body_fnv);
+		fetched += callers[t].fetched;
 		if (t == 0 && callers[t].count)
 			printf("thread 0 request 0: %s\n", callers[t].reqs[0].answer);
 		free(callers[t].reqs);
@@ -411,6 +592,12 @@ static void demo_fetcher(const struct rotor_config *cfg, long nrequests, int nth
 	free(callers);
 	loop_thread_run_coro(&f->base, read_counter, &counter);
 	fetcher_stop(f);
+	int sockets_after = open_sockets();
+
+	printf("fetcher: sockets open before=%d after stop=%d\n", sockets_before, sockets_after);
+	if (sockets_after != sockets_before)
+		ex_fail("%d sockets open before the fetcher started, %d after it stopped",
+		        sockets_before, sockets_after);
 	printf("fetcher: requests=%ld threads=%d answered=%ld counter=%lld opened=%d closed=%d "
 	       "connects=%lld\n",
 	       nrequests, nthreads, answered, counter, atomic_load(&f->opened),
@@ -428,6 +615,29 @@ static void demo_fetcher(const struct rotor_config *cfg, long nrequests, int nth
 		ex_fail("%d workers, %d sessions opened, %d closed, %lld connections", f->workers,
 		        atomic_load(&f->opened), atomic_load(&f->closed),
 		        atomic_load(&f->connects));
+	if (!f->http)
+		return;
+	long long peaks = 0, connects = atomic_load(&f->http_connects);
+
+	for (int w = 0; w < f->workers; w++)
+		peaks += f->peak[w];
+	printf("https: fetched=%ld of %ld bytes=%zu fnv1a=%016llx\n", fetched, expect_fetched,
+	       body_len, (unsigned long long)body_fnv);
+	printf("https: opened=%d closed=%d connects=%lld reused=%lld requests=%lld "
+	       "peak_in_flight=%lld\n",
+	       atomic_load(&f->http_opened), atomic_load(&f->http_closed), connects,
+	       atomic_load(&f->http_reused), atomic_load(&f->http_requests), peaks);
+	if (fetched != expect_fetched || atomic_load(&f->http_requests) != fetched)
+		ex_fail("%ld fetches made, %ld answered, the clients counted %lld", expect_fetched,
+		        fetched, atomic_load(&f->http_requests));
+	if (atomic_load(&f->http_opened) != f->workers ||
+	    atomic_load(&f->http_closed) != f->workers)
+		ex_fail("%d workers, %d HTTP sessions opened, %d closed", f->workers,
+		        atomic_load(&f->http_opened), atomic_load(&f->http_closed));
+	/* Pooled: never more connections on a worker than its fetches in flight at once. */
+	if (connects < 1 || connects > peaks)
+		ex_fail("%lld HTTPS connections for at most %lld fetches in flight", connects,
+		        peaks);
 }
 #endif
 
@@ -435,14 +645,18 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 	        "usage: %s [--requests N] [--threads N] [--batch N] [--scale F] [--workers N]\n"
-	        "          [--redis-host H] [--redis-port P]\n"
+	        "          [--redis-host H] [--redis-port P] [--https-url URL] [--cacert FILE]\n"
+	        "          [--fetch-every N]\n"
 	        "  --requests N    make_request calls through the fetcher (default 10000)\n"
 	        "  --threads N     plain threads calling run_coro at once (default 4)\n"
 	        "  --batch N       requests a thread has in flight together (default 50)\n"
 	        "  --scale F       multiply every duration by F (default 1)\n"
 	        "  --workers N     workers (default: one per CPU)\n"
 	        "  --redis-host H  the Redis server (default 127.0.0.1)\n"
-	        "  --redis-port P  its port; without it the fetcher is skipped (exit 77)\n",
+	        "  --redis-port P  its port; without it the fetcher is skipped (exit 77)\n"
+	        "  --https-url URL also fetch this https:// page in some requests\n"
+	        "  --cacert FILE   PEM CAs that verify its server (default: the system's)\n"
+	        "  --fetch-every N one request in N fetches the page (default 10)\n",
 	        prog);
 	exit(EX_USAGE);
 }
@@ -457,12 +671,16 @@ int main(int argc, char **argv)
 	    {"workers", required_argument, NULL, 'w'},
 	    {"redis-host", required_argument, NULL, 'H'},
 	    {"redis-port", required_argument, NULL, 'p'},
+	    {"https-url", required_argument, NULL, 'u'},
+	    {"cacert", required_argument, NULL, 'c'},
+	    {"fetch-every", required_argument, NULL, 'e'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct rotor_config cfg = {0};
 	long requests = 10000, threads = 4, batch = 50, port = 0;
-	const char *host = "127.0.0.1";
+	const char *host = "127.0.0.1", *https_url = NULL, *cacert = NULL;
+	long fetch_every = 10;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -488,6 +706,15 @@ int main(int argc, char **argv)
 		case 'p':
 			port = ex_parse_long("--redis-port", optarg, 1);
 			break;
+		case 'u':
+			https_url = optarg;
+			break;
+		case 'c':
+			cacert = optarg;
+			break;
+		case 'e':
+			fetch_every = ex_parse_long("--fetch-every", optarg, 1);
+			break;
 		default:
 			usage(argv[0]);
 		}
@@ -502,10 +729,25 @@ int main(int argc, char **argv)
 	}
 #if ROTOR_HAVE_REDIS
 	the_fetcher.redis = (struct rotor_redis_config){.host = host, .port = (int)port};
+#if ROTOR_HAVE_TLS
+	the_fetcher.https_url = https_url;
+	the_fetcher.cacert = cacert;
+	the_fetcher.fetch_every = fetch_every;
+#else
+	if (https_url) {
+		printf("https: skipped (rotor was built without TLS: libssl-dev)\n");
+		https_url = NULL;
+	}
+	(void)cacert;
+	(void)fetch_every;
+#endif
 	demo_fetcher(&cfg, requests, (int)threads, batch);
 	return ex_exit_code();
 #else
 	(void)host;
+	(void)https_url;
+	(void)cacert;
+	(void)fetch_every;
 	(void)requests;
 	(void)threads;
 	(void)batch;

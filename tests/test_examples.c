@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 
 #include "redis_peer.h"
 
-#define MAX_ARGS 16
+#define MAX_ARGS 24
 
 struct run {
 	int status; /* exit code, or 128 + signal */
@@ -353,6 +354,136 @@ Test(examples, one_runtime_runs_tens_of_thousands_of_sleeping_coroutines, .timeo
 
 /* ---- seed 003: a loop thread object and per-loop sessions -------------------------------- */
 
+#if ROTOR_HAVE_REDIS && ROTOR_HAVE_TLS
+/* nginx for seed 003's HTTPS half: one worker in the foreground on a free loopback port with
+ * TLS (a self-signed certificate for 127.0.0.1, which the fetcher trusts as its CA), serving
+ * dir/www, logging "$connection $status" per request; stopped by its PID. */
+struct https_peer {
+	char dir[64];
+	pid_t pid;
+	int port;
+};
+
+#define SEED003_PAGE_LEN 20000
+
+static char seed003_byte(size_t i)
+{
+	return (char)('a' + (i * 7 + i / 26) % 26);
+}
+
+static int https_peer_start(struct https_peer *p)
+{
+	char cmd[512], path[128];
+	FILE *f;
+
+	strcpy(p->dir, "/tmp/rotor-seed003-XXXXXX");
+	if (!mkdtemp(p->dir))
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+	         "cd %s && mkdir www tmp && openssl req -x509 -newkey ec -pkeyopt "
+	         "ec_paramgen_curve:P-256 -nodes -keyout key.pem -subj /CN=127.0.0.1 -addext "
+	         "subjectAltName=IP:127.0.0.1 -days 2 -out cert.pem 2>/dev/null",
+	         p->dir);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/www/page.html", p->dir);
+	if (!(f = fopen(path, "w")))
+		return -1;
+	for (size_t i = 0; i < SEED003_PAGE_LEN; i++)
+		fputc(seed003_byte(i), f);
+	fclose(f);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		p->port = redis_peer_free_port();
+		snprintf(path, sizeof(path), "%s/nginx.conf", p->dir);
+		if (!(f = fopen(path, "w")))
+			return -1;
+		fprintf(
+		    f,
+		    "daemon off; master_process off; worker_processes 1;\n"
+		    "pid %s/nginx.pid; error_log %s/error.log;\n"
+		    "events { worker_connections 1024; }\n"
+		    "http {\n"
+		    " log_format c '$connection $status';\n"
+		    " access_log %s/access.log c;\n"
+		    " client_body_temp_path %s/tmp; proxy_temp_path %s/tmp;\n"
+		    " fastcgi_temp_path %s/tmp; uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;\n"
+		    " keepalive_requests 100000;\n"
+		    " server { listen 127.0.0.1:%d ssl; root %s/www;\n"
+		    "  ssl_certificate %s/cert.pem; ssl_certificate_key %s/key.pem; }\n"
+		    "}\n",
+		    p->dir, p->dir, p->dir, p->dir, p->dir, p->dir, p->dir, p->dir, p->port, p->dir,
+		    p->dir, p->dir);
+		fclose(f);
+		p->pid = fork();
+		if (p->pid < 0)
+			return -1;
+		if (p->pid == 0) {
+			char *argv[] = {"nginx", "-p", p->dir, "-c", path, NULL};
+			int null = open("/dev/null", O_WRONLY);
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			execvp("nginx", argv);
+			_exit(127);
+		}
+		for (int i = 0; i < 300; i++) {
+			if (redis_peer_accepts(p->port))
+				return 0;
+			if (waitpid(p->pid, NULL, WNOHANG) == p->pid)
+				break;
+			usleep(10000);
+		}
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+	}
+	p->pid = 0;
+	return -1;
+}
+
+static void https_peer_stop(struct https_peer *p)
+{
+	char cmd[128];
+
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", p->dir);
+	if (p->dir[0] && system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", p->dir);
+}
+
+/* Requests nginx logged, those with status 200, and the distinct connections they came on. */
+static void https_peer_log(struct https_peer *p, long *requests, long *ok, long *conns)
+{
+	char path[128], line[128];
+	long seen[4096];
+	FILE *f;
+
+	*requests = *ok = *conns = 0;
+	snprintf(path, sizeof(path), "%s/access.log", p->dir);
+	if (!(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		long c = 0;
+		int status = 0;
+		bool dup = false;
+
+		if (sscanf(line, "%ld %d", &c, &status) != 2)
+			continue;
+		++*requests;
+		*ok += status == 200;
+		for (long i = 0; i < *conns; i++)
+			dup |= seen[i] == c;
+		if (!dup && *conns < 4096)
+			seen[(*conns)++] = c;
+	}
+	fclose(f);
+}
+#endif
+
 Test(examples, loop_thread_runs_coroutines_and_per_worker_sessions_serve_every_request,
      .timeout = 60)
 {
@@ -367,13 +498,45 @@ Test(examples, loop_thread_runs_coroutines_and_per_worker_sessions_serve_every_r
 		    "needs redis-server and redis-cli (Debian: redis-server, redis-tools)");
 	cr_assert_eq(redis_peer_start(&peer), 0);
 	snprintf(port, sizeof(port), "%d", peer.port);
+	/* The seed's HTTPS half, session.get(url): one request in 10 also fetches a known page
+	 * from a local nginx over TLS, verified against its self-signed certificate. */
+	bool https = false;
+	char url[64] = "", cacert[128] = "";
+#if ROTOR_HAVE_TLS
+	struct https_peer web = {0};
+
+	if (system("command -v nginx >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1") != 0)
+		fprintf(stderr, "seed003: the HTTPS part is skipped: needs nginx (Debian: "
+		                "nginx-light) and openssl\n");
+	else if (https_peer_start(&web) != 0)
+		cr_assert_fail("nginx did not start (see %s/error.log)", web.dir);
+	else {
+		https = true;
+		snprintf(url, sizeof(url), "https://127.0.0.1:%d/page.html", web.port);
+		snprintf(cacert, sizeof(cacert), "%s/cert.pem", web.dir);
+	}
+#else
+	fprintf(stderr, "seed003: the HTTPS part is skipped: rotor was built without TLS\n");
+#endif
 	/* redis-cli's own connection is one of these, and one of the count after. */
 	long long before = redis_peer_info(&peer, "stats", "total_connections_received");
-	struct run r = run_example("seed003_loop_thread", "--requests", "10000", "--threads", "4",
-	                           "--scale", "0.05", "--workers", "2", "--redis-port", port, NULL);
+	struct run r =
+	    https ? run_example("seed003_loop_thread", "--requests", "10000", "--threads", "4",
+	                        "--batch", "50", "--scale", "0.05", "--workers", "2",
+	                        "--redis-port", port, "--https-url", url, "--cacert", cacert,
+	                        "--fetch-every", "10", NULL)
+	          : run_example("seed003_loop_thread", "--requests", "10000", "--threads", "4",
+	                        "--scale", "0.05", "--workers", "2", "--redis-port", port, NULL);
 	long long after = redis_peer_info(&peer, "stats", "total_connections_received");
 	long long clients = redis_peer_info(&peer, "clients", "connected_clients");
 	redis_peer_stop(&peer);
+	long requests = 0, ok = 0, conns = 0;
+#if ROTOR_HAVE_TLS
+	if (https) {
+		https_peer_log(&web, &requests, &ok, &conns);
+		https_peer_stop(&web);
+	}
+#endif
 
 	expect_success(&r);
 	cr_expect_eq(count_lines(r.out, "hello world"), 1, "%s", r.out);
@@ -386,6 +549,41 @@ Test(examples, loop_thread_runs_coroutines_and_per_worker_sessions_serve_every_r
 	/* The server saw one connection per worker (and redis-cli's), and none is left. */
 	cr_expect_eq(after - before, 2 + 1, "connections before %lld, after %lld", before, after);
 	cr_expect_eq(clients, 1, "%lld clients still connected", clients);
+	/* The stop closed every connection it made, before the process exited. */
+	cr_expect_eq(number_after(&r, "after stop="), number_after(&r, "sockets open before="),
+	             "%s", tail(&r));
+	if (https) {
+		/* Every 10th request number fetched the page; each body is the file (length and
+		 * FNV-1a of what the test wrote: the example checks every body against the first).
+		 */
+		uint64_t h = 0xcbf29ce484222325ull;
+		char expected[96];
+
+		for (size_t i = 0; i < SEED003_PAGE_LEN; i++)
+			h = (h ^ (unsigned char)seed003_byte(i)) * 0x100000001b3ull;
+		snprintf(expected, sizeof(expected),
+		         "https: fetched=1000 of 1000 bytes=%d fnv1a=%016llx", SEED003_PAGE_LEN,
+		         (unsigned long long)h);
+		cr_expect_neq(strstr(r.out, expected), NULL, "expected %s in:\n%s", expected,
+		              tail(&r));
+		cr_expect_neq(strstr(r.out, "https: opened=2 closed=2 "), NULL, "%s", tail(&r));
+		cr_expect_eq(requests, 1000, "nginx logged %ld requests", requests);
+		cr_expect_eq(ok, 1000, "nginx answered %ld of them with 200", ok);
+		/* Pooled. nginx saw exactly the connections the clients opened, and no more than
+		 * the fetches in flight at once, summed over the workers' peaks: a fetch opens a
+		 * connection only when every pooled one of its worker is busy. Those peaks are
+		 * bounded by the load: 4 threads, each with a batch of 50 request numbers in
+		 * flight, 5 of them fetches, so at most 20 fetches at once on a worker, 40 on
+		 * two; a client that did not pool would have opened 1000. */
+		double connects = number_after(&r, "https: opened=2 closed=2 connects=");
+		double peak = number_after(&r, "peak_in_flight=");
+
+		cr_expect_eq(conns, (long)connects,
+		             "nginx saw %ld connections, the clients opened %.0f", conns, connects);
+		cr_expect_geq(connects, 1.0, "%s", tail(&r));
+		cr_expect_leq(connects, peak, "%s", tail(&r));
+		cr_expect_leq(peak, 2 * 4 * 5, "%s", tail(&r));
+	}
 	free(r.out);
 #endif
 }
