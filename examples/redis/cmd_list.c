@@ -184,19 +184,7 @@ static void run_hdel(struct shard *s, int argc, arg_t *argv, out_t *o)
 static void run_hgetall(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
 	(void)argc;
-	bool wrong;
-	struct entry *e = lookup_typed(s, &argv[1], T_HASH, o, &wrong);
-	if (wrong)
-		return;
-	if (!e)
-		return (void)rotor_resp_put_array(o, 0);
-	struct odict *d = e->v.h;
-	rotor_resp_put_array(o, (long long)d->live * 2);
-	for (size_t i = 0; i < d->n; i++)
-		if (d->ents[i].key) {
-			rotor_resp_put_bulk(o, d->ents[i].key, d->ents[i].klen);
-			rotor_resp_put_bulk(o, d->ents[i].val, d->ents[i].vlen);
-		}
+	odict_members_reply(s, T_HASH, &argv[1], true, o);
 }
 
 static void run_hincrby(struct shard *s, int argc, arg_t *argv, out_t *o)

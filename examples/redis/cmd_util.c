@@ -188,3 +188,24 @@ void odict_len_reply(struct shard *s, enum vtype t, const struct rotor_resp_arg 
 	if (!wrong)
 		rotor_resp_put_int(o, e ? (long long)e->v.h->live : 0);
 }
+
+/* HGETALL and SMEMBERS: the entries of the odict of the key's value of type t in insertion
+ * order, each key followed by its value when values is set. */
+void odict_members_reply(struct shard *s, enum vtype t, const struct rotor_resp_arg *key,
+                         bool values, struct rotor_resp_out *o)
+{
+	bool wrong;
+	struct entry *e = lookup_typed(s, key, t, o, &wrong);
+	if (wrong)
+		return;
+	if (!e)
+		return (void)rotor_resp_put_array(o, 0);
+	struct odict *d = e->v.h;
+	rotor_resp_put_array(o, (long long)d->live * (values ? 2 : 1));
+	for (size_t i = 0; i < d->n; i++)
+		if (d->ents[i].key) {
+			rotor_resp_put_bulk(o, d->ents[i].key, d->ents[i].klen);
+			if (values)
+				rotor_resp_put_bulk(o, d->ents[i].val, d->ents[i].vlen);
+		}
+}

@@ -206,6 +206,8 @@ void odict_del_args(struct shard *s, enum vtype t, int argc, const struct rotor_
                     struct rotor_resp_out *o);
 void odict_len_reply(struct shard *s, enum vtype t, const struct rotor_resp_arg *key,
                      struct rotor_resp_out *o);
+void odict_members_reply(struct shard *s, enum vtype t, const struct rotor_resp_arg *key,
+                         bool values, struct rotor_resp_out *o);
 char *dup_bytes(struct shard *s, const char *p, size_t n);
 void free_bytes(struct shard *s, char *p, size_t n);
 
