@@ -20,26 +20,17 @@
 # exit status 1 when nginx or rotor's client did not run.
 #   bench_http_client [--json] [--quick] [--reps N] [--seconds S] [--peers DIR]
 set -u
-json=0 quick=0 reps=3 seconds=3 peers=
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--json) json=1 ;;
-	--quick) quick=1 ;;
-	--reps) reps=$2; shift ;;
-	--seconds) seconds=$2; shift ;;
-	--peers) peers=$2; shift ;;
-	*) ;; # run.sh passes --instructions: not counted here
-	esac
-	shift
-done
-note() { if [ $json = 1 ]; then echo "$*" >&2; else echo "$*"; fi; }
+json=0 quick=0 reps=3 seconds=3 peers='' bench=bench_http_client
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_options "$@" # run.sh passes --instructions: not counted here
 if [ $quick = 1 ]; then
 	note "bench_http_client: skipped in --quick (needs nginx and wrk; full runs only)"
 	exit 0
 fi
 [[ $reps =~ ^[1-9][0-9]*$ && $seconds =~ ^[1-9][0-9]*$ ]] ||
 	{ note "bench_http_client: --reps and --seconds take whole numbers from 1"; exit 2; }
-here=$(cd "$(dirname "$0")" && pwd)
 peers=${peers:-$here/peers}
 python=/usr/bin/python3
 [ -x "$python" ] || python=$(command -v python3 || echo python3)
@@ -49,9 +40,7 @@ for t in taskset openssl; do
 done
 [ -n "$nginx" ] || { note "bench_http_client: skipped: nginx not installed (apt-get install nginx-light)"; exit 0; }
 [ -x "$here/http_client_load" ] || { note "bench_http_client: skipped: $here/http_client_load not built"; exit 0; }
-read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
-	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
-[ -n "$cpu_b" ] || { note "bench_http_client: skipped: needs two CPUs"; exit 0; }
+bench_cpus # the clients on cpu_a, nginx on cpu_b
 declare -A baseline=([go]=go-nethttp-client [aiohttp]=aiohttp-client [wrk]=wrk [curl]=libcurl-multi-epoll)
 clients=(rotor)
 if [ -x "$peers/httpclient" ]; then clients+=(go); else
@@ -76,20 +65,6 @@ chmod 644 "$tmp/cert.pem" "$tmp/key.pem"
 hz=$(getconf CLK_TCK)
 declare -A v
 
-free_port() {
-	local p k lo
-	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
-	[ "${lo:-0}" -gt 12000 ] || lo=61000
-	for ((k = 0; k < 50; k++)); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		if command -v ss >/dev/null; then
-			[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && break
-		else
-			(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
-		fi
-	done
-	echo $p
-}
 answers() {
 	(
 		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
@@ -194,7 +169,6 @@ done
 kill -TERM $nginx_pid 2>/dev/null
 wait $nginx_pid 2>/dev/null
 
-stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
 # emit METRIC UNIT KEY KIND: rotor's series against each baseline, one JSON line each.
 emit() {
 	local r rl rh rn s n nl nh nn
@@ -205,15 +179,10 @@ emit() {
 		n="" nl="" nh="" nn=0
 		read -r n nl nh nn <<<"$(echo "${v[$3.$s.$4]:-}" | stats)"
 		if [ $json = 1 ]; then
-			awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" \
-				-v b="${baseline[$s]}" -v n="${n:-null}" -v nl="${nl:-null}" -v nh="${nh:-null}" \
-				-v nn="${nn:-0}" 'BEGIN {
-				printf "{\"bench\":\"http_client\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, b, n, nl, nh, nn
-				if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n
-				else printf "\"ratio\":null}\n" }'
+			json_line "$1" "$2" "$r $rl $rh $rn" "${baseline[$s]}" "$n $nl $nh $nn"
 		elif [ -n "$n" ]; then
 			printf '  %-32s %-18s %10s [%s..%s]  ratio %s\n' "" "${baseline[$s]}" "$n" "$nl" "$nh" \
-				"$(awk -v r="$r" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? r / n : 0) }')"
+				"$(ratio "$r" "$n")"
 		else
 			printf '  %-32s %-18s not measured\n' "" "${baseline[$s]}"
 		fi

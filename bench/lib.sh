@@ -1,4 +1,5 @@
-# bench/lib.sh: the helpers the benchmark scripts share (http.sh, https.sh, echo.sh), sourced
+# bench/lib.sh: the helpers the benchmark scripts share (http.sh, https.sh, echo.sh,
+# http_client.sh, redis_client.sh, redis.sh), sourced
 # from beside the script (the build's bench/ folder holds a copy of it, as of the scripts).
 # The script sets `bench` (its name: the prefix of its notes, "bench" of its JSON lines)
 # before it sources this, and declares the associative arrays pid and cpupids (NAME -> PID,
@@ -53,8 +54,9 @@ ticks() {
 }
 
 # free_port: a port no socket uses, below the ephemeral range (where a client's connection
-# could take it between this check and the server's bind): nginx needs one up front; rotor's
-# servers and the baselines take port 0.
+# could take it between this check and the server's bind): nginx and redis-server need one up
+# front (and redis.sh gives one to rotor's Redis example); rotor's HTTP servers and the HTTP
+# baselines take port 0.
 free_port() {
 	local p k lo
 	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null

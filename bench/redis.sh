@@ -19,40 +19,36 @@
 # Metrics: <placement>_<test>_P<p>_cpu_per_op (us), _ops (ops/s); cross_<load>_parts_per_batch.
 #   bench_redis [--json] [--quick] [--reps N] [--requests N]
 set -u
-json=0 quick=0 reps=3 requests=20000
+json=0 quick=0 reps=3 requests=20000 bench=bench_redis
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_options "$@"
+set -- "${bench_rest[@]}"
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--json) json=1 ;;
-	--quick) quick=1 ;;
-	--reps) reps=$2; shift ;;
 	--requests) requests=$2; shift ;;
 	*) ;; # run.sh passes --instructions: not counted here
 	esac
 	shift
 done
-note() { if [ $json = 1 ]; then echo "$*" >&2; else echo "$*"; fi; }
 if [ $quick = 1 ]; then
 	note "bench_redis: skipped in --quick (full runs only)"
 	exit 0
 fi
-here=$(cd "$(dirname "$0")" && pwd)
 rotor=$here/../examples/redis_server
 for t in redis-server redis-benchmark redis-cli taskset; do
 	command -v $t >/dev/null || { note "bench_redis: skipped: $t not installed (apt-get install redis-server redis-tools util-linux)"; exit 0; }
 done
 [ -x "$rotor" ] || { note "bench_redis: skipped: $rotor not built"; exit 0; }
-read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
-	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
-[ -n "$cpu_b" ] || { note "bench_redis: skipped: needs two CPUs"; exit 0; }
+bench_cpus # redis-benchmark on cpu_a, the pinned servers on cpu_b
 hz=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
-pid=
-cleanup() { [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
+declare -A pid=() cpupids=() # pid[srv]: the server running (lib.sh's stop srv ends it)
+cleanup() { [ -z "${pid[srv]:-}" ] || kill -9 "${pid[srv]}" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start KIND: a server on a free port; sets pid and port.
+# start KIND: a server on a free port; sets pid[srv] and port.
 start() {
 	port=$(free_port)
 	case "$1" in
@@ -64,7 +60,7 @@ start() {
 	redisio2) redis-server --port "$port" --save '' --appendonly no --io-threads 2 \
 		--io-threads-do-reads yes >/dev/null 2>&1 & ;;
 	esac
-	pid=$!
+	pid[srv]=$!
 	for _ in $(seq 100); do
 		redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
 		sleep 0.05
@@ -72,23 +68,22 @@ start() {
 	note "bench_redis: $1 did not start"
 	return 1
 }
-stop() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=; }
 
 declare -A v  # key.series.cpu / .ops: space-separated values of every rep
 # load PLACEMENT SERIES TEST P CLIENTS: one redis-benchmark run; prints its line.
 load() {
-	local placement=$1 series=$2 test=$3 p=$4 c=$5 n=$requests pre bench=() out
+	local placement=$1 series=$2 test=$3 p=$4 c=$5 n=$requests pre gen=() out
 	[ "$p" = 1 ] || n=$((requests * 10))
 	[ "$c" != 1 ] || n=$((requests / 5)) # one client: one request per round trip
-	if [ "$placement" = pinned ]; then bench=(taskset -c "$cpu_a"); else bench=(); fi
+	if [ "$placement" = pinned ]; then gen=(taskset -c "$cpu_a"); else gen=(); fi
 	local extra=()
 	[ "$placement" != shared ] || extra=(--threads 2)
-	pre=$(ticks "$pid")
-	out=$( ("${bench[@]}" redis-benchmark -p "$port" -c "$c" -d 16 -r 100000 -n "$n" -P "$p" \
+	pre=$(ticks "${pid[srv]}")
+	out=$( ("${gen[@]}" redis-benchmark -p "$port" -c "$c" -d 16 -r 100000 -n "$n" -P "$p" \
 		-t "$test" "${extra[@]}" --csv 2>/dev/null; awk '{ print "bench_ticks", $16 + $17 }' \
 		/proc/$BASHPID/stat))
 	local post ops bt cpu bcpu key
-	post=$(ticks "$pid")
+	post=$(ticks "${pid[srv]}")
 	ops=$(echo "$out" | awk -F'"' 'NR > 1 && $2 != "" && $0 !~ /bench_ticks/ { print $4; exit }')
 	bt=$(echo "$out" | awk '/bench_ticks/ { print $2 }')
 	cpu=$(awk -v a="$pre" -v b="$post" -v hz="$hz" -v n="$n" 'BEGIN { printf "%.3f", (b - a) / hz / n * 1e6 }')
@@ -101,24 +96,19 @@ load() {
 		"$key" "$series" "${ops:-?}" "$cpu" "$bcpu")"
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
-
 # emit KEY METRIC-SUFFIX UNIT ROTOR-SERIES BASELINE-SERIES BASELINE-NAME
 emit() {
 	local r rl rh rn b bl bh bn
-	read -r r rl rh rn <<<"$(echo "${v[$1.$4.$2]:-}" | median)"
-	read -r b bl bh bn <<<"$(echo "${v[$1.$5.$2]:-}" | median)"
+	read -r r rl rh rn <<<"$(echo "${v[$1.$4.$2]:-}" | stats)"
+	read -r b bl bh bn <<<"$(echo "${v[$1.$5.$2]:-}" | stats)"
 	[ -n "$r" ] && [ -n "$b" ] || return
 	local unit=$3 metric=${1}_$([ "$2" = cpu ] && echo cpu_per_op || echo ops)
 	if [ $json = 1 ]; then
-		awk -v m="$metric" -v u="$unit" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" -v bn_="$6" \
-			-v b="$b" -v bl="$bl" -v bh="$bh" -v bn="$bn" 'BEGIN {
-			printf "{\"bench\":\"redis\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,\"ratio\":%s}\n",
-				m, u, r, rl, rh, rn, bn_, b, bl, bh, bn, (b > 0 ? sprintf("%.4f", r / b) : "null") }'
+		json_line "$metric" "$unit" "$r $rl $rh $rn" "$6" "$b $bl $bh $bn"
 	else
 		printf '  %-30s %-5s rotor %10s [%s..%s]  %-14s %10s [%s..%s]  ratio %s\n' "$metric" "$unit" \
 			"$r" "$rl" "$rh" "$6" "$b" "$bl" "$bh" \
-			"$(awk -v r="$r" -v b="$b" 'BEGIN { printf "%.3f", (b > 0 ? r / b : 0) }')"
+			"$(ratio "$r" "$b")"
 	fi
 }
 
@@ -132,7 +122,7 @@ for rep in $(seq "$reps"); do
 			for s in rotor1 redis1; do
 				start $s || { failed=1; continue; }
 				load pinned "$s" "$test" "$p" 50
-				stop
+				stop srv
 			done
 		done
 	done
@@ -145,7 +135,7 @@ for rep in $(seq "$reps"); do
 			for s in rotor2 redis redisio2; do
 				start $s || { failed=1; continue; }
 				load shared "$s" "$test" "$p" 50
-				stop
+				stop srv
 			done
 		done
 	done
@@ -159,7 +149,7 @@ for rep in $(seq "$reps"); do
 		for s in rotor2own1 rotor2; do
 			start $s || { failed=1; continue; }
 			load cross "$s" set "$p" "$c"
-			stop
+			stop srv
 			line=$(grep '^total:' "$tmp/out")
 			per=$(echo "$line" | sed -n 's/.*parts per batch \([0-9.]*\).*/\1/p')
 			note "      $line"
@@ -193,7 +183,7 @@ for cp in "1 1" "50 1" "50 16"; do
 	emit "$key" cpu us rotor2own1 rotor2 sharded
 	emit "$key" ops ops/s rotor2own1 rotor2 sharded
 	for s in rotor2own1 rotor2; do
-		read -r m ml mh mn <<<"$(echo "${ppb[$key.$s]:-}" | median)"
+		read -r m ml mh mn <<<"$(echo "${ppb[$key.$s]:-}" | stats)"
 		[ -n "$m" ] || continue
 		if [ $json = 1 ]; then
 			echo "{\"bench\":\"redis\",\"metric\":\"${key}_parts_per_batch_$s\",\"unit\":\"parts\",\"value\":$m,\"min\":$ml,\"max\":$mh,\"reps\":$mn,\"baseline\":null,\"baseline_value\":null,\"ratio\":null}"

@@ -15,24 +15,23 @@
 # redis-benchmark's, client CPU per op <= 1.0x its. Full runs only (--quick: a note).
 #   bench_redis_client [--json] [--quick] [--reps N] [--seconds S] [--modes "c50 p16"]
 set -u
-json=0 quick=0 reps=3 seconds=3 warm=1 modes="c50 p16"
+json=0 quick=0 reps=3 seconds=3 warm=1 modes="c50 p16" bench=bench_redis_client
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_options "$@"
+set -- "${bench_rest[@]}"
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--json) json=1 ;;
-	--quick) quick=1 ;;
-	--reps) reps=$2; shift ;;
-	--seconds) seconds=$2; shift ;;
 	--modes) modes=$2; shift ;;
-	*) ;;
+	*) ;; # run.sh passes --instructions: not counted here
 	esac
 	shift
 done
-note() { if [ $json = 1 ]; then echo "$*" >&2; else echo "$*"; fi; }
 if [ $quick = 1 ]; then
 	note "bench_redis_client: skipped in --quick (needs redis-server, redis-benchmark; full runs only)"
 	exit 0
 fi
-here=$(cd "$(dirname "$0")" && pwd)
 load=$here/redis_client_load
 pyclient=$here/redis_asyncio.py
 python=/usr/bin/python3
@@ -41,9 +40,7 @@ for t in redis-server redis-cli redis-benchmark taskset; do
 	command -v $t >/dev/null || { note "bench_redis_client: skipped: $t not installed"; exit 0; }
 done
 [ -x "$load" ] || { note "bench_redis_client: skipped: $load not built (libhiredis-dev?)"; exit 0; }
-read -r cpu_a cpu_b <<<"$(grep Cpus_allowed_list /proc/self/status | cut -f2 | tr ',' '\n' |
-	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%d ", c }')"
-[ -n "$cpu_b" ] || { note "bench_redis_client: skipped: needs two CPUs"; exit 0; }
+bench_cpus # redis-server on cpu_a, the clients on cpu_b
 # rotor twice: as it comes (the idle worker polls its ring a while before it sleeps: less
 # latency, more CPU) and with ROTOR_NO_SPIN (--no-spin).
 clients=(rotor rotor-nospin redis-benchmark)
@@ -57,8 +54,7 @@ tmp=$(mktemp -d)
 srv=
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$tmp"' EXIT
 hz=$(getconf CLK_TCK)
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
-port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 taskset -c "$cpu_a" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
 	--dir "$tmp" --maxclients 10000 >"$tmp/server.log" 2>&1 &
 srv=$!
@@ -133,7 +129,6 @@ for mode in $modes; do
 	done
 done
 
-stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)], a[1], a[NR], NR }'; }
 emit() { # METRIC UNIT KEY KIND BASELINE [SUBJECT]
 	local r rl rh rn n nl nh nn who=${6:-rotor}
 	read -r r rl rh rn <<<"$(echo "${v[$3.$who.$4]:-}" | stats)"
@@ -141,14 +136,11 @@ emit() { # METRIC UNIT KEY KIND BASELINE [SUBJECT]
 	n="" nl="" nh="" nn=0
 	read -r n nl nh nn <<<"$(echo "${v[$3.$5.$4]:-}" | stats)"
 	if [ $json = 1 ]; then
-		awk -v m="$1" -v u="$2" -v r="$r" -v rl="$rl" -v rh="$rh" -v rn="$rn" -v b="$5" -v n="${n:-null}" \
-			-v nl="${nl:-null}" -v nh="${nh:-null}" -v nn="${nn:-0}" 'BEGIN {
-			printf "{\"bench\":\"redis_client\",\"metric\":\"%s\",\"unit\":\"%s\",\"value\":%s,\"min\":%s,\"max\":%s,\"reps\":%d,\"baseline\":\"%s\",\"baseline_value\":%s,\"baseline_min\":%s,\"baseline_max\":%s,\"baseline_reps\":%d,", m, u, r, rl, rh, rn, b, n, nl, nh, nn
-			if (n != "null" && n + 0 > 0) printf "\"ratio\":%.4f}\n", r / n; else printf "\"ratio\":null}\n" }'
+		json_line "$1" "$2" "$r $rl $rh $rn" "$5" "$n $nl $nh $nn"
 	else
 		printf '  %-34s %-6s %-12s %10s [%s..%s]  %-15s %10s [%s..%s]  ratio %s\n' "$1" "$2" "$who" \
 			"$r" "$rl" "$rh" "$5" "${n:-n/a}" "${nl:-}" "${nh:-}" \
-			"$(awk -v r="$r" -v n="${n:-0}" 'BEGIN { printf "%.3f", (n > 0 ? r / n : 0) }')"
+			"$(ratio "$r" "${n:-0}")"
 	fi
 }
 note "bench_redis_client: medians [min..max], ratio rotor/baseline"

@@ -178,41 +178,13 @@ static void run_hget(struct shard *s, int argc, arg_t *argv, out_t *o)
 
 static void run_hdel(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
-	bool wrong;
-	struct entry *e = lookup_typed(s, &argv[1], T_HASH, o, &wrong);
-	if (wrong)
-		return;
-	long long n = 0;
-	for (int i = 2; e && i < argc; i++) {
-		struct odict_ent *x = odict_find(e->v.h, argv[i].ptr, argv[i].len);
-		if (x) {
-			odict_del(s, e->v.h, x);
-			n++;
-			if (!e->v.h->live) {
-				db_delete(s, e);
-				break;
-			}
-		}
-	}
-	rotor_resp_put_int(o, n);
+	odict_del_args(s, T_HASH, argc, argv, o);
 }
 
 static void run_hgetall(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
 	(void)argc;
-	bool wrong;
-	struct entry *e = lookup_typed(s, &argv[1], T_HASH, o, &wrong);
-	if (wrong)
-		return;
-	if (!e)
-		return (void)rotor_resp_put_array(o, 0);
-	struct odict *d = e->v.h;
-	rotor_resp_put_array(o, (long long)d->live * 2);
-	for (size_t i = 0; i < d->n; i++)
-		if (d->ents[i].key) {
-			rotor_resp_put_bulk(o, d->ents[i].key, d->ents[i].klen);
-			rotor_resp_put_bulk(o, d->ents[i].val, d->ents[i].vlen);
-		}
+	odict_members_reply(s, T_HASH, &argv[1], true, o);
 }
 
 static void run_hincrby(struct shard *s, int argc, arg_t *argv, out_t *o)
@@ -240,10 +212,7 @@ static void run_hincrby(struct shard *s, int argc, arg_t *argv, out_t *o)
 static void run_hlen(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
 	(void)argc;
-	bool wrong;
-	struct entry *e = lookup_typed(s, &argv[1], T_HASH, o, &wrong);
-	if (!wrong)
-		rotor_resp_put_int(o, e ? (long long)e->v.h->live : 0);
+	odict_len_reply(s, T_HASH, &argv[1], o);
 }
 
 #define KEY(n, a, w, fn)                                                                           \

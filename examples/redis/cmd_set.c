@@ -32,39 +32,13 @@ static void run_sadd(struct shard *s, int argc, arg_t *argv, out_t *o)
 
 static void run_srem(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
-	bool wrong;
-	struct entry *e = lookup_typed(s, &argv[1], T_SET, o, &wrong);
-	if (wrong)
-		return;
-	long long n = 0;
-	for (int i = 2; e && i < argc; i++) {
-		struct odict_ent *x = odict_find(e->v.h, argv[i].ptr, argv[i].len);
-		if (x) {
-			odict_del(s, e->v.h, x);
-			n++;
-			if (!e->v.h->live) {
-				db_delete(s, e);
-				break;
-			}
-		}
-	}
-	rotor_resp_put_int(o, n);
+	odict_del_args(s, T_SET, argc, argv, o);
 }
 
 static void run_smembers(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
 	(void)argc;
-	bool wrong;
-	struct entry *e = lookup_typed(s, &argv[1], T_SET, o, &wrong);
-	if (wrong)
-		return;
-	if (!e)
-		return (void)rotor_resp_put_array(o, 0);
-	struct odict *d = e->v.h;
-	rotor_resp_put_array(o, (long long)d->live);
-	for (size_t i = 0; i < d->n; i++)
-		if (d->ents[i].key)
-			rotor_resp_put_bulk(o, d->ents[i].key, d->ents[i].klen);
+	odict_members_reply(s, T_SET, &argv[1], false, o);
 }
 
 static void run_sismember(struct shard *s, int argc, arg_t *argv, out_t *o)
@@ -79,19 +53,28 @@ static void run_sismember(struct shard *s, int argc, arg_t *argv, out_t *o)
 static void run_scard(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
 	(void)argc;
-	bool wrong;
-	struct entry *e = lookup_typed(s, &argv[1], T_SET, o, &wrong);
-	if (!wrong)
-		rotor_resp_put_int(o, e ? (long long)e->v.h->live : 0);
+	odict_len_reply(s, T_SET, &argv[1], o);
+}
+
+/* SPOP's and ZPOPMIN's optional count, argv[2]: false with the error written when it is
+ * not a whole number from 0 or more arguments follow it. */
+static bool count_arg(int argc, arg_t *argv, long long *count, out_t *o)
+{
+	const char *err = NULL;
+	if (argc > 3)
+		err = ERR_SYNTAX;
+	else if (argc == 3 && (!arg_ll(&argv[2], count) || *count < 0))
+		err = ERR_POSITIVE;
+	if (err)
+		put_err(o, err);
+	return !err;
 }
 
 static void run_spop(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
 	long long count = 1;
-	if (argc > 3)
-		return put_err(o, ERR_SYNTAX);
-	if (argc == 3 && (!arg_ll(&argv[2], &count) || count < 0))
-		return put_err(o, ERR_POSITIVE);
+	if (!count_arg(argc, argv, &count, o))
+		return;
 	bool wrong;
 	struct entry *e = lookup_typed(s, &argv[1], T_SET, o, &wrong);
 	if (wrong)
@@ -361,10 +344,8 @@ static void run_zrange(struct shard *s, int argc, arg_t *argv, out_t *o)
 static void run_zpopmin(struct shard *s, int argc, arg_t *argv, out_t *o)
 {
 	long long count = 1;
-	if (argc > 3)
-		return put_err(o, ERR_SYNTAX);
-	if (argc == 3 && (!arg_ll(&argv[2], &count) || count < 0))
-		return put_err(o, ERR_POSITIVE);
+	if (!count_arg(argc, argv, &count, o))
+		return;
 	bool wrong;
 	struct entry *e = lookup_typed(s, &argv[1], T_ZSET, o, &wrong);
 	if (wrong)

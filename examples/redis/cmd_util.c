@@ -154,3 +154,58 @@ oom:
 	put_err(o, "ERR out of memory");
 	return NULL;
 }
+
+/* HDEL and SREM: removes the fields or members argv[2..] from the odict of the key's value of
+ * type t (a hash or a set; the key goes with its last one) and answers how many there were. */
+void odict_del_args(struct shard *s, enum vtype t, int argc, const struct rotor_resp_arg *argv,
+                    struct rotor_resp_out *o)
+{
+	bool wrong;
+	struct entry *e = lookup_typed(s, &argv[1], t, o, &wrong);
+	if (wrong)
+		return;
+	long long n = 0;
+	for (int i = 2; e && i < argc; i++) {
+		struct odict_ent *x = odict_find(e->v.h, argv[i].ptr, argv[i].len);
+		if (x) {
+			odict_del(s, e->v.h, x);
+			n++;
+			if (!e->v.h->live) {
+				db_delete(s, e);
+				break;
+			}
+		}
+	}
+	rotor_resp_put_int(o, n);
+}
+
+/* HLEN and SCARD: the number of entries in the odict of the key's value of type t. */
+void odict_len_reply(struct shard *s, enum vtype t, const struct rotor_resp_arg *key,
+                     struct rotor_resp_out *o)
+{
+	bool wrong;
+	struct entry *e = lookup_typed(s, key, t, o, &wrong);
+	if (!wrong)
+		rotor_resp_put_int(o, e ? (long long)e->v.h->live : 0);
+}
+
+/* HGETALL and SMEMBERS: the entries of the odict of the key's value of type t in insertion
+ * order, each key followed by its value when values is set. */
+void odict_members_reply(struct shard *s, enum vtype t, const struct rotor_resp_arg *key,
+                         bool values, struct rotor_resp_out *o)
+{
+	bool wrong;
+	struct entry *e = lookup_typed(s, key, t, o, &wrong);
+	if (wrong)
+		return;
+	if (!e)
+		return (void)rotor_resp_put_array(o, 0);
+	struct odict *d = e->v.h;
+	rotor_resp_put_array(o, (long long)d->live * (values ? 2 : 1));
+	for (size_t i = 0; i < d->n; i++)
+		if (d->ents[i].key) {
+			rotor_resp_put_bulk(o, d->ents[i].key, d->ents[i].klen);
+			if (values)
+				rotor_resp_put_bulk(o, d->ents[i].val, d->ents[i].vlen);
+		}
+}

@@ -202,6 +202,12 @@ struct entry *lookup_typed(struct shard *s, const struct rotor_resp_arg *key, en
                            struct rotor_resp_out *o, bool *wrong);
 struct entry *create_typed(struct shard *s, const struct rotor_resp_arg *key, enum vtype t,
                            struct rotor_resp_out *o);
+void odict_del_args(struct shard *s, enum vtype t, int argc, const struct rotor_resp_arg *argv,
+                    struct rotor_resp_out *o);
+void odict_len_reply(struct shard *s, enum vtype t, const struct rotor_resp_arg *key,
+                     struct rotor_resp_out *o);
+void odict_members_reply(struct shard *s, enum vtype t, const struct rotor_resp_arg *key,
+                         bool values, struct rotor_resp_out *o);
 char *dup_bytes(struct shard *s, const char *p, size_t n);
 void free_bytes(struct shard *s, char *p, size_t n);
 

@@ -293,15 +293,25 @@ static int random_level(struct shard *s)
 	}
 }
 
-static void zsl_insert(struct shard *s, struct zset *z, double score, char *m, size_t n)
+/* The search path to (score, m): update[i] is the last node of level i before it; returns
+ * the node at level 0 before it (the head when none is). */
+static struct znode *zsl_path(struct zset *z, double score, const char *m, size_t n,
+                              struct znode **update)
 {
-	struct znode *update[ZSKIP_MAX], *x = z->head;
+	struct znode *x = z->head;
 	for (int i = z->level - 1; i >= 0; i--) {
 		while (x->fwd[i] &&
 		       zcmp(x->fwd[i]->score, x->fwd[i]->m, x->fwd[i]->mlen, score, m, n) < 0)
 			x = x->fwd[i];
 		update[i] = x;
 	}
+	return x;
+}
+
+static void zsl_insert(struct shard *s, struct zset *z, double score, char *m, size_t n)
+{
+	struct znode *update[ZSKIP_MAX];
+	zsl_path(z, score, m, n, update);
 	int level = random_level(s);
 	if (level > z->level) {
 		for (int i = z->level; i < level; i++)
@@ -326,13 +336,8 @@ static void zsl_insert(struct shard *s, struct zset *z, double score, char *m, s
 
 static void zsl_delete(struct shard *s, struct zset *z, double score, const char *m, size_t n)
 {
-	struct znode *update[ZSKIP_MAX], *x = z->head;
-	for (int i = z->level - 1; i >= 0; i--) {
-		while (x->fwd[i] &&
-		       zcmp(x->fwd[i]->score, x->fwd[i]->m, x->fwd[i]->mlen, score, m, n) < 0)
-			x = x->fwd[i];
-		update[i] = x;
-	}
+	struct znode *update[ZSKIP_MAX];
+	struct znode *x = zsl_path(z, score, m, n, update);
 	x = x->fwd[0];
 	if (!x || x->score != score || x->mlen != n || memcmp(x->m, m, n))
 		return;
