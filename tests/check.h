@@ -3,7 +3,8 @@
  * checks for code that runs on tasks or workers. A Criterion assertion must not unwind a
  * coroutine or a worker thread, so checks made there are counted, and the test's own
  * thread asserts afterwards that none failed (ASSERT_CHECKS). Also: counting entries of a
- * /proc directory, for the tests that check no fd or thread is left behind.
+ * /proc directory, for the tests that check no fd or thread is left behind; a shell command
+ * made like printf, for the tests that set up peers (openssl, nginx).
  */
 #ifndef ROTOR_TESTS_CHECK_H
 #define ROTOR_TESTS_CHECK_H
@@ -14,6 +15,7 @@
 #include <dirent.h>
 #include <sched.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -119,6 +121,17 @@ __attribute__((unused)) static int count_dir(const char *path)
 			n++;
 	closedir(d);
 	return n;
+}
+
+/* system() of a command made like printf: its wait status. */
+__attribute__((unused, format(printf, 1, 2))) static int sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
 }
 
 /* Run fn as the main task of a fresh runtime of `workers` workers and assert that it

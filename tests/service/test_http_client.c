@@ -28,17 +28,6 @@
 
 static char dir[64];
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 static void make_dir(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/rotor-httpc-XXXXXX");

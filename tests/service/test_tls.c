@@ -29,17 +29,6 @@
 static char dir[64];
 static char ca[128], cert[128], key[128], other_cert[128], other_key[128];
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 /* A CA, a server certificate it signs for localhost and 127.0.0.1, and a self-signed
  * certificate for the same names that no CA vouches for. */
 static void make_certs(void)
