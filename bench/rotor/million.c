@@ -138,20 +138,40 @@ static int run_rotor_child(long n, struct million_run *out)
 	return out->err;
 }
 
+/* The peers' figures, in this order in every array below. */
+static const char *const peer_keys[5] = {"wall_ms", "kib_per_task", "cpu_ms", "spawn_ms", "alive"};
+
+/* One run of a peer printing peer_keys into s[0..4]. */
+static void run_peer(const struct bench_ctx *b, const char *exe, long n, struct bench_series *s)
+{
+	char cmd[8192], out[4096];
+
+	snprintf(cmd, sizeof(cmd), "'%s' -n %ld", exe, n);
+	if (bench_run_peer(b, cmd, out, sizeof(out)) != 0)
+		return;
+	for (int i = 0; i < 5; i++) {
+		double v;
+		if (bench_peer_value(out, peer_keys[i], &v) == 0)
+			bench_add(&s[i], v);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	static const char *const metrics[5] = {"million_wall", "million_rss", "million_cpu",
+	                                       "million_spawn", "million_alive"};
+	static const char *const units[5] = {"ms", "KiB/task", "ms", "ms", "tasks"};
 	struct bench_ctx b;
-	struct bench_series wall = {.impl = "rotor"}, cpu = {.impl = "rotor"},
-	                    kib = {.impl = "rotor"};
-	struct bench_series gwall = {.impl = "go-goroutine"}, gcpu = {.impl = "go-goroutine"};
-	struct bench_series gkib = {.impl = "go-goroutine"};
-	struct bench_series spawn = {.impl = "rotor"}, alive = {.impl = "rotor"};
-	struct bench_series gspawn = {.impl = "go-goroutine"}, galive = {.impl = "go-goroutine"};
-	/* tokio's series: wall, rss, cpu, spawn, alive (the order of keys below). */
-	struct bench_series t[5];
-	char peer[4096], tpeer[4096], cmd[8192], out[4096];
+	/* rotor's, Go's and tokio's series, each in peer_keys' order. */
+	struct bench_series rot[5], g[5], t[5];
+	char peer[4096], tpeer[4096];
 	int failed = 0;
 
+	for (int i = 0; i < 5; i++) {
+		rot[i] = (struct bench_series){.impl = "rotor"};
+		g[i] = (struct bench_series){.impl = "go-goroutine"};
+		t[i] = (struct bench_series){.impl = "tokio"};
+	}
 	bench_init(&b, "million",
 	           "A million coroutines sleeping 1 s at once (--quick: 100,000), all waited for, "
 	           "default workers, against as many goroutines.",
@@ -159,9 +179,6 @@ int main(int argc, char **argv)
 	long n = b.quick ? 100000 : 1000000;
 	const char *go = bench_peer_path(&b, "million", peer, sizeof(peer));
 	const char *tokio = bench_peer_path(&b, "tokio-million", tpeer, sizeof(tpeer));
-
-	for (int i = 0; i < 5; i++)
-		t[i] = (struct bench_series){.impl = "tokio"};
 
 	bench_note(&b, "million: %ld sleepers of 1 s per rep, %d reps, default workers", n, b.reps);
 	if (!go)
@@ -179,53 +196,22 @@ int main(int argc, char **argv)
 			bench_note(&b, "  rotor failed: %s", strerror(-rc));
 			failed = 1;
 		} else {
-			bench_add(&wall, r.wall_ms);
-			bench_add(&cpu, r.cpu_ms);
-			bench_add_instr(&wall, r.instr);
-			bench_add_instr(&cpu, r.instr);
-			bench_add(&kib, r.kib_per_task);
-			bench_add(&spawn, r.spawn_ms);
-			bench_add(&alive, r.alive);
+			bench_add(&rot[0], r.wall_ms);
+			bench_add_instr(&rot[0], r.instr);
+			bench_add(&rot[1], r.kib_per_task);
+			bench_add(&rot[2], r.cpu_ms);
+			bench_add_instr(&rot[2], r.instr);
+			bench_add(&rot[3], r.spawn_ms);
+			bench_add(&rot[4], r.alive);
 		}
-		if (tokio) {
-			static const char *const keys[] = {"wall_ms", "kib_per_task", "cpu_ms",
-			                                   "spawn_ms", "alive"};
-			snprintf(cmd, sizeof(cmd), "'%s' -n %ld", tokio, n);
-			if (bench_run_peer(&b, cmd, out, sizeof(out)) == 0)
-				for (int i = 0; i < 5; i++) {
-					double v;
-					if (bench_peer_value(out, keys[i], &v) == 0)
-						bench_add(&t[i], v);
-				}
-		}
-		if (!go)
-			continue;
-		snprintf(cmd, sizeof(cmd), "'%s' -n %ld", go, n);
-		if (bench_run_peer(&b, cmd, out, sizeof(out)) == 0) {
-			double v;
-			if (bench_peer_value(out, "wall_ms", &v) == 0)
-				bench_add(&gwall, v);
-			if (bench_peer_value(out, "cpu_ms", &v) == 0)
-				bench_add(&gcpu, v);
-			if (bench_peer_value(out, "kib_per_task", &v) == 0)
-				bench_add(&gkib, v);
-			if (bench_peer_value(out, "spawn_ms", &v) == 0)
-				bench_add(&gspawn, v);
-			if (bench_peer_value(out, "alive", &v) == 0)
-				bench_add(&galive, v);
-		}
+		if (tokio)
+			run_peer(&b, tokio, n, t);
+		if (go)
+			run_peer(&b, go, n, g);
 	}
-	bench_report(&b, "million_wall", "ms", &wall, &gwall);
-	bench_report(&b, "million_rss", "KiB/task", &kib, &gkib);
-	bench_report(&b, "million_cpu", "ms", &cpu, &gcpu);
-	bench_report(&b, "million_spawn", "ms", &spawn, &gspawn);
-	bench_report(&b, "million_alive", "tasks", &alive, &galive);
-	if (tokio) {
-		bench_report(&b, "million_wall", "ms", &wall, &t[0]);
-		bench_report(&b, "million_rss", "KiB/task", &kib, &t[1]);
-		bench_report(&b, "million_cpu", "ms", &cpu, &t[2]);
-		bench_report(&b, "million_spawn", "ms", &spawn, &t[3]);
-		bench_report(&b, "million_alive", "tasks", &alive, &t[4]);
-	}
+	for (int i = 0; i < 5; i++)
+		bench_report(&b, metrics[i], units[i], &rot[i], &g[i]);
+	for (int i = 0; tokio && i < 5; i++)
+		bench_report(&b, metrics[i], units[i], &rot[i], &t[i]);
 	return failed;
 }
