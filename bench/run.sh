@@ -394,6 +394,8 @@ BEGIN {
 	# the thread pool and tokio.
 	target["post/post_k64/mutex-eventfd-queue-prealloc"] = "ratio>=1.0"
 	target["post/post_k1/mutex-eventfd-queue-prealloc"] = "ratio>=0.8"
+	target["post/post_cb_k64/mutex-eventfd-queue-prealloc"] = "ratio>=1.0"
+	target["post/post_cb_k1/mutex-eventfd-queue-prealloc"] = "ratio>=0.8"
 	target["submit/submit_throughput/threadpool-mutex-condvar"] = "ratio>=1.5"
 	target["submit/submit_cpu/threadpool-mutex-condvar"] = "ratio<=0.7"
 	target["submit/submit_throughput/tokio-handle-spawn"] = "ratio>=1.0"

@@ -1,8 +1,9 @@
 /*
  * bench_post: cross-worker posting. (a) Throughput: a task on worker 0 spawns detached
  * tasks onto worker 1, K per turn then rotor_yield(); each bumps a counter owned by worker
- * 1; timed from the first spawn until worker 1 has run the last one. (b) Ping-pong: a task
- * on worker 0 and one on worker 1 wake each other through futures. Baselines: two pinned
+ * 1; timed from the first spawn until worker 1 has run the last one; the same with callbacks
+ * (rotor_call_soon_threadsafe from worker 0), the like of the baseline's closures. (b) Ping-pong: a
+ * task on worker 0 and one on worker 1 wake each other through futures. Baselines: two pinned
  * pthreads with the mutex + eventfd doorbell queue of mq.c, doing the same.
  */
 #include "bench.h"
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@ struct post_sink {
 struct post_run {
 	long n;
 	int k;
+	bool callbacks; /* post callbacks instead of spawning tasks */
 	struct post_result res;
 	int err;
 };
@@ -57,8 +60,22 @@ static void *count_one(void *arg)
 	return NULL;
 }
 
-static int spawn_on_worker1(struct post_sink *s)
+static void count_one_cb(void *arg)
 {
+	count_one(arg);
+}
+
+static int post_on_worker1(struct post_sink *s, bool callbacks)
+{
+	if (callbacks) {
+		for (;;) {
+			int rc =
+			    rotor_call_soon_threadsafe(rotor_runtime_current(), 1, count_one_cb, s);
+			if (rc != -EAGAIN)
+				return rc;
+			rotor_yield();
+		}
+	}
 	struct rotor_task_attr attr = {.on = ROTOR_ON_WORKER(1)};
 
 	for (;;) {
@@ -69,7 +86,7 @@ static int spawn_on_worker1(struct post_sink *s)
 	}
 }
 
-static int post_all(struct post_sink *s, long n, int k)
+static int post_all(struct post_sink *s, long n, int k, bool callbacks)
 {
 	int rc = rotor_future_create(&s->done);
 
@@ -79,7 +96,7 @@ static int post_all(struct post_sink *s, long n, int k)
 	s->target = n;
 	for (long i = 0; i < n;) {
 		for (int j = 0; j < k && i < n; j++, i++) {
-			rc = spawn_on_worker1(s);
+			rc = post_on_worker1(s, callbacks);
 			/* The future stays with the tasks already posted: leaked, not freed early.
 			 */
 			if (rc < 0)
@@ -97,14 +114,14 @@ static void *measure_post(void *arg)
 	struct post_run *r = arg;
 	struct post_sink warm = {0}, sink = {0};
 
-	r->err = post_all(&warm, WARM_TASKS, r->k);
+	r->err = post_all(&warm, WARM_TASKS, r->k, r->callbacks);
 	if (r->err < 0)
 		return NULL;
 	struct rotor_runtime *rt = rotor_runtime_current();
 	struct rotor_worker_stats s0, s1;
 	rotor_worker_stats(rt, 0, &s0);
 	int64_t t0 = bench_now(), c0 = bench_cpu(), i0 = bench_instructions();
-	r->err = post_all(&sink, r->n, r->k);
+	r->err = post_all(&sink, r->n, r->k, r->callbacks);
 	int64_t i1 = bench_instructions(), c1 = bench_cpu();
 	if (r->err < 0)
 		return NULL;
@@ -120,10 +137,10 @@ static void *measure_post(void *arg)
 	return NULL;
 }
 
-static int run_rotor_post(long n, int k, struct post_result *res)
+static int run_rotor_post(long n, int k, bool callbacks, struct post_result *res)
 {
 	struct rotor_config cfg = {.workers = 2};
-	struct post_run r = {.n = n, .k = k};
+	struct post_run r = {.n = n, .k = k, .callbacks = callbacks};
 	int rc = rotor_run(&cfg, measure_post, &r, NULL);
 
 	*res = r.res;
@@ -525,23 +542,29 @@ static void init_series(struct post_series *s, const char *impl)
 
 static int measure_k(struct bench_ctx *b, int k, long n)
 {
-	struct post_series rot, mq, pre;
+	struct post_series rot, cb, mq, pre;
 	struct bench_series per_msg = {.impl = "rotor"};
 	char metric[64], m_ns[64], m_cpu[64];
 
 	init_series(&rot, "rotor");
+	init_series(&cb, "rotor");
 	init_series(&mq, "mutex-eventfd-queue");
 	init_series(&pre, "mutex-eventfd-queue-prealloc");
 	bench_note(b, "post K=%d: %ld tasks per rep, %d reps", k, n, b->reps);
 	for (int rep = 0; rep < b->reps; rep++) {
 		struct post_result r;
-		int rc = run_rotor_post(n, k, &r);
+		int rc = run_rotor_post(n, k, false, &r);
 		if (rc < 0) {
 			bench_note(b, "  rotor K=%d failed: %s", k, strerror(-rc));
 		} else {
 			add_result(&rot, &r);
 			bench_add(&per_msg, r.per_msg);
 		}
+		rc = run_rotor_post(n, k, true, &r);
+		if (rc < 0)
+			bench_note(b, "  rotor callbacks K=%d failed: %s", k, strerror(-rc));
+		else
+			add_result(&cb, &r);
 		if (run_mq_post(n, k, 0, &r) == 0)
 			add_result(&mq, &r);
 		if (run_mq_post(n, k, 1, &r) == 0)
@@ -559,7 +582,12 @@ static int measure_k(struct bench_ctx *b, int k, long n)
 	bench_report(b, metric, "tasks/s", &rot.rate, &pre.rate);
 	bench_report(b, m_ns, "ns/task", &rot.wall, &mq.wall);
 	bench_report(b, m_cpu, "ns/task", &rot.cpu, &mq.cpu);
-	return rot.rate.n == b->reps ? 0 : 1;
+	/* Callbacks: closures run on worker 1, as the baseline's are. */
+	snprintf(metric, sizeof(metric), "post_cb_k%d", k);
+	snprintf(m_cpu, sizeof(m_cpu), "post_cb_k%d_cpu", k);
+	bench_report(b, metric, "callbacks/s", &cb.rate, &pre.rate);
+	bench_report(b, m_cpu, "ns/callback", &cb.cpu, &pre.cpu);
+	return rot.rate.n == b->reps && cb.rate.n == b->reps ? 0 : 1;
 }
 
 static int measure_pingpongs(struct bench_ctx *b, long rounds)

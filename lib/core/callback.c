@@ -137,6 +137,15 @@ int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callb
 		worker = rotor__pick_worker(rt);
 	if (worker < 0 || worker >= rt->n)
 		return -EINVAL;
+	/* From another worker of rt: a record in that worker's next batch (spawnreq.c). */
+	struct rotor__worker *w = rotor__worker_self();
+	if (w && w->rt == rt && worker != w->id) {
+		if (atomic_load_explicit(&rt->state, memory_order_relaxed) != ROTOR_RUNNING)
+			return -ESHUTDOWN;
+		struct rotor__spawn_req r = {{.callback = fn}, arg, ROTOR__REQ_CALLBACK};
+		if (rotor__spawn_post(w, worker, r) == 0)
+			return 0;
+	}
 	struct rotor_timer *cb = cb_new(fn, arg, worker);
 	if (!cb)
 		return -ENOMEM;

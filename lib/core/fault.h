@@ -70,6 +70,7 @@ enum rotor__fault_kind {
 	X(STACK_POPULATE, ROTOR__FK_MADV, "stack.c: populate stack tops; pages fault in")          \
 	X(TIMER_GROW, ROTOR__FK_ALLOC, "timer.c: the timer heap; a sorted list insert instead")    \
 	X(TASK_CHUNK, ROTOR__FK_ALLOC, "task.c: task structs; spawn and submit fail -ENOMEM")      \
+	X(SPAWN_BLOCK, ROTOR__FK_ALLOC, "spawnreq.c: a block of spawn requests; the usual way")    \
 	X(FUTURE, ROTOR__FK_ALLOC, "future.c: a future; create and submit fail -ENOMEM")           \
 	X(WAIT_ANY, ROTOR__FK_ALLOC, "future.c: a wait-any token; rotor_wait_any -ENOMEM")         \
 	X(CALLBACK, ROTOR__FK_ALLOC, "callback.c: a callback; call_soon/later fail -ENOMEM")       \

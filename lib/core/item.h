@@ -16,6 +16,7 @@ enum rotor__item_kind {
 	ROTOR__ITEM_CALLBACK = 2, /* run a callback */
 	ROTOR__ITEM_CANCEL = 3,   /* cancel a task owned by this worker */
 	ROTOR__ITEM_STOP = 4,     /* begin stopping */
+	ROTOR__ITEM_SPAWNS = 5,   /* a block of spawn requests (spawnreq.h) */
 };
 
 struct rotor__item {

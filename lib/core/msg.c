@@ -53,6 +53,9 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it)
 	case ROTOR__ITEM_CALLBACK:
 		rotor__runq_push(w, it);
 		break;
+	case ROTOR__ITEM_SPAWNS:
+		rotor__runq_push(w, it); /* its tasks are made as it runs (spawnreq.c) */
+		break;
 	case ROTOR__ITEM_CANCEL: {
 		struct rotor_task *t = rotor__container_of(it, struct rotor_task, cancel_item);
 		rotor__task_cancel_local(w, t);
@@ -267,6 +270,7 @@ int rotor__post(struct rotor_runtime *rt, struct rotor__item *it, unsigned flags
 	if (rotor__queue_empty(&ob->q))
 		w->out_pending++;
 	rotor__queue_push(&ob->q, it);
+	ob->items++;
 	return 0;
 }
 
@@ -286,7 +290,9 @@ void rotor__flush_outboxes(struct rotor__worker *w)
 			w->credit_blocked = true;
 			continue;
 		}
-		size_t n = ob->q.len;
+		size_t n = ob->items;
+		ob->items = 0;
+		ob->open = NULL;
 		struct rotor__item *head = rotor__queue_take(&ob->q);
 		ROTOR__TSAN_RELEASE(head);
 		struct io_uring_sqe *sqe = rotor__sqe(w);
@@ -323,9 +329,11 @@ static void msg_received(struct rotor__worker *w, struct io_uring_cqe *cqe)
 	uint64_t n = 0;
 	while (it) {
 		struct rotor__item *next = it->next;
+		n += it->kind == ROTOR__ITEM_SPAWNS
+		         ? rotor__container_of(it, struct rotor__spawn_block, item)->n
+		         : 1;
 		rotor__deliver(w, it);
 		it = next;
-		n++;
 	}
 	ROTOR__PROBE(msg_recv, w->id, sender, n);
 	ROTOR__STAT_ADD(w->stats.items_in, n);
@@ -362,6 +370,7 @@ void rotor__msg_complete(struct rotor__worker *w, struct io_uring_cqe *cqe)
 		struct rotor__outbox *ob = &w->out[head->worker];
 		if (rotor__queue_empty(&ob->q))
 			w->out_pending++;
+		/* Counted in items_out when first flushed: ob->items is not raised again. */
 		rotor__queue_prepend(&ob->q, head);
 		ob->posted--;
 		w->sent--;

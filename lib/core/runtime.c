@@ -110,6 +110,7 @@ static void rt_free(struct rotor_runtime *rt)
 		rotor__free(ROTOR__FAULT_WORKER_OUTBOX, w->out);
 		rotor__free(ROTOR__FAULT_WORKER_CONSUMED, w->consumed);
 		rotor__free(ROTOR__FAULT_WORKER_GIVEBACK, w->tcache.give_back);
+		rotor__spawn_pool_fini(w);
 		rotor__free(ROTOR__FAULT_WORKER_ALLOC, w);
 	}
 	rotor__task_pool_fini(rt);

@@ -127,6 +127,10 @@ static inline struct rotor_task *rotor__task_from_handle(const struct rotor_task
  * for the core's own reports). */
 const char *rotor__task_name(struct rotor_task *t);
 
+/* Worker w, in its run loop: make fn(arg) a detached, unnamed task of its own and run it
+ * now, until it ends or first suspends (a spawn request's turn, spawnreq.c). Returns 0 or
+ * -ENOMEM (then nothing was started). */
+int rotor__task_run_new(struct rotor__worker *w, rotor_fn fn, void *arg, void (*discard)(void *));
 /* Allocate a task struct for runtime rt, owned by worker `owner`. NULL on ENOMEM. */
 struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner);
 /* Free every cached task struct of the runtime (at destroy). */

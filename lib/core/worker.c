@@ -220,6 +220,14 @@ static void run_ready(struct rotor__worker *w)
 		case ROTOR__ITEM_TASK:
 			rotor__task_run(w, rotor__container_of(it, struct rotor_task, item));
 			break;
+		case ROTOR__ITEM_SPAWNS: {
+			/* One item, up to ROTOR__SPAWN_BLOCK tasks: charged to the budget as such.
+			 */
+			uint32_t n = rotor__spawn_run(
+			    w, rotor__container_of(it, struct rotor__spawn_block, item));
+			budget = n > budget ? 0 : budget - (n - 1);
+			break;
+		}
 		case ROTOR__ITEM_CALLBACK:
 			rotor__stall_run_begin(w, NULL, (void *)w->sched_stack_lo,
 			                       (void *)w->sched_stack_hi);

@@ -12,6 +12,7 @@
 
 #include "api/core.h"
 #include "context.h"
+#include "spawnreq.h"
 #include "stack.h"
 #include "timer.h"
 
@@ -25,7 +26,9 @@ struct rotor__counter {
 /* Items this worker has gathered for one other worker during the current loop turn. */
 struct rotor__outbox {
 	struct rotor__queue q;
-	uint64_t posted; /* batches posted to that worker, ever */
+	uint64_t posted;                 /* batches posted to that worker, ever */
+	size_t items;                    /* items and spawn requests in q, for the counters */
+	struct rotor__spawn_block *open; /* the block of q taking spawn requests, or NULL */
 };
 
 /* Type-stable task memory: each worker recycles task structs FIFO; other threads give
@@ -63,6 +66,7 @@ struct rotor__worker {
 	struct rotor__stack_pool stacks;
 	struct rotor__timers timers;
 	struct rotor__task_cache tcache;
+	struct rotor__spawn_pool spawns;
 
 	struct rotor__outbox *out;       /* [nworkers] */
 	struct rotor__counter *consumed; /* shared: [s] = batches from worker s consumed */

@@ -452,3 +452,123 @@ Test(msg, four_workers_post_to_each_other_with_a_tiny_cq, .timeout = 60)
 	             atomic_load(&misplaced));
 	free(a2a_hits);
 }
+
+/* ---- spawn requests (lib/core/spawnreq.c) ------------------------------------------------
+ * Detached unnamed spawns and callbacks from a worker to another travel as records in
+ * blocks; the rest (a named task, one with a handle) as task structs. Whatever the form,
+ * what one worker posts to another runs there in the order it was posted. */
+
+enum { ORDER_N = 3000 };
+static int order_log[ORDER_N]; /* written on worker 1 only */
+static int order_seen;         /* worker 1 only */
+static atomic_int order_done;
+
+static void order_note(uintptr_t i)
+{
+	if (rotor_worker_id() != 1)
+		atomic_fetch_add(&misplaced, 1);
+	if (order_seen < ORDER_N)
+		order_log[order_seen] = (int)i;
+	if (++order_seen == ORDER_N)
+		atomic_store(&order_done, 1);
+}
+
+static void *order_task(void *arg)
+{
+	order_note(U(arg));
+	return NULL;
+}
+
+static void order_callback(void *arg)
+{
+	order_note(U(arg));
+}
+
+static void *main_posts_in_order(void *arg)
+{
+	(void)arg;
+	struct rotor_runtime *rt = rotor_runtime_current();
+	static struct rotor_task *held[ORDER_N];
+	int nheld = 0;
+	for (int i = 0; i < ORDER_N; i++) {
+		struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1)};
+		if (i % 5 == 1) {
+			CHECK_EQ(rotor_call_soon_threadsafe(rt, 1, order_callback, P(i)), 0);
+		} else if (i % 7 == 2) {
+			on1.name = "named";
+			CHECK_EQ(rotor_spawn_attr(&on1, order_task, P(i), NULL), 0);
+		} else if (i % 11 == 3) {
+			CHECK_EQ(rotor_spawn_attr(&on1, order_task, P(i), &held[nheld]), 0);
+			nheld++;
+		} else {
+			CHECK_EQ(rotor_spawn_attr(&on1, order_task, P(i), NULL), 0);
+		}
+		/* Turns of 1 to 400 posts: blocks that fill up, and batches of several. */
+		if (i % 400 == 399 || i % 97 == 0)
+			CHECK_EQ(rotor_yield(), 0);
+	}
+	for (int i = 0; i < nheld; i++)
+		CHECK_EQ(rotor_join(held[i], NULL), 0);
+	while (!atomic_load(&order_done))
+		CHECK_EQ(rotor_sleep(MS), 0);
+	return NULL;
+}
+
+Test(msg, spawns_and_callbacks_from_a_worker_run_in_the_order_posted, .timeout = 30)
+{
+	struct rotor_config cfg = tiny_config(0);
+	atomic_store(&misplaced, 0);
+	cr_assert_eq(rotor_run(&cfg, main_posts_in_order, NULL, NULL), 0);
+	ASSERT_CHECKS();
+	cr_assert_eq(order_seen, ORDER_N);
+	cr_assert_eq(atomic_load(&misplaced), 0);
+	for (int i = 0; i < ORDER_N; i++)
+		cr_assert_eq(order_log[i], i, "position %d ran post %d", i, order_log[i]);
+}
+
+/* A stop while records are on their way: each posted spawn either runs or, cancelled before
+ * it could, has its discard called; exactly one of the two, for every one. */
+enum { STOP_N = 20000 };
+static atomic_int stop_fates[STOP_N];
+static atomic_int stop_ran, stop_discarded;
+
+static void *stop_task(void *arg)
+{
+	atomic_fetch_add(&stop_fates[U(arg)], 1);
+	atomic_fetch_add(&stop_ran, 1);
+	return NULL;
+}
+
+static void stop_discard(void *arg)
+{
+	atomic_fetch_add(&stop_fates[U(arg)], 1);
+	atomic_fetch_add(&stop_discarded, 1);
+}
+
+static void *main_posts_then_returns(void *arg)
+{
+	(void)arg;
+	struct rotor_task_attr on1 = {.on = ROTOR_ON_WORKER(1), .discard = stop_discard};
+	for (int i = 0; i < STOP_N; i++) {
+		CHECK_EQ(rotor_spawn_attr(&on1, stop_task, P(i), NULL), 0);
+		if (i % 1000 == 999)
+			CHECK_EQ(rotor_yield(), 0);
+		/* The first half runs before the stop: both fates are tested. */
+		while (i == STOP_N / 2 - 1 && atomic_load(&stop_ran) < STOP_N / 2)
+			CHECK_EQ(rotor_sleep(MS), 0);
+	}
+	return NULL; /* the runtime stops with the second half on its way */
+}
+
+Test(msg, a_stop_runs_or_discards_every_spawn_request_once, .timeout = 30)
+{
+	struct rotor_config cfg = tiny_config(0);
+	cr_assert_eq(rotor_run(&cfg, main_posts_then_returns, NULL, NULL), 0);
+	ASSERT_CHECKS();
+	cr_log_info("%d ran, %d discarded", atomic_load(&stop_ran), atomic_load(&stop_discarded));
+	cr_assert_geq(atomic_load(&stop_ran), STOP_N / 2);
+	cr_assert_eq(atomic_load(&stop_ran) + atomic_load(&stop_discarded), STOP_N);
+	for (int i = 0; i < STOP_N; i++)
+		cr_assert_eq(atomic_load(&stop_fates[i]), 1, "spawn %d: %d fates", i,
+		             atomic_load(&stop_fates[i]));
+}
