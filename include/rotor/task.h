@@ -28,8 +28,9 @@ struct rotor_task_attr {
 	const char *name; /* copied (up to 31 bytes); NULL: "task-<id>" */
 	size_t reserved;  /* must be 0 */
 	/* Called with arg, on the task's worker, instead of fn if the task is cancelled before
-	 * it ever runs (a stop, or rotor_cancel right after spawn) or gets no stack: what arg
-	 * owns (a socket, a buffer) is released even then. NULL: nothing. */
+	 * it ever runs (a stop, or rotor_cancel right after spawn) or gets no stack (or, spawned
+	 * detached onto another worker, no memory there for its task): what arg owns (a socket,
+	 * a buffer) is released even then. NULL: nothing. */
 	void (*discard)(void *arg);
 };
 
