@@ -38,6 +38,10 @@ struct rotor_runtime {
 
 	pthread_mutex_t pool_lock; /* task chunks and the non-worker task cache */
 	struct rotor__queue foreign_free;
+	struct rotor__item *foreign_spare; /* taken from foreign_remote, not yet in foreign_free */
+	/* Non-worker structs freed by workers (a chain a loop turn, one CAS) and by other
+	 * threads: no lock on the release side. */
+	_Atomic(struct rotor__item *) foreign_remote;
 	void *task_chunks;
 
 	struct rotor__ext *ext[ROTOR__EXT_COUNT]; /* the layers' state (api/core.h), under lock */

@@ -81,6 +81,7 @@ int rotor__worker_init(struct rotor__worker *w)
 	rotor__self = w;
 	rotor__queue_init(&w->runq);
 	rotor__queue_init(&w->tcache.free);
+	rotor__queue_init(&w->tcache.give_back_foreign);
 	rotor__timers_init(&w->timers);
 	int r = rotor__stack_pool_init(&w->stacks, w->rt->cfg.stack_size, w->rt->cfg.flags,
 	                               rotor__task_slot_entry);

@@ -35,9 +35,11 @@ struct rotor__outbox {
  * them back through an atomic stack. */
 struct rotor__task_cache {
 	struct rotor__queue free;
+	struct rotor__item *spare; /* taken from remote, moved into free a few at a time */
 	_Atomic(struct rotor__item *) remote;
 	/* Structs of other workers freed here, given back in one CAS per loop turn. */
-	struct rotor__queue *give_back; /* [nworkers] */
+	struct rotor__queue *give_back;        /* [nworkers] */
+	struct rotor__queue give_back_foreign; /* structs of non-workers, the same way */
 	unsigned give_back_pending;
 };
 
