@@ -17,6 +17,7 @@ enum rotor__item_kind {
 	ROTOR__ITEM_CANCEL = 3,   /* cancel a task owned by this worker */
 	ROTOR__ITEM_STOP = 4,     /* begin stopping */
 	ROTOR__ITEM_SPAWNS = 5,   /* a block of spawn requests (spawnreq.h) */
+	ROTOR__ITEM_START = 6,    /* a task to make, from a non-worker (rotor__start_req) */
 };
 
 struct rotor__item {

@@ -53,6 +53,9 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it)
 	case ROTOR__ITEM_CALLBACK:
 		rotor__runq_push(w, it);
 		break;
+	case ROTOR__ITEM_START:
+		rotor__task_start_req(w, rotor__container_of(it, struct rotor__start_req, item));
+		break;
 	case ROTOR__ITEM_SPAWNS:
 		rotor__runq_push(w, it); /* its tasks are made as it runs (spawnreq.c) */
 		break;

@@ -513,6 +513,37 @@ int rotor__task_run_new(struct rotor__worker *w, rotor_fn fn, void *arg, void (*
 	return 0;
 }
 
+int rotor__task_request(struct rotor_runtime *rt, int worker, struct rotor__start_req *r,
+                        unsigned flags)
+{
+	if (worker == ROTOR_WORKER_ANY)
+		worker = rotor__pick_worker(rt);
+	else if (worker < 0 || worker >= rt->n)
+		return -EINVAL;
+	r->item.kind = ROTOR__ITEM_START;
+	r->item.worker = (uint32_t)worker;
+	return rotor__post(rt, &r->item, flags | ROTOR__POST_NEW);
+}
+
+void rotor__task_start_req(struct rotor__worker *w, struct rotor__start_req *r)
+{
+	struct rotor__task_end *e = r->end;
+	struct rotor_task *t = rotor__task_alloc(w->rt, w->id);
+	if (!t) {
+		e->ended(e, NULL, NULL, -ENOMEM);
+		return;
+	}
+	t->fn = r->fn;
+	t->discard = NULL;
+	t->arg = r->arg;
+	t->end = e;
+	/* Its own reference and the end's hold; the request's hold on the end is now t's. */
+	spawned(w->id, t, NULL, 2, ROTOR__H_NONE);
+	if (!e->adopt(e, t))
+		t->flags |= ROTOR__TF_CANCELLED; /* never runs: ended(-ECANCELED) */
+	rotor__task_arrive(w, t);
+}
+
 /* The cancel takes effect: every later wait sees it, and a cancellable wait ends now. */
 static void cancel_now(struct rotor_task *t)
 {

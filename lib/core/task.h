@@ -127,6 +127,8 @@ static inline struct rotor_task *rotor__task_from_handle(const struct rotor_task
  * for the core's own reports). */
 const char *rotor__task_name(struct rotor_task *t);
 
+/* Worker w: make the task a rotor__start_req asks for and queue it. */
+void rotor__task_start_req(struct rotor__worker *w, struct rotor__start_req *r);
 /* Worker w, in its run loop: make fn(arg) a detached, unnamed task of its own and run it
  * now, until it ends or first suspends (a spawn request's turn, spawnreq.c). Returns 0 or
  * -ENOMEM (then nothing was started). */

@@ -501,6 +501,70 @@ Test(future, set_resolves_a_submitted_future_before_its_task_ends, .timeout = 10
 	ASSERT_CHECKS();
 }
 
+/* From a thread that is no worker, the target makes the task after the handle is out, so a
+ * cancel, a set or a destroy can come before the task exists, while it is being made, or
+ * after. Whatever the order: a cancelled future gives -ECANCELED and its task, if it ran at
+ * all, saw the cancel; a set future gives the set value; each task that ran ran once, and
+ * nothing is leaked (ASan) or freed twice. */
+static atomic_int race_runs, race_saw_cancel;
+
+static void *counts_and_yields(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&race_runs, 1);
+	if (rotor_yield() == -ECANCELED)
+		atomic_fetch_add(&race_saw_cancel, 1);
+	return P(5);
+}
+
+Test(future, claims_racing_the_target_making_the_task, .timeout = 60)
+{
+	enum { N = 20000 };
+	struct rotor_runtime *rt = make_rt(2);
+	int cancelled_first = 0;
+	for (int i = 0; i < N; i++) {
+		struct rotor_future *f = NULL;
+		void *res = NULL;
+		cr_assert_eq(rotor_submit(rt, ROTOR_WORKER_ANY, counts_and_yields, NULL, &f), 0);
+		switch (i % 3) {
+		case 0: {
+			int rc = rotor_future_cancel(f);
+			cr_assert(rc == 0 || rc == -EALREADY, "cancel: %d", rc);
+			int wrc = rotor_future_wait(f, rotor_now() + 5 * SEC, &res);
+			if (rc == 0) {
+				cr_assert_eq(wrc, -ECANCELED, "wait after a cancel: %d", wrc);
+				cancelled_first++;
+			} else {
+				cr_assert_eq(wrc, 0);
+				cr_assert_eq(U(res), 5);
+			}
+			break;
+		}
+		case 1: {
+			int rc = rotor_future_set(f, P(9));
+			cr_assert(rc == 0 || rc == -EALREADY, "set: %d", rc);
+			cr_assert_eq(rotor_future_wait(f, rotor_now() + 5 * SEC, &res), 0);
+			cr_assert_eq(U(res), rc == 0 ? 9 : 5);
+			break;
+		}
+		default:
+			break; /* destroyed at once, the task on its way */
+		}
+		rotor_future_destroy(f);
+	}
+	/* A call to each worker runs after every task made there before it has started. */
+	for (int w = 0; w < 2; w++)
+		cr_assert_eq(rotor_call(rt, w, counts_and_yields, NULL, NULL), 0);
+	atomic_fetch_sub(&race_runs, 2);
+	cr_assert_eq(rotor_runtime_destroy(rt), 0);
+	cr_log_info("%d runs, %d saw the cancel, %d cancels won", atomic_load(&race_runs),
+	            atomic_load(&race_saw_cancel), cancelled_first);
+	cr_assert_leq(atomic_load(&race_runs), N);
+	/* Every third future was destroyed unclaimed: its task runs to its end. */
+	cr_assert_geq(atomic_load(&race_runs), N / 3);
+	cr_assert_leq(atomic_load(&race_saw_cancel), cancelled_first);
+}
+
 /* ---- rotor_call ---------------------------------------------------------------------------- */
 
 static void *cancels_itself(void *arg)

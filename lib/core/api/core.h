@@ -160,12 +160,35 @@ int rotor__task_cancel_any(struct rotor_task *t);
  * runs before the task can run anywhere and holds a reference on it; unbind runs instead of
  * everything else if the start fails; ended runs once on the owner when the task's body has
  * returned (or never will: err -ECANCELED, -ENOMEM), with its result. A future is one.
+ * A task started by request (rotor__task_request) is adopted instead of bound: adopt runs on
+ * the target worker once the task is made, the task already holding the reference the
+ * request held, and returns false if the task must not run (it then ends -ECANCELED);
+ * ended runs with t NULL if the target could not make it (-ENOMEM).
  */
 struct rotor__task_end {
 	void (*bind)(struct rotor__task_end *e, struct rotor_task *t);
 	void (*unbind)(struct rotor__task_end *e);
 	void (*ended)(struct rotor__task_end *e, struct rotor_task *t, void *result, int err);
+	bool (*adopt)(struct rotor__task_end *e, struct rotor_task *t);
 };
+
+/*
+ * A task for its target worker to make, from a thread that is no worker of the runtime: the
+ * caller embeds the request in what is told of the task's end (a future), so that neither
+ * a task struct nor a lock is touched on the sending thread; the target makes the struct in
+ * its own cache. The request belongs to the runtime from a successful post until `end` is
+ * adopted or ended.
+ */
+struct rotor__start_req {
+	struct rotor__item item;
+	rotor_fn fn;
+	void *arg;
+	struct rotor__task_end *end;
+};
+/* Post r to worker `worker` (an index or ROTOR_WORKER_ANY). flags: ROTOR__POST_*. Returns 0,
+ * -EINVAL (worker out of range), -ESHUTDOWN, -EAGAIN (no credit, without ROTOR__POST_WAIT). */
+int rotor__task_request(struct rotor_runtime *rt, int worker, struct rotor__start_req *r,
+                        unsigned flags);
 
 /* Start a task on worker `worker` of rt (an index, ROTOR_WORKER_ANY or ROTOR_WORKER_SELF)
  * from any thread; *out is the user's handle when out is not NULL. flags: ROTOR__POST_*.
