@@ -8,6 +8,12 @@
  * in a fresh child process, as every Go one does, so that peaks and heaps start clean.
  * Also reported: how long the spawn calls took, and how many sleepers had started when the
  * first one woke (if starting them all takes over a second, fewer than N sleep at once).
+ *
+ * The floor (million_overhead): each coroutine's stack costs at least one fresh page, which
+ * the kernel must allocate, zero and charge. A fresh child with one pinned thread per CPU
+ * faults in N pages, one per 68 KiB slot of rotor's default stack as rotor does (top page,
+ * MADV_POPULATE_WRITE in batches of 64), and its time is set against rotor's wall time less
+ * the one second every coroutine sleeps: what is left above it is rotor's own.
  */
 #include "bench.h"
 
@@ -18,8 +24,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 #define SLEEP_NS 1000000000LL
 
@@ -138,6 +153,88 @@ static int run_rotor_child(long n, struct million_run *out)
 	return out->err;
 }
 
+/* ---- the page floor --------------------------------------------------------------------- */
+
+#define FLOOR_SLOT  ((64 + 4) * 1024) /* rotor's default stack and its guard page */
+#define FLOOR_BATCH 64
+
+struct floor_part {
+	int cpu;
+	long pages;
+	int err;
+};
+
+static void *fault_pages(void *arg)
+{
+	struct floor_part *p = arg;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(p->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	char *base = mmap(NULL, (size_t)p->pages * FLOOR_SLOT, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (base == MAP_FAILED || pidfd < 0) {
+		p->err = -errno;
+		return NULL;
+	}
+	struct iovec iov[FLOOR_BATCH];
+	for (long i = 0; i < p->pages; i += FLOOR_BATCH) {
+		int k = 0;
+		for (; k < FLOOR_BATCH && i + k < p->pages; k++) {
+			iov[k].iov_base = base + (size_t)(i + k + 1) * FLOOR_SLOT - 4096;
+			iov[k].iov_len = 4096;
+		}
+		if (syscall(SYS_process_madvise, pidfd, iov, k, MADV_POPULATE_WRITE, 0) < 0) {
+			/* Older kernels: touch each page instead. */
+			for (int j = 0; j < k; j++)
+				*(volatile char *)iov[j].iov_base = 1;
+		}
+	}
+	close(pidfd);
+	return NULL;
+}
+
+/* n pages over one pinned thread per online CPU, in a fresh child: milliseconds, or < 0. */
+static double page_floor_ms(long n)
+{
+	fflush(stdout);
+	fflush(stderr);
+	int fds[2];
+	if (pipe(fds) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		if (ncpu < 1 || ncpu > 256)
+			ncpu = 1;
+		struct floor_part parts[256];
+		pthread_t th[256];
+		double ms = -1;
+		int64_t t0 = bench_now();
+		for (long i = 0; i < ncpu; i++) {
+			parts[i] = (struct floor_part){.cpu = (int)i, .pages = n / ncpu};
+			pthread_create(&th[i], NULL, fault_pages, &parts[i]);
+		}
+		for (long i = 0; i < ncpu; i++)
+			pthread_join(th[i], NULL);
+		ms = (double)(bench_now() - t0) / 1e6;
+		for (long i = 0; i < ncpu; i++)
+			if (parts[i].err)
+				ms = -1;
+		_exit(write(fds[1], &ms, sizeof(ms)) == (ssize_t)sizeof(ms) ? 0 : 1);
+	}
+	close(fds[1]);
+	double ms = -1;
+	if (pid < 0 || read(fds[0], &ms, sizeof(ms)) != (ssize_t)sizeof(ms))
+		ms = -1;
+	close(fds[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return ms;
+}
+
 /* The peers' figures, in this order in every array below. */
 static const char *const peer_keys[5] = {"wall_ms", "kib_per_task", "cpu_ms", "spawn_ms", "alive"};
 
@@ -164,6 +261,7 @@ int main(int argc, char **argv)
 	struct bench_ctx b;
 	/* rotor's, Go's and tokio's series, each in peer_keys' order. */
 	struct bench_series rot[5], g[5], t[5];
+	struct bench_series over = {.impl = "rotor"}, floor = {.impl = "page-floor"};
 	char peer[4096], tpeer[4096];
 	int failed = 0;
 
@@ -203,7 +301,11 @@ int main(int argc, char **argv)
 			bench_add_instr(&rot[2], r.instr);
 			bench_add(&rot[3], r.spawn_ms);
 			bench_add(&rot[4], r.alive);
+			bench_add(&over, r.wall_ms - (double)SLEEP_NS / 1e6);
 		}
+		double fl = page_floor_ms(n);
+		if (fl >= 0)
+			bench_add(&floor, fl);
 		if (tokio)
 			run_peer(&b, tokio, n, t);
 		if (go)
@@ -213,5 +315,7 @@ int main(int argc, char **argv)
 		bench_report(&b, metrics[i], units[i], &rot[i], &g[i]);
 	for (int i = 0; tokio && i < 5; i++)
 		bench_report(&b, metrics[i], units[i], &rot[i], &t[i]);
+	/* Wall time less the sleep, against faulting in one fresh page per coroutine. */
+	bench_report(&b, "million_overhead", "ms", &over, &floor);
 	return failed;
 }

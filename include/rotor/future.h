@@ -23,9 +23,11 @@ struct rotor_future;
 /*
  * rotor_submit - run_coroutine_threadsafe: start fn(arg) as a task on worker `worker` (or
  * ROTOR_WORKER_ANY) of rt and return a future for its result. From a thread that is no
- * worker the task goes on the target's inbox, and a MSG_RING doorbell (ringless
- * IORING_REGISTER_SEND_MSG_RING where the kernel has it) wakes the target if it sleeps; a
- * sender whose target has 64 x msg_inflight items unread waits for room.
+ * worker the request goes on the target's inbox (the target makes the task), and a
+ * MSG_RING doorbell (ringless IORING_REGISTER_SEND_MSG_RING where the kernel has it) wakes
+ * the target if it sleeps; a sender whose target has 64 x msg_inflight items unread waits
+ * for room. A future resolved (rotor_future_set) or cancelled before its task has started
+ * never starts it; a target with no memory for the task resolves it with -ENOMEM.
  * Returns 0, -EINVAL, -ENOMEM, -ESHUTDOWN (runtime stopping or stopped).
  * Thread: any. Suspends: no.
  */

@@ -109,21 +109,10 @@ static void put_num(char *p, uint64_t v)
 static void push_remote(_Atomic(struct rotor__item *) *remote, struct rotor__item *first,
                         struct rotor__item **last_next);
 
-struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
+/* A struct from a cache made ready for a new task owned by `owner`. */
+static inline struct rotor_task *task_init(struct rotor_task *t, struct rotor_runtime *rt,
+                                           int owner, uint64_t id)
 {
-	struct rotor__worker *w = rotor__worker_self();
-	struct rotor_task *t;
-	uint64_t id;
-	if (w && w->rt == rt) {
-		t = cache_take(rt, w);
-		id = ++w->task_seq * (uint64_t)rt->n + (uint64_t)w->id;
-	} else {
-		t = foreign_take(rt);
-		id = atomic_fetch_add(&foreign_ids, 1) + 1;
-		id = id * (uint64_t)rt->n + (uint64_t)owner + ((uint64_t)1 << 40);
-	}
-	if (!t)
-		return NULL;
 	t->rt = rt;
 	t->item.kind = ROTOR__ITEM_TASK;
 	t->item.worker = (uint32_t)owner;
@@ -153,6 +142,32 @@ struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->name_state, 0, memory_order_relaxed);
 	return t;
+}
+
+/* Worker w: a struct for a task of its own, from its cache. NULL on ENOMEM. */
+static inline struct rotor_task *task_alloc_here(struct rotor__worker *w)
+{
+	struct rotor_task *t = cache_take(w->rt, w);
+	if (!t)
+		return NULL;
+	return task_init(t, w->rt, w->id, ++w->task_seq * (uint64_t)w->rt->n + (uint64_t)w->id);
+}
+
+struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	if (w && w->rt == rt) {
+		struct rotor_task *t = cache_take(rt, w);
+		return t ? task_init(t, rt, owner,
+		                     ++w->task_seq * (uint64_t)rt->n + (uint64_t)w->id)
+		         : NULL;
+	}
+	struct rotor_task *t = foreign_take(rt);
+	if (!t)
+		return NULL;
+	uint64_t id = atomic_fetch_add(&foreign_ids, 1) + 1;
+	return task_init(t, rt, owner,
+	                 id * (uint64_t)rt->n + (uint64_t)owner + ((uint64_t)1 << 40));
 }
 
 void rotor__task_release(struct rotor_task *t)
@@ -501,7 +516,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 
 int rotor__task_run_new(struct rotor__worker *w, rotor_fn fn, void *arg, void (*discard)(void *))
 {
-	struct rotor_task *t = rotor__task_alloc(w->rt, w->id);
+	struct rotor_task *t = task_alloc_here(w);
 	if (!t)
 		return -ENOMEM;
 	t->fn = fn;
@@ -528,7 +543,7 @@ int rotor__task_request(struct rotor_runtime *rt, int worker, struct rotor__star
 void rotor__task_start_req(struct rotor__worker *w, struct rotor__start_req *r)
 {
 	struct rotor__task_end *e = r->end;
-	struct rotor_task *t = rotor__task_alloc(w->rt, w->id);
+	struct rotor_task *t = task_alloc_here(w);
 	if (!t) {
 		e->ended(e, NULL, NULL, -ENOMEM);
 		return;
@@ -582,10 +597,10 @@ int rotor_spawn(rotor_fn fn, void *arg, struct rotor_task **out)
 	return rotor_spawn_attr(NULL, fn, arg, out);
 }
 
-int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
-                     struct rotor_task **out)
+static __attribute__((noinline)) int spawn_any(struct rotor__worker *w,
+                                               const struct rotor_task_attr *attr, rotor_fn fn,
+                                               void *arg, struct rotor_task **out)
 {
-	struct rotor__worker *w = rotor__worker_self();
 	if (!w)
 		return -EPERM;
 	if (!fn || (attr && attr->reserved))
@@ -597,6 +612,24 @@ int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
 	                                  : -3; /* refused below as out of range */
 	return rotor__task_start(w->rt, worker, attr ? attr->name : NULL, fn, arg, out, NULL, 0,
 	                         attr ? attr->discard : NULL);
+}
+
+int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
+                     struct rotor_task **out)
+{
+	struct rotor__worker *w = rotor__worker_self();
+	/* The usual post to another worker, detached and unnamed, straight to its request (the
+	 * rest is in spawn_any, which keeps this path's prologue short). */
+	if (w && attr && attr->on > 0 && fn && !out && !attr->name && !attr->reserved) {
+		int target = attr->on - 1;
+		if (target != w->id && target < w->rt->n &&
+		    atomic_load_explicit(&w->rt->state, memory_order_relaxed) == ROTOR_RUNNING &&
+		    rotor__spawn_post(
+		        w, target, (struct rotor__spawn_req){{.task = fn}, arg, attr->discard}) ==
+		        0)
+			return 0;
+	}
+	return spawn_any(w, attr, fn, arg, out);
 }
 
 int rotor_join(struct rotor_task *t, void **result)
