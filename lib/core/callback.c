@@ -128,8 +128,8 @@ int rotor_timer_cancel(struct rotor_timer *h)
 	}
 }
 
-int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callback_fn fn,
-                               void *arg)
+static __attribute__((noinline)) int post_callback(struct rotor_runtime *rt, int worker,
+                                                   rotor_callback_fn fn, void *arg)
 {
 	if (!rt || !fn)
 		return -EINVAL;
@@ -142,8 +142,8 @@ int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callb
 	if (w && w->rt == rt && worker != w->id) {
 		if (atomic_load_explicit(&rt->state, memory_order_relaxed) != ROTOR_RUNNING)
 			return -ESHUTDOWN;
-		struct rotor__spawn_req r = {{.callback = fn}, arg, ROTOR__REQ_CALLBACK};
-		if (rotor__spawn_post(w, worker, r) == 0)
+		if (rotor__spawn_post(w, worker, (union rotor__req_fn){.callback = fn}, arg,
+		                      ROTOR__REQ_CALLBACK) == 0)
 			return 0;
 	}
 	struct rotor_timer *cb = cb_new(fn, arg, worker);
@@ -153,4 +153,17 @@ int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callb
 	if (r < 0)
 		rotor__pool_free(cb);
 	return r;
+}
+
+int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callback_fn fn,
+                               void *arg)
+{
+	/* The usual case first, with a short prologue: a worker of rt posting to another. */
+	struct rotor__worker *w = rotor__worker_self();
+	if (w && rt && w->rt == rt && fn && worker >= 0 && worker < rt->n && worker != w->id &&
+	    atomic_load_explicit(&rt->state, memory_order_relaxed) == ROTOR_RUNNING &&
+	    rotor__spawn_post(w, worker, (union rotor__req_fn){.callback = fn}, arg,
+	                      ROTOR__REQ_CALLBACK) == 0)
+		return 0;
+	return post_callback(rt, worker, fn, arg);
 }

@@ -48,25 +48,21 @@ void rotor__req_callback_mark(void *arg)
 	ROTOR__PANIC("a callback's record mark was called as a discard");
 }
 
-int rotor__spawn_post(struct rotor__worker *w, int target, struct rotor__spawn_req r)
+int rotor__spawn_post_new_block(struct rotor__worker *w, int target, union rotor__req_fn fn,
+                                void *arg, void (*discard)(void *))
 {
 	struct rotor__outbox *ob = &w->out[target];
-	struct rotor__spawn_block *b = ob->open;
-	/* Append only to a block that is still the outbox's last item: order with the other
-	 * items posted to that worker is kept. */
-	if (!b || ob->q.tail != &b->item.next || b->n == ROTOR__SPAWN_BLOCK) {
-		b = block_take(w);
-		if (!b)
-			return -ENOMEM;
-		b->item.kind = ROTOR__ITEM_SPAWNS;
-		b->item.worker = (uint32_t)target;
-		b->n = 0;
-		if (rotor__queue_empty(&ob->q))
-			w->out_pending++;
-		rotor__queue_push(&ob->q, &b->item);
-		ob->open = b;
-	}
-	b->req[b->n++] = r;
+	struct rotor__spawn_block *b = block_take(w);
+	if (!b)
+		return -ENOMEM;
+	b->item.kind = ROTOR__ITEM_SPAWNS;
+	b->item.worker = (uint32_t)target;
+	b->n = 1;
+	b->req[0] = (struct rotor__spawn_req){fn, arg, discard};
+	if (rotor__queue_empty(&ob->q))
+		w->out_pending++;
+	rotor__queue_push(&ob->q, &b->item);
+	ob->open = b;
 	ob->items++;
 	return 0;
 }
@@ -77,9 +73,16 @@ uint32_t rotor__spawn_run(struct rotor__worker *w, struct rotor__spawn_block *b)
 	for (uint32_t i = 0; i < n; i++) {
 		const struct rotor__spawn_req *r = &b->req[i];
 		if (r->discard == ROTOR__REQ_CALLBACK) {
+			/* Callbacks in a row are one run for the stall detector (they all run on
+			 * the worker's own stack, nameless): a slow one still makes it slow. */
 			rotor__stall_run_begin(w, NULL, (void *)w->sched_stack_lo,
 			                       (void *)w->sched_stack_hi);
-			r->fn.callback(r->arg);
+			for (;;) {
+				b->req[i].fn.callback(b->req[i].arg);
+				if (i + 1 == n || b->req[i + 1].discard != ROTOR__REQ_CALLBACK)
+					break;
+				i++;
+			}
 			rotor__stall_run_end(w);
 		} else if (rotor__task_run_new(w, r->fn.task, r->arg, r->discard) < 0 &&
 		           r->discard) {

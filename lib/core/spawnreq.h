@@ -17,11 +17,13 @@ struct rotor__outbox;
 
 #define ROTOR__SPAWN_BLOCK 126 /* a block is 3 KiB: 126 records of 24 bytes and a header */
 
+union rotor__req_fn {
+	void *(*task)(void *arg);
+	void (*callback)(void *arg);
+};
+
 struct rotor__spawn_req {
-	union {
-		void *(*task)(void *arg);
-		void (*callback)(void *arg);
-	} fn;
+	union rotor__req_fn fn;
 	void *arg;
 	void (*discard)(void *arg); /* ROTOR__REQ_CALLBACK: fn.callback is a callback to run */
 };
@@ -53,9 +55,10 @@ struct rotor__spawn_pool {
 	struct rotor__spawn_block *all;
 };
 
-/* Worker w, in its own loop: add the record to the outbox for worker `target`.
- * Returns 0, or -ENOMEM (no block: the caller posts the usual way). */
-int rotor__spawn_post(struct rotor__worker *w, int target, struct rotor__spawn_req r);
+/* Worker w: a record in a new block at the end of the outbox for `target` (the slow path
+ * of rotor__spawn_post, worker.h). Returns 0 or -ENOMEM. */
+int rotor__spawn_post_new_block(struct rotor__worker *w, int target, union rotor__req_fn fn,
+                                void *arg, void (*discard)(void *));
 /*
  * The target, when the block's turn in its run queue comes: make and run its tasks in order,
  * each until it ends or first suspends, and give the block back. A task is made only when it

@@ -478,8 +478,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 		return -ESHUTDOWN;
 	/* Detached, unnamed, for another worker: a request, and the target makes the task. */
 	if (local_rt && worker != w->id && !out && !end && !name && !flags &&
-	    rotor__spawn_post(w, worker, (struct rotor__spawn_req){{.task = fn}, arg, discard}) ==
-	        0)
+	    rotor__spawn_post(w, worker, (union rotor__req_fn){.task = fn}, arg, discard) == 0)
 		return 0;
 	struct rotor_task *t = rotor__task_alloc(rt, worker);
 	if (!t)
@@ -624,9 +623,8 @@ int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
 		int target = attr->on - 1;
 		if (target != w->id && target < w->rt->n &&
 		    atomic_load_explicit(&w->rt->state, memory_order_relaxed) == ROTOR_RUNNING &&
-		    rotor__spawn_post(
-		        w, target, (struct rotor__spawn_req){{.task = fn}, arg, attr->discard}) ==
-		        0)
+		    rotor__spawn_post(w, target, (union rotor__req_fn){.task = fn}, arg,
+		                      attr->discard) == 0)
 			return 0;
 	}
 	return spawn_any(w, attr, fn, arg, out);

@@ -128,6 +128,26 @@ void rotor__worker_loop(struct rotor__worker *w);
 int rotor__worker_init(struct rotor__worker *w);
 void rotor__worker_fini(struct rotor__worker *w);
 
+/* Worker w, in its own loop: add a spawn request (spawnreq.h) to the outbox for worker
+ * `target`. Returns 0, or -ENOMEM (no block: the caller posts the usual way). Inline, for
+ * the record to go straight into the open block. */
+static inline int rotor__spawn_post(struct rotor__worker *w, int target, union rotor__req_fn fn,
+                                    void *arg, void (*discard)(void *))
+{
+	struct rotor__outbox *ob = &w->out[target];
+	struct rotor__spawn_block *b = ob->open;
+	/* Append only to a block that is still the outbox's last item: order with the other
+	 * items posted to that worker is kept. */
+	if (ROTOR__UNLIKELY(!b || ob->q.tail != &b->item.next || b->n == ROTOR__SPAWN_BLOCK))
+		return rotor__spawn_post_new_block(w, target, fn, arg, discard);
+	struct rotor__spawn_req *r = &b->req[b->n++];
+	r->fn = fn;
+	r->arg = arg;
+	r->discard = discard;
+	ob->items++;
+	return 0;
+}
+
 /* Make an item runnable on its worker, which must be the calling one. */
 static inline void rotor__runq_push(struct rotor__worker *w, struct rotor__item *it)
 {
