@@ -2,12 +2,14 @@
  * bench_post: cross-worker posting. (a) Throughput: a task on worker 0 spawns detached
  * tasks onto worker 1, K per turn then rotor_yield(); each bumps a counter owned by worker
  * 1; timed from the first spawn until worker 1 has run the last one; the same with callbacks
- * (rotor_call_soon_threadsafe from worker 0), the like of the baseline's closures. (b) Ping-pong: a
+ * (rotor_call_soon_threadsafe from worker 0), the like of the baseline's closures, also set
+ * against bare MSG_RING carrying the same closures (ring_post.c). (b) Ping-pong: a
  * task on worker 0 and one on worker 1 wake each other through futures. Baselines: two pinned
  * pthreads with the mutex + eventfd doorbell queue of mq.c, doing the same.
  */
 #include "bench.h"
 #include "mq.h"
+#include "ring_post.h"
 
 #include <rotor.h>
 
@@ -543,6 +545,11 @@ static void init_series(struct post_series *s, const char *impl)
 static int measure_k(struct bench_ctx *b, int k, long n)
 {
 	struct post_series rot, cb, mq, pre;
+	/* Bare MSG_RING at K closures per message, and at 256 (its capacity in big batches). */
+	const char *raw_k = k == 1 ? "msg-ring-raw-1-per-msg" : "msg-ring-raw-64-per-msg";
+	struct bench_series raw = {.impl = raw_k}, raw_cpu = {.impl = raw_k};
+	struct bench_series cap = {.impl = "msg-ring-raw-256-per-msg"},
+	                    cap_cpu = {.impl = "msg-ring-raw-256-per-msg"};
 	struct bench_series per_msg = {.impl = "rotor"};
 	char metric[64], m_ns[64], m_cpu[64];
 
@@ -569,6 +576,21 @@ static int measure_k(struct bench_ctx *b, int k, long n)
 			add_result(&mq, &r);
 		if (run_mq_post(n, k, 1, &r) == 0)
 			add_result(&pre, &r);
+		double per_s, cpu_ns;
+		rc = ring_post_run(n, WARM_TASKS, k, &per_s, &cpu_ns);
+		if (rc < 0) {
+			bench_note(b, "  raw MSG_RING K=%d failed: %s", k, strerror(-rc));
+		} else {
+			bench_add(&raw, per_s);
+			bench_add(&raw_cpu, cpu_ns);
+		}
+		rc = ring_post_run(n, WARM_TASKS, 256, &per_s, &cpu_ns);
+		if (rc < 0) {
+			bench_note(b, "  raw MSG_RING 256 per message failed: %s", strerror(-rc));
+		} else {
+			bench_add(&cap, per_s);
+			bench_add(&cap_cpu, cpu_ns);
+		}
 	}
 	if (per_msg.n > 0)
 		bench_note(b,
@@ -587,6 +609,13 @@ static int measure_k(struct bench_ctx *b, int k, long n)
 	snprintf(m_cpu, sizeof(m_cpu), "post_cb_k%d_cpu", k);
 	bench_report(b, metric, "callbacks/s", &cb.rate, &pre.rate);
 	bench_report(b, m_cpu, "ns/callback", &cb.cpu, &pre.cpu);
+	/* The mechanism itself: closures in chains over bare MSG_RING (ring_post.c), K per
+	 * message as posted and 256 per message, its capacity; rotor's batches are a loop turn's
+	 * worth, often more than K. */
+	bench_report(b, metric, "callbacks/s", &cb.rate, &raw);
+	bench_report(b, m_cpu, "ns/callback", &cb.cpu, &raw_cpu);
+	bench_report(b, metric, "callbacks/s", &cb.rate, &cap);
+	bench_report(b, m_cpu, "ns/callback", &cb.cpu, &cap_cpu);
 	return rot.rate.n == b->reps && cb.rate.n == b->reps ? 0 : 1;
 }
 
