@@ -57,7 +57,9 @@ void rotor__deliver(struct rotor__worker *w, struct rotor__item *it)
 		rotor__task_start_req(w, rotor__container_of(it, struct rotor__start_req, item));
 		break;
 	case ROTOR__ITEM_SPAWNS:
-		rotor__runq_push(w, it); /* its tasks are made as it runs (spawnreq.c) */
+		/* Its tasks are made as it runs (spawnreq.c). */
+		w->spawns.queued += rotor__container_of(it, struct rotor__spawn_block, item)->n;
+		rotor__runq_push(w, it);
 		break;
 	case ROTOR__ITEM_CANCEL: {
 		struct rotor_task *t = rotor__container_of(it, struct rotor_task, cancel_item);

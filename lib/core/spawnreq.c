@@ -70,6 +70,7 @@ int rotor__spawn_post_new_block(struct rotor__worker *w, int target, union rotor
 uint32_t rotor__spawn_run(struct rotor__worker *w, struct rotor__spawn_block *b)
 {
 	uint32_t n = b->n;
+	w->spawns.queued -= n;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct rotor__spawn_req *r = &b->req[i];
 		if (r->discard == ROTOR__REQ_CALLBACK) {

@@ -53,6 +53,7 @@ struct rotor__spawn_pool {
 	struct rotor__item *free;
 	_Atomic(struct rotor__item *) remote;
 	struct rotor__spawn_block *all;
+	uint64_t queued; /* records that arrived here and have not run yet (for the load) */
 };
 
 /* Worker w: a record in a new block at the end of the outbox for `target` (the slow path

@@ -347,7 +347,9 @@ void rotor__worker_loop(struct rotor__worker *w)
 			stop_step(w);
 		if (w->exit)
 			break;
-		atomic_store_explicit(&w->pub_load, w->nlive + w->runq.len, memory_order_relaxed);
+		/* A block of spawn requests is one item of the run queue: count its tasks. */
+		atomic_store_explicit(&w->pub_load, w->nlive + w->runq.len + w->spawns.queued,
+		                      memory_order_relaxed);
 		/* 5. */
 		int64_t deadline = wait_deadline(w, now);
 		bool block = rotor__queue_empty(&w->runq);
