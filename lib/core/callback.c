@@ -128,8 +128,23 @@ int rotor_timer_cancel(struct rotor_timer *h)
 	}
 }
 
+/* A callback struct posted as an item: from a thread that is no worker of rt, or when no
+ * spawn-request block could be had. Out of line, to keep rotor_call_soon_threadsafe's usual
+ * path short. */
 static __attribute__((noinline)) int post_callback(struct rotor_runtime *rt, int worker,
                                                    rotor_callback_fn fn, void *arg)
+{
+	struct rotor_timer *cb = cb_new(fn, arg, worker);
+	if (!cb)
+		return -ENOMEM;
+	int r = rotor__post(rt, &cb->item, ROTOR__POST_WAIT | ROTOR__POST_NEW);
+	if (r < 0)
+		rotor__pool_free(cb);
+	return r;
+}
+
+int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callback_fn fn,
+                               void *arg)
 {
 	if (!rt || !fn)
 		return -EINVAL;
@@ -146,24 +161,5 @@ static __attribute__((noinline)) int post_callback(struct rotor_runtime *rt, int
 		                      ROTOR__REQ_CALLBACK) == 0)
 			return 0;
 	}
-	struct rotor_timer *cb = cb_new(fn, arg, worker);
-	if (!cb)
-		return -ENOMEM;
-	int r = rotor__post(rt, &cb->item, ROTOR__POST_WAIT | ROTOR__POST_NEW);
-	if (r < 0)
-		rotor__pool_free(cb);
-	return r;
-}
-
-int rotor_call_soon_threadsafe(struct rotor_runtime *rt, int worker, rotor_callback_fn fn,
-                               void *arg)
-{
-	/* The usual case first, with a short prologue: a worker of rt posting to another. */
-	struct rotor__worker *w = rotor__worker_self();
-	if (w && rt && w->rt == rt && fn && worker >= 0 && worker < rt->n && worker != w->id &&
-	    atomic_load_explicit(&rt->state, memory_order_relaxed) == ROTOR_RUNNING &&
-	    rotor__spawn_post(w, worker, (union rotor__req_fn){.callback = fn}, arg,
-	                      ROTOR__REQ_CALLBACK) == 0)
-		return 0;
 	return post_callback(rt, worker, fn, arg);
 }

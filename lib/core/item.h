@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+#include <stdatomic.h>
+
 /*
  * An item is anything a worker's run queue or a cross-worker batch carries. `worker` is
  * the index of the worker that must process it.
@@ -71,6 +73,19 @@ static inline struct rotor__item *rotor__queue_take(struct rotor__queue *q)
 	struct rotor__item *head = q->head;
 	rotor__queue_init(q);
 	return head;
+}
+
+/* Push the chain first..(the item whose next is *last_next) on an atomic stack of items that
+ * another thread takes whole with an exchange (acquire): release, so the taker sees the
+ * items as they were written. */
+static inline void rotor__item_stack_push(_Atomic(struct rotor__item *) *stack,
+                                          struct rotor__item *first, struct rotor__item **last_next)
+{
+	struct rotor__item *head = atomic_load_explicit(stack, memory_order_relaxed);
+	do
+		*last_next = head;
+	while (!atomic_compare_exchange_weak_explicit(stack, &head, first, memory_order_release,
+	                                              memory_order_relaxed));
 }
 
 /* Put a NULL-terminated list back in front of the queue (a failed post being retried). */

@@ -95,12 +95,7 @@ uint32_t rotor__spawn_run(struct rotor__worker *w, struct rotor__spawn_block *b)
 		w->spawns.free = &b->item;
 		return n;
 	}
-	_Atomic(struct rotor__item *) *remote = &w->rt->w[b->home]->spawns.remote;
-	struct rotor__item *head = atomic_load_explicit(remote, memory_order_relaxed);
-	do
-		b->item.next = head;
-	while (!atomic_compare_exchange_weak_explicit(remote, &head, &b->item, memory_order_release,
-	                                              memory_order_relaxed));
+	rotor__item_stack_push(&w->rt->w[b->home]->spawns.remote, &b->item, &b->item.next);
 	return n;
 }
 

@@ -106,9 +106,6 @@ static void put_num(char *p, uint64_t v)
 	*p = 0;
 }
 
-static void push_remote(_Atomic(struct rotor__item *) *remote, struct rotor__item *first,
-                        struct rotor__item **last_next);
-
 /* A struct from a cache made ready for a new task owned by `owner`. */
 static inline struct rotor_task *task_init(struct rotor_task *t, struct rotor_runtime *rt,
                                            int owner, uint64_t id)
@@ -144,24 +141,21 @@ static inline struct rotor_task *task_init(struct rotor_task *t, struct rotor_ru
 	return t;
 }
 
-/* Worker w: a struct for a task of its own, from its cache. NULL on ENOMEM. */
-static inline struct rotor_task *task_alloc_here(struct rotor__worker *w)
+/* Worker w: a struct from its cache for a task owned by `owner` (w itself, or the worker a
+ * spawn posts it to). NULL on ENOMEM. */
+static inline struct rotor_task *task_alloc_here(struct rotor__worker *w, int owner)
 {
 	struct rotor_task *t = cache_take(w->rt, w);
 	if (!t)
 		return NULL;
-	return task_init(t, w->rt, w->id, ++w->task_seq * (uint64_t)w->rt->n + (uint64_t)w->id);
+	return task_init(t, w->rt, owner, ++w->task_seq * (uint64_t)w->rt->n + (uint64_t)w->id);
 }
 
 struct rotor_task *rotor__task_alloc(struct rotor_runtime *rt, int owner)
 {
 	struct rotor__worker *w = rotor__worker_self();
-	if (w && w->rt == rt) {
-		struct rotor_task *t = cache_take(rt, w);
-		return t ? task_init(t, rt, owner,
-		                     ++w->task_seq * (uint64_t)rt->n + (uint64_t)w->id)
-		         : NULL;
-	}
+	if (w && w->rt == rt)
+		return task_alloc_here(w, owner);
 	struct rotor_task *t = foreign_take(rt);
 	if (!t)
 		return NULL;
@@ -190,20 +184,10 @@ void rotor__task_release(struct rotor_task *t)
 			w->tcache.give_back_pending++;
 		rotor__queue_push(q, &t->item);
 	} else {
-		push_remote(t->home == UINT32_MAX ? &rt->foreign_remote
-		                                  : &rt->w[t->home]->tcache.remote,
-		            &t->item, &t->item.next);
+		rotor__item_stack_push(t->home == UINT32_MAX ? &rt->foreign_remote
+		                                             : &rt->w[t->home]->tcache.remote,
+		                       &t->item, &t->item.next);
 	}
-}
-
-static void push_remote(_Atomic(struct rotor__item *) *remote, struct rotor__item *first,
-                        struct rotor__item **last_next)
-{
-	struct rotor__item *head = atomic_load_explicit(remote, memory_order_relaxed);
-	do
-		*last_next = head;
-	while (!atomic_compare_exchange_weak_explicit(remote, &head, first, memory_order_release,
-	                                              memory_order_relaxed));
 }
 
 static void give_back_one(struct rotor__worker *w, struct rotor__queue *q,
@@ -212,7 +196,7 @@ static void give_back_one(struct rotor__worker *w, struct rotor__queue *q,
 	if (rotor__queue_empty(q))
 		return;
 	struct rotor__item **tail = q->tail;
-	push_remote(remote, rotor__queue_take(q), tail);
+	rotor__item_stack_push(remote, rotor__queue_take(q), tail);
 	w->tcache.give_back_pending--;
 }
 
@@ -515,7 +499,7 @@ int rotor__task_start(struct rotor_runtime *rt, int worker, const char *name, ro
 
 int rotor__task_run_new(struct rotor__worker *w, rotor_fn fn, void *arg, void (*discard)(void *))
 {
-	struct rotor_task *t = task_alloc_here(w);
+	struct rotor_task *t = task_alloc_here(w, w->id);
 	if (!t)
 		return -ENOMEM;
 	t->fn = fn;
@@ -542,7 +526,7 @@ int rotor__task_request(struct rotor_runtime *rt, int worker, struct rotor__star
 void rotor__task_start_req(struct rotor__worker *w, struct rotor__start_req *r)
 {
 	struct rotor__task_end *e = r->end;
-	struct rotor_task *t = task_alloc_here(w);
+	struct rotor_task *t = task_alloc_here(w, w->id);
 	if (!t) {
 		e->ended(e, NULL, NULL, -ENOMEM);
 		return;
@@ -596,10 +580,10 @@ int rotor_spawn(rotor_fn fn, void *arg, struct rotor_task **out)
 	return rotor_spawn_attr(NULL, fn, arg, out);
 }
 
-static __attribute__((noinline)) int spawn_any(struct rotor__worker *w,
-                                               const struct rotor_task_attr *attr, rotor_fn fn,
-                                               void *arg, struct rotor_task **out)
+int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
+                     struct rotor_task **out)
 {
+	struct rotor__worker *w = rotor__worker_self();
 	if (!w)
 		return -EPERM;
 	if (!fn || (attr && attr->reserved))
@@ -611,23 +595,6 @@ static __attribute__((noinline)) int spawn_any(struct rotor__worker *w,
 	                                  : -3; /* refused below as out of range */
 	return rotor__task_start(w->rt, worker, attr ? attr->name : NULL, fn, arg, out, NULL, 0,
 	                         attr ? attr->discard : NULL);
-}
-
-int rotor_spawn_attr(const struct rotor_task_attr *attr, rotor_fn fn, void *arg,
-                     struct rotor_task **out)
-{
-	struct rotor__worker *w = rotor__worker_self();
-	/* The usual post to another worker, detached and unnamed, straight to its request (the
-	 * rest is in spawn_any, which keeps this path's prologue short). */
-	if (w && attr && attr->on > 0 && fn && !out && !attr->name && !attr->reserved) {
-		int target = attr->on - 1;
-		if (target != w->id && target < w->rt->n &&
-		    atomic_load_explicit(&w->rt->state, memory_order_relaxed) == ROTOR_RUNNING &&
-		    rotor__spawn_post(w, target, (union rotor__req_fn){.task = fn}, arg,
-		                      attr->discard) == 0)
-			return 0;
-	}
-	return spawn_any(w, attr, fn, arg, out);
 }
 
 int rotor_join(struct rotor_task *t, void **result)
