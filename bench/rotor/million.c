@@ -16,16 +16,16 @@
  * the one second every coroutine sleeps: what is left above it is rotor's own.
  */
 #include "bench.h"
+#include "mq.h"
 
 #include <rotor.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -112,8 +112,9 @@ static void *spawn_sleepers(void *arg)
 	return NULL;
 }
 
-/* One repetition in a child process; the child writes its results into a pipe. */
-static int run_rotor_child(long n, struct million_run *out)
+/* body(arg, res) in a fresh child process (a clean heap and peaks), which writes res (len
+ * bytes) back through a pipe. Returns 0, or -errno / -EIO if no result came back. */
+static int in_child(void (*body)(void *arg, void *res), void *arg, void *res, size_t len)
 {
 	int fds[2];
 
@@ -129,28 +130,41 @@ static int run_rotor_child(long n, struct million_run *out)
 		return err;
 	}
 	if (pid == 0) {
-		struct million_run r = {.n = n};
-		/* The spawn loop holds worker 0 for ~180 ms by design: no stall reports for it. */
-		struct rotor_config cfg = {.flags = ROTOR_NO_STALL_CHECK};
 		close(fds[0]);
-		int rc = rotor_run(&cfg, spawn_sleepers, &r, NULL);
-		if (rc < 0)
-			r.err = rc;
-		ssize_t w = write(fds[1], &r, sizeof(r));
-		_exit(w == (ssize_t)sizeof(r) ? 0 : 1);
+		body(arg, res);
+		ssize_t w = write(fds[1], res, len);
+		_exit(w == (ssize_t)len ? 0 : 1);
 	}
 	close(fds[1]);
-	ssize_t got = read(fds[0], out, sizeof(*out));
+	ssize_t got = read(fds[0], res, len);
 	close(fds[0]);
 	int status;
 	waitpid(pid, &status, 0);
-	if (got != (ssize_t)sizeof(*out)) {
+	if (got != (ssize_t)len) {
 		if (WIFSIGNALED(status))
 			fprintf(stderr, "bench_million: child killed by signal %d\n",
 			        WTERMSIG(status));
 		return -EIO;
 	}
-	return out->err;
+	return 0;
+}
+
+static void rotor_rep(void *arg, void *res)
+{
+	struct million_run *r = res;
+	*r = (struct million_run){.n = *(long *)arg};
+	/* The spawn loop holds worker 0 for ~180 ms by design: no stall reports for it. */
+	struct rotor_config cfg = {.flags = ROTOR_NO_STALL_CHECK};
+	int rc = rotor_run(&cfg, spawn_sleepers, r, NULL);
+	if (rc < 0)
+		r->err = rc;
+}
+
+/* One repetition in a child process. */
+static int run_rotor_child(long n, struct million_run *out)
+{
+	int rc = in_child(rotor_rep, &n, out, sizeof(*out));
+	return rc < 0 ? rc : out->err;
 }
 
 /* ---- the page floor --------------------------------------------------------------------- */
@@ -167,10 +181,7 @@ struct floor_part {
 static void *fault_pages(void *arg)
 {
 	struct floor_part *p = arg;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(p->cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	mq_pin_self(p->cpu);
 	char *base = mmap(NULL, (size_t)p->pages * FLOOR_SLOT, PROT_READ | PROT_WRITE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
@@ -195,44 +206,33 @@ static void *fault_pages(void *arg)
 	return NULL;
 }
 
+static void floor_rep(void *arg, void *res)
+{
+	long n = *(long *)arg;
+	double *ms = res;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1 || ncpu > 256)
+		ncpu = 1;
+	struct floor_part parts[256];
+	pthread_t th[256];
+	int64_t t0 = bench_now();
+	for (long i = 0; i < ncpu; i++) {
+		parts[i] = (struct floor_part){.cpu = (int)i, .pages = n / ncpu};
+		pthread_create(&th[i], NULL, fault_pages, &parts[i]);
+	}
+	for (long i = 0; i < ncpu; i++)
+		pthread_join(th[i], NULL);
+	*ms = (double)(bench_now() - t0) / 1e6;
+	for (long i = 0; i < ncpu; i++)
+		if (parts[i].err)
+			*ms = -1;
+}
+
 /* n pages over one pinned thread per online CPU, in a fresh child: milliseconds, or < 0. */
 static double page_floor_ms(long n)
 {
-	fflush(stdout);
-	fflush(stderr);
-	int fds[2];
-	if (pipe(fds) < 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(fds[0]);
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		if (ncpu < 1 || ncpu > 256)
-			ncpu = 1;
-		struct floor_part parts[256];
-		pthread_t th[256];
-		double ms = -1;
-		int64_t t0 = bench_now();
-		for (long i = 0; i < ncpu; i++) {
-			parts[i] = (struct floor_part){.cpu = (int)i, .pages = n / ncpu};
-			pthread_create(&th[i], NULL, fault_pages, &parts[i]);
-		}
-		for (long i = 0; i < ncpu; i++)
-			pthread_join(th[i], NULL);
-		ms = (double)(bench_now() - t0) / 1e6;
-		for (long i = 0; i < ncpu; i++)
-			if (parts[i].err)
-				ms = -1;
-		_exit(write(fds[1], &ms, sizeof(ms)) == (ssize_t)sizeof(ms) ? 0 : 1);
-	}
-	close(fds[1]);
 	double ms = -1;
-	if (pid < 0 || read(fds[0], &ms, sizeof(ms)) != (ssize_t)sizeof(ms))
-		ms = -1;
-	close(fds[0]);
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-	return ms;
+	return in_child(floor_rep, &n, &ms, sizeof(ms)) == 0 ? ms : -1;
 }
 
 /* The peers' figures, in this order in every array below. */

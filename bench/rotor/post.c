@@ -542,6 +542,20 @@ static void init_series(struct post_series *s, const char *impl)
 	s->rate.impl = s->wall.impl = s->cpu.impl = impl;
 }
 
+/* One run of bare MSG_RING at per_msg closures per message into rate and cpu. */
+static void add_raw(struct bench_ctx *b, long n, int per_msg, struct bench_series *rate,
+                    struct bench_series *cpu)
+{
+	double per_s, cpu_ns;
+	int rc = ring_post_run(n, WARM_TASKS, per_msg, &per_s, &cpu_ns);
+	if (rc < 0) {
+		bench_note(b, "  raw MSG_RING, %d per message, failed: %s", per_msg, strerror(-rc));
+		return;
+	}
+	bench_add(rate, per_s);
+	bench_add(cpu, cpu_ns);
+}
+
 static int measure_k(struct bench_ctx *b, int k, long n)
 {
 	struct post_series rot, cb, mq, pre;
@@ -576,21 +590,8 @@ static int measure_k(struct bench_ctx *b, int k, long n)
 			add_result(&mq, &r);
 		if (run_mq_post(n, k, 1, &r) == 0)
 			add_result(&pre, &r);
-		double per_s, cpu_ns;
-		rc = ring_post_run(n, WARM_TASKS, k, &per_s, &cpu_ns);
-		if (rc < 0) {
-			bench_note(b, "  raw MSG_RING K=%d failed: %s", k, strerror(-rc));
-		} else {
-			bench_add(&raw, per_s);
-			bench_add(&raw_cpu, cpu_ns);
-		}
-		rc = ring_post_run(n, WARM_TASKS, 256, &per_s, &cpu_ns);
-		if (rc < 0) {
-			bench_note(b, "  raw MSG_RING 256 per message failed: %s", strerror(-rc));
-		} else {
-			bench_add(&cap, per_s);
-			bench_add(&cap_cpu, cpu_ns);
-		}
+		add_raw(b, n, k, &raw, &raw_cpu);
+		add_raw(b, n, 256, &cap, &cap_cpu);
 	}
 	if (per_msg.n > 0)
 		bench_note(b,
